@@ -1,4 +1,13 @@
 //! token-conformance: a conformance suite for the DatoCMS Content Management API endpoint
 //! "Update an API token" (`PUT /access_tokens/:id`), with an embedded reference server.
 
+pub mod checks;
+pub mod cli;
+pub mod engine;
+pub mod fixtures;
+pub mod generate;
+pub mod outcome;
+pub mod reference;
+pub mod report;
 pub mod spec;
+pub mod target;

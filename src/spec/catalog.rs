@@ -80,11 +80,17 @@ impl Catalog {
                 return Err(SpecError::Invalid {
                     file: FILE.to_owned(),
                     pointer: format!("/clauses/{i}/id"),
-                    message: format!("duplicate clause id {:?} (first at /clauses/{j})", clause.id),
+                    message: format!(
+                        "duplicate clause id {:?} (first at /clauses/{j})",
+                        clause.id
+                    ),
                 });
             }
         }
-        Ok(Catalog { source: file.source, clauses: file.clauses })
+        Ok(Catalog {
+            source: file.source,
+            clauses: file.clauses,
+        })
     }
 
     /// Where the clauses come from.

@@ -18,8 +18,14 @@ pub use schemas::{SCHEMA_BASE, SchemaId, Schemas, Violation};
 /// The files of `specs/`, by path relative to that folder, as compiled into the binary.
 pub const EMBEDDED_FILES: &[(&str, &str)] = &[
     ("clauses.json", include_str!("../../specs/clauses.json")),
-    ("clauses.schema.json", include_str!("../../specs/clauses.schema.json")),
-    ("report.schema.json", include_str!("../../specs/report.schema.json")),
+    (
+        "clauses.schema.json",
+        include_str!("../../specs/clauses.schema.json"),
+    ),
+    (
+        "report.schema.json",
+        include_str!("../../specs/report.schema.json"),
+    ),
     (
         "schemas/access_token.schema.json",
         include_str!("../../specs/schemas/access_token.schema.json"),
@@ -32,12 +38,18 @@ pub const EMBEDDED_FILES: &[(&str, &str)] = &[
         "schemas/create_request.schema.json",
         include_str!("../../specs/schemas/create_request.schema.json"),
     ),
-    ("schemas/role.schema.json", include_str!("../../specs/schemas/role.schema.json")),
+    (
+        "schemas/role.schema.json",
+        include_str!("../../specs/schemas/role.schema.json"),
+    ),
     (
         "schemas/role_request.schema.json",
         include_str!("../../specs/schemas/role_request.schema.json"),
     ),
-    ("schemas/error.schema.json", include_str!("../../specs/schemas/error.schema.json")),
+    (
+        "schemas/error.schema.json",
+        include_str!("../../specs/schemas/error.schema.json"),
+    ),
 ];
 
 /// Why a spec could not be loaded.
@@ -133,7 +145,11 @@ impl Spec {
         let catalog_value = file_value(&parsed, "clauses.json");
         let catalog = Catalog::from_value(catalog_value, &schemas)?;
         let role_permissions = schemas.role_permissions()?;
-        Ok(Spec { catalog, schemas, role_permissions })
+        Ok(Spec {
+            catalog,
+            schemas,
+            role_permissions,
+        })
     }
 
     /// The clause catalog.
@@ -169,7 +185,11 @@ mod tests {
     fn embedded_spec_loads() {
         let spec = Spec::embedded();
         assert!(spec.catalog().clauses().len() >= 18);
-        assert!(spec.role_permissions().iter().any(|p| p == "can_manage_access_tokens"));
+        assert!(
+            spec.role_permissions()
+                .iter()
+                .any(|p| p == "can_manage_access_tokens")
+        );
     }
 
     #[test]

@@ -90,7 +90,11 @@ pub struct Violation {
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let at = if self.instance_path.is_empty() { "(root)" } else { &self.instance_path };
+        let at = if self.instance_path.is_empty() {
+            "(root)"
+        } else {
+            &self.instance_path
+        };
         write!(f, "{at}: {} (schema {})", self.message, self.schema_path)
     }
 }
@@ -103,14 +107,18 @@ pub struct Schemas {
 
 impl std::fmt::Debug for Schemas {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Schemas").field("files", &self.raw.len()).finish_non_exhaustive()
+        f.debug_struct("Schemas")
+            .field("files", &self.raw.len())
+            .finish_non_exhaustive()
     }
 }
 
 impl Schemas {
     pub(super) fn compile(files: &[(String, Value)]) -> Result<Schemas, SpecError> {
-        let schema_files: Vec<&(String, Value)> =
-            files.iter().filter(|(name, _)| name.ends_with(".schema.json")).collect();
+        let schema_files: Vec<&(String, Value)> = files
+            .iter()
+            .filter(|(name, _)| name.ends_with(".schema.json"))
+            .collect();
         for (file, value) in &schema_files {
             if let Err(err) = jsonschema::meta::validate(value) {
                 return Err(SpecError::Invalid {
@@ -131,7 +139,10 @@ impl Schemas {
         let mut builder = Registry::new();
         for (file, value) in &schema_files {
             builder = builder
-                .add(format!("{SCHEMA_BASE}{file}"), Resource::from_contents(value.clone()))
+                .add(
+                    format!("{SCHEMA_BASE}{file}"),
+                    Resource::from_contents(value.clone()),
+                )
                 .map_err(|err| SpecError::Invalid {
                     file: file.clone(),
                     pointer: "/$id".to_owned(),
@@ -160,7 +171,10 @@ impl Schemas {
                 })?;
             validators.push(validator);
         }
-        Ok(Schemas { raw: files.to_vec(), validators })
+        Ok(Schemas {
+            raw: files.to_vec(),
+            validators,
+        })
     }
 
     /// Check `instance` against the schema `id`; every violation, in the validator's order.
@@ -179,12 +193,19 @@ impl Schemas {
                 message: err.to_string(),
             })
             .collect();
-        if violations.is_empty() { Ok(()) } else { Err(violations) }
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(violations)
+        }
     }
 
     /// The parsed contents of a spec file (path relative to `specs/`), if it exists.
     pub fn file(&self, name: &str) -> Option<&Value> {
-        self.raw.iter().find(|(file, _)| file == name).map(|(_, value)| value)
+        self.raw
+            .iter()
+            .find(|(file, _)| file == name)
+            .map(|(_, value)| value)
     }
 
     /// The schema `id` itself, with its `$ref`s left as they are.
@@ -209,9 +230,15 @@ impl Schemas {
             pointer: POINTER.to_owned(),
             message: "must be an array of permission names".to_owned(),
         };
-        let list = self.file(FILE).and_then(|v| v.pointer(POINTER)).ok_or_else(invalid)?;
+        let list = self
+            .file(FILE)
+            .and_then(|v| v.pointer(POINTER))
+            .ok_or_else(invalid)?;
         let items = list.as_array().ok_or_else(invalid)?;
-        items.iter().map(|item| item.as_str().map(str::to_owned).ok_or_else(invalid)).collect()
+        items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned).ok_or_else(invalid))
+            .collect()
     }
 }
 
@@ -225,7 +252,12 @@ mod tests {
         let body = json!({"data": {"type": "access_token", "id": "312", "attributes": {
             "name": "Read-only API token", "can_access_cda": true,
             "can_access_cda_preview": true, "can_access_cma": true}}});
-        assert_eq!(Spec::embedded().schemas().validate(SchemaId::UpdateRequest, &body), Ok(()));
+        assert_eq!(
+            Spec::embedded()
+                .schemas()
+                .validate(SchemaId::UpdateRequest, &body),
+            Ok(())
+        );
     }
 
     #[test]
@@ -239,8 +271,15 @@ mod tests {
             .expect_err("invalid");
         let paths: Vec<&str> = errs.iter().map(|v| v.instance_path.as_str()).collect();
         assert!(paths.contains(&"/data/type"), "{errs:?}");
-        assert!(paths.contains(&"/data/attributes/can_access_cma"), "{errs:?}");
-        assert!(errs.iter().any(|v| v.schema_path.contains("update_request.schema.json#")), "{errs:?}");
+        assert!(
+            paths.contains(&"/data/attributes/can_access_cma"),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|v| v.schema_path.contains("update_request.schema.json#")),
+            "{errs:?}"
+        );
     }
 
     #[test]
@@ -248,6 +287,11 @@ mod tests {
         let body = json!({"data": {"type": "access_token", "id": "1", "attributes": {
             "name": "x", "can_access_cda": true, "can_access_cda_preview": true,
             "can_access_cma": true}, "relationships": {"role": {"data": null}}}});
-        assert!(Spec::embedded().schemas().validate(SchemaId::UpdateRequest, &body).is_err());
+        assert!(
+            Spec::embedded()
+                .schemas()
+                .validate(SchemaId::UpdateRequest, &body)
+                .is_err()
+        );
     }
 }

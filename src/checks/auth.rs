@@ -1,0 +1,149 @@
+//! `update.auth` and `update.not_found`: refusals that must change nothing.
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::{Cx, token_state};
+use crate::fixtures::Flags;
+use crate::outcome::{CheckResult, Finding};
+use crate::target::{Auth, Request};
+
+/// Without valid credentials (no header, an unknown token, an empty bearer, a token without
+/// `can_access_cma`) an update is refused and changes nothing. The codes are observed.
+pub(super) async fn requests_without_valid_credentials_are_refused(cx: Cx) -> CheckResult {
+    let role = cx.role("auth", &["can_manage_access_tokens"]).await?;
+    let subject = cx.token("auth-subject", &role, Flags::ALL).await?;
+    let no_cma = cx
+        .token(
+            "auth-nocma",
+            &role,
+            Flags {
+                cma: false,
+                ..Flags::ALL
+            },
+        )
+        .await?;
+    let (_, before) = cx.read_token(&subject.id).await?;
+    let body = json!({ "data": { "type": "access_token", "id": subject.id, "attributes": {
+        "name": cx.fixture_name("renamed"), "can_access_cda": false, "can_access_cda_preview": false,
+        "can_access_cma": false } } });
+    let cases: [(&str, Auth, Option<&str>); 4] = [
+        ("no Authorization header", Auth::None, Some("INVALID_SITE")),
+        (
+            "an unknown token",
+            Auth::Raw("Bearer conformance-not-a-token-0000".to_owned()),
+            Some("INVALID_AUTHORIZATION_HEADER"),
+        ),
+        ("an empty bearer", Auth::Raw("Bearer ".to_owned()), None),
+        (
+            "a token without can_access_cma",
+            no_cma.auth(),
+            Some("INVALID_AUTHORIZATION_HEADER"),
+        ),
+    ];
+    for (what, auth, code) in cases {
+        let ex = cx
+            .send(cx.update_request(&subject.id, body.clone(), auth))
+            .await?;
+        let (read, after) = cx.read_token(&subject.id).await?;
+        cx.ensure(
+            token_state(&after) == token_state(&before),
+            || {
+                format!(
+                    "an update with {what} changed the token: before {}, after {}",
+                    token_state(&before),
+                    token_state(&after)
+                )
+            },
+            &[&ex, &read],
+        )?;
+        cx.answered(&ex)?;
+        cx.ensure(
+            !ex.is_success(),
+            || format!("an update with {what} was accepted ({})", ex.summary()),
+            &[&ex],
+        )?;
+        cx.observed(
+            ex.status == 401,
+            || format!("an update with {what} answered {}, observed 401", ex.status),
+            &[&ex],
+        )?;
+        if let Some(code) = code {
+            cx.observed(
+                ex.error_code() == Some(code),
+                || {
+                    format!(
+                        "an update with {what} answered code {:?}, observed {code}",
+                        ex.error_code()
+                    )
+                },
+                &[&ex],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// An unknown id: never a success, never a server error; 404 `NOT_FOUND` (observed).
+pub(super) async fn unknown_id_is_not_found(cx: Cx) -> CheckResult {
+    let mut id = None;
+    for n in 0..5u64 {
+        let candidate = format!(
+            "9{}",
+            (cx.settings().seed.wrapping_add(n) % 1_000_000_000) + 8_000_000_000
+        );
+        let probe = cx
+            .send(Request::cma(
+                Method::GET,
+                format!("/access_tokens/{candidate}"),
+            ))
+            .await?;
+        if !probe.is_success() {
+            id = Some(candidate);
+            break;
+        }
+    }
+    let id = id.ok_or_else(|| Finding::inconclusive("failed to find an id that no token has"))?;
+    let body = json!({ "data": { "type": "access_token", "id": id, "attributes": {
+        "name": cx.fixture_name("missing"), "can_access_cda": true, "can_access_cda_preview": true, "can_access_cma": true } } });
+    let req = cx.update_request(&id, body, Auth::Management);
+    let mut ex = cx.send(req.clone()).await?;
+    for _ in 0..2 {
+        if ex.status < 500 || crate::target::is_transient(&ex) {
+            break;
+        }
+        ex = cx.send(req.clone()).await?;
+    }
+    if crate::target::is_transient(&ex) {
+        return Err(Finding::inconclusive(format!(
+            "transient failure: {}",
+            ex.summary()
+        )));
+    }
+    cx.ensure(
+        !ex.is_success(),
+        || format!("updating an unknown id succeeded ({})", ex.summary()),
+        &[&ex],
+    )?;
+    cx.ensure(
+        ex.status < 500,
+        || {
+            format!(
+                "an unknown id gets a server error, 3 times out of 3 ({})",
+                ex.summary()
+            )
+        },
+        &[&ex],
+    )?;
+    cx.observed(
+        ex.status == 404 && ex.error_code() == Some("NOT_FOUND"),
+        || {
+            format!(
+                "an unknown id answered {} {:?}, observed 404 NOT_FOUND",
+                ex.status,
+                ex.error_code()
+            )
+        },
+        &[&ex],
+    )
+}

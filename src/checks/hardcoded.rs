@@ -1,0 +1,163 @@
+//! `update.hardcoded.*`: factory tokens reject edits, and can still be rotated and deleted.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{Cx, token_state};
+use crate::outcome::{CheckResult, Finding};
+use crate::target::{Auth, Request};
+
+/// The code the documentation names.
+const NON_EDITABLE: &str = "NON_EDITABLE_ACCESS_TOKEN";
+
+/// The factory tokens of the target (`hardcoded_type` non-null and not the docs' `""`).
+async fn factory_tokens(cx: &Cx) -> Result<Vec<Value>, Finding> {
+    let ex = cx.send(Request::cma(Method::GET, "/access_tokens")).await?;
+    cx.answered(&ex)?;
+    let tokens: Vec<Value> = ex
+        .data()
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            Finding::inconclusive(format!("failed to list the tokens: {}", ex.summary()))
+        })?
+        .iter()
+        .filter(|t| {
+            t.pointer("/attributes/hardcoded_type")
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty())
+        })
+        .cloned()
+        .collect();
+    if tokens.is_empty() {
+        return Err(Finding::inconclusive(
+            "the target has no factory token (hardcoded_type non-null) to test with",
+        ));
+    }
+    Ok(tokens)
+}
+
+fn body_with(token: &Value, name: &Value) -> Value {
+    let attr = |key: &str| {
+        token
+            .pointer(&format!("/attributes/{key}"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    json!({ "data": { "type": "access_token", "id": token["id"], "attributes": {
+        "name": name, "can_access_cda": attr("can_access_cda"),
+        "can_access_cda_preview": attr("can_access_cda_preview"), "can_access_cma": attr("can_access_cma") } } })
+}
+
+/// Each factory token, sent its own current values, answers `NON_EDITABLE_ACCESS_TOKEN` and
+/// stays exactly as it was. Where destructive clauses are allowed, a changed name is tried
+/// too (and put back if a non-conformant target applied it).
+pub(super) async fn factory_tokens_reject_an_unchanged_update(cx: Cx) -> CheckResult {
+    for token in factory_tokens(&cx).await? {
+        let id = token["id"].as_str().unwrap_or_default().to_owned();
+        let (_, before) = cx.read_token(&id).await?;
+        let name = before
+            .pointer("/attributes/name")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let mut attempts = vec![body_with(&before, &name)];
+        if cx.settings().destructive {
+            let changed = format!("{} (conformance probe)", name.as_str().unwrap_or_default());
+            attempts.push(body_with(&before, &json!(changed)));
+        }
+        for body in attempts {
+            let ex = cx
+                .send(cx.update_request(&id, body, Auth::Management))
+                .await?;
+            let (read, after) = cx.read_token(&id).await?;
+            if token_state(&after) != token_state(&before) {
+                // Put it back before reporting: only what the check changed is touched.
+                let _ = cx
+                    .send(cx.update_request(&id, body_with(&before, &name), Auth::Management))
+                    .await;
+                return Err(Finding::fail(
+                    format!(
+                        "the factory token {id} changed after an update: before {}, after {}",
+                        token_state(&before),
+                        token_state(&after)
+                    ),
+                    &[&ex, &read],
+                ));
+            }
+            cx.ensure(
+                !ex.is_success(),
+                || {
+                    format!(
+                        "the factory token {id} accepted an update ({})",
+                        ex.summary()
+                    )
+                },
+                &[&ex],
+            )?;
+            cx.ensure(
+                ex.error_code() == Some(NON_EDITABLE),
+                || {
+                    format!(
+                        "the factory token {id} was refused with {:?}, not {NON_EDITABLE}",
+                        ex.error_code()
+                    )
+                },
+                &[&ex],
+            )?;
+            cx.observed(
+                ex.is_client_error(),
+                || format!("{NON_EDITABLE} came with status {}, not a 4xx", ex.status),
+                &[&ex],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A factory token can still be rotated (a new secret) and deleted (then it is gone).
+/// Destructive: runs only on the embedded server, loopback targets, or with `--destructive`.
+pub(super) async fn factory_token_can_be_rotated_and_deleted(cx: Cx) -> CheckResult {
+    if !cx.settings().destructive {
+        return Err(Finding::Skipped(
+            "destructive: runs on the embedded server and loopback targets, elsewhere only with --destructive".to_owned(),
+        ));
+    }
+    let tokens = factory_tokens(&cx).await?;
+    let token = &tokens[0];
+    let id = token["id"].as_str().unwrap_or_default().to_owned();
+    let (_, before) = cx.read_token(&id).await?;
+    let rotate = Request::cma(
+        Method::POST,
+        format!("/access_tokens/{id}/regenerate_token"),
+    );
+    let rotated = cx
+        .expect_success(rotate, "rotating a factory token")
+        .await?;
+    let old = before.pointer("/attributes/token");
+    let new = rotated
+        .json
+        .as_ref()
+        .and_then(|j| j.pointer("/data/attributes/token"));
+    cx.ensure(
+        new.is_some_and(Value::is_string) && new != old,
+        || "rotating a factory token did not return a new secret".to_owned(),
+        &[&rotated],
+    )?;
+    let delete = Request::cma(Method::DELETE, format!("/access_tokens/{id}"));
+    let deleted = cx
+        .expect_success(delete, "deleting a factory token")
+        .await?;
+    let gone = cx
+        .send(Request::cma(Method::GET, format!("/access_tokens/{id}")))
+        .await?;
+    cx.answered(&gone)?;
+    cx.ensure(
+        gone.status == 404,
+        || {
+            format!(
+                "a deleted factory token can still be read: {}",
+                gone.summary()
+            )
+        },
+        &[&deleted, &gone],
+    )
+}

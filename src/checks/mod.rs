@@ -1,0 +1,476 @@
+//! The checks: one small module per clause family. A check is a short async function that
+//! reads like the sentence of the documentation it tests; [`all`] lists them with the clause
+//! each one verifies.
+
+mod auth;
+mod effect;
+mod hardcoded;
+mod protocol;
+mod response;
+mod role;
+mod secret;
+mod validation;
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use proptest::strategy::Strategy;
+use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::fixtures::{Fixtures, Flags, RoleFx, TokenFx, truncate};
+use crate::outcome::{CheckResult, Failure, Finding};
+use crate::spec::Spec;
+use crate::target::{Auth, Client, Exchange, Request};
+
+/// Which promises are hard checks (see `api-facts.md`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Documented promises fail the run; observed behaviour is recorded as warnings.
+    #[default]
+    Documented,
+    /// Observed behaviour is asserted too (status codes, charset, unknown members refused).
+    Strict,
+}
+
+/// Settings shared by every check of a run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The run's seed: the same seed sends the same requests.
+    pub seed: u64,
+    /// Generated cases per property.
+    pub cases: u32,
+    /// Which promises are hard checks.
+    pub profile: Profile,
+    /// Whether destructive clauses may run on this target.
+    pub destructive: bool,
+    /// Unique per run; part of every fixture name.
+    pub run_id: String,
+}
+
+/// A boxed check future.
+pub type CheckFuture = Pin<Box<dyn Future<Output = CheckResult> + Send>>;
+
+/// One check: the clause it verifies and the function that verifies it.
+#[derive(Clone, Copy)]
+pub struct CheckDef {
+    /// The clause id, as in `specs/clauses.json`.
+    pub clause: &'static str,
+    /// The check's name, as listed under the clause.
+    pub name: &'static str,
+    /// Runs only under `--profile strict`.
+    pub strict_only: bool,
+    /// The check.
+    pub run: fn(Cx) -> CheckFuture,
+}
+
+impl Debug for CheckDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}::{}", self.clause, self.name)
+    }
+}
+
+impl CheckDef {
+    /// `<clause id>::<check>`, the trial name.
+    pub fn full_name(&self) -> String {
+        format!("{}::{}", self.clause, self.name)
+    }
+}
+
+macro_rules! check {
+    ($clause:literal, $module:ident :: $name:ident) => {
+        check!($clause, $module::$name, false)
+    };
+    ($clause:literal, $module:ident :: $name:ident, strict) => {
+        check!($clause, $module::$name, true)
+    };
+    ($clause:literal, $module:ident :: $name:ident, $strict:expr) => {
+        CheckDef {
+            clause: $clause,
+            name: stringify!($name),
+            strict_only: $strict,
+            run: |cx| Box::pin($module::$name(cx)),
+        }
+    };
+}
+
+/// Every check, in catalog order.
+pub fn all() -> Vec<CheckDef> {
+    vec![
+        check!(
+            "update.response.schema",
+            response::success_matches_the_resource_schema
+        ),
+        check!(
+            "update.request.validation",
+            validation::invalid_bodies_are_refused_and_change_nothing
+        ),
+        check!(
+            "update.request.validation",
+            validation::unknown_members_are_refused,
+            strict
+        ),
+        check!("update.applies", response::attributes_are_stored_as_sent),
+        check!(
+            "update.secret.unchanged",
+            secret::token_value_is_unchanged_by_an_update
+        ),
+        check!(
+            "update.secret.unchanged",
+            secret::old_secret_still_authenticates_after_an_update
+        ),
+        check!(
+            "update.role.preserved",
+            role::role_is_preserved_when_relationships_are_omitted
+        ),
+        check!("update.role.reassigned", role::role_is_reassigned_when_sent),
+        check!(
+            "update.effect.cma",
+            effect::cma_flag_change_holds_on_the_next_call
+        ),
+        check!(
+            "update.effect.cda",
+            effect::cda_flag_change_holds_on_the_next_call
+        ),
+        check!(
+            "update.effect.cda_preview",
+            effect::cda_preview_flag_change_holds_on_the_next_call
+        ),
+        check!(
+            "update.effect.role",
+            effect::role_change_holds_on_the_next_call
+        ),
+        check!(
+            "update.hardcoded.rejected",
+            hardcoded::factory_tokens_reject_an_unchanged_update
+        ),
+        check!(
+            "update.hardcoded.still_deletable",
+            hardcoded::factory_token_can_be_rotated_and_deleted
+        ),
+        check!(
+            "update.token.visibility",
+            secret::token_is_shown_only_to_token_managers
+        ),
+        check!(
+            "update.auth",
+            auth::requests_without_valid_credentials_are_refused
+        ),
+        check!("update.not_found", auth::unknown_id_is_not_found),
+        check!(
+            "errors.envelope",
+            protocol::every_error_uses_the_api_error_envelope
+        ),
+        check!("headers.content_type", protocol::every_response_is_json),
+        check!(
+            "headers.rate_limit",
+            protocol::every_response_carries_rate_limit_headers
+        ),
+    ]
+}
+
+/// A check's view of the run: its client, its fixtures, its seed.
+#[derive(Clone, Debug)]
+pub struct Cx {
+    client: Client,
+    settings: Arc<Settings>,
+    fixtures: Arc<Fixtures>,
+    warnings: Arc<Mutex<Vec<String>>>,
+    cases: Arc<AtomicU64>,
+    seed: u64,
+}
+
+impl Cx {
+    /// The context of one check.
+    pub fn new(client: Client, settings: Arc<Settings>, def: &CheckDef, serial: usize) -> Cx {
+        let client = client.scoped();
+        let fixtures = Arc::new(Fixtures::new(client.clone(), &settings.run_id, serial));
+        // Each check draws from its own stream, fixed by the run's seed and the check's name.
+        let seed = settings.seed ^ fnv1a(def.full_name().as_bytes());
+        Cx {
+            client,
+            settings,
+            fixtures,
+            warnings: Arc::default(),
+            cases: Arc::default(),
+            seed,
+        }
+    }
+
+    /// The run's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The specification.
+    pub fn spec(&self) -> &'static Spec {
+        Spec::embedded()
+    }
+
+    /// The client (for the engine's bookkeeping).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The fixtures (the engine cleans them up).
+    pub fn fixtures(&self) -> &Arc<Fixtures> {
+        &self.fixtures
+    }
+
+    /// Warnings recorded so far.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    /// Generated cases run so far.
+    pub fn cases(&self) -> u64 {
+        self.cases.load(Ordering::Relaxed)
+    }
+
+    fn strict(&self) -> bool {
+        self.settings.profile == Profile::Strict
+    }
+
+    /// Send a request; no answer at all makes the check inconclusive.
+    pub async fn send(&self, req: Request) -> Result<Exchange, Finding> {
+        Ok(self.client.send(&req).await?)
+    }
+
+    /// A documented promise: a violation fails the check.
+    pub fn ensure(
+        &self,
+        holds: bool,
+        message: impl FnOnce() -> String,
+        evidence: &[&Exchange],
+    ) -> CheckResult {
+        if holds {
+            Ok(())
+        } else {
+            Err(Finding::fail(message(), evidence))
+        }
+    }
+
+    /// Observed behaviour: a violation fails under `--profile strict`, else becomes a warning.
+    pub fn observed(
+        &self,
+        holds: bool,
+        message: impl FnOnce() -> String,
+        evidence: &[&Exchange],
+    ) -> CheckResult {
+        if holds {
+            return Ok(());
+        }
+        let message = message();
+        if self.strict() {
+            return Err(Finding::fail(message, evidence));
+        }
+        if let Ok(mut warnings) = self.warnings.lock() {
+            if !warnings.contains(&message) {
+                warnings.push(message);
+            }
+        }
+        Ok(())
+    }
+
+    /// A server error where the clause is not about the answer: the target could not be tested.
+    pub fn answered(&self, ex: &Exchange) -> CheckResult {
+        if ex.status >= 500 {
+            return Err(Finding::inconclusive(format!(
+                "the target failed: {}",
+                ex.summary()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Send a request that the documentation says succeeds. A 4xx is a violation; a
+    /// transient failure is inconclusive; a non-transient 5xx is a violation only when it
+    /// answers the same request the same way three times.
+    pub async fn expect_success(&self, req: Request, what: &str) -> Result<Exchange, Finding> {
+        let mut ex = self.send(req.clone()).await?;
+        let mut tries = 1;
+        while ex.status >= 500 && !crate::target::is_transient(&ex) && tries < 3 {
+            ex = self.send(req.clone()).await?;
+            tries += 1;
+        }
+        if ex.is_success() {
+            return Ok(ex);
+        }
+        if crate::target::is_transient(&ex) {
+            return Err(Finding::inconclusive(format!(
+                "{what}: transient failure {}",
+                ex.summary()
+            )));
+        }
+        let body = truncate(&ex.body_text, 300);
+        if ex.status >= 500 {
+            return Err(Finding::fail(
+                format!(
+                    "{what}: the target answered a valid request with a server error 3 times out of 3 ({}): {body}",
+                    ex.summary()
+                ),
+                &[&ex],
+            ));
+        }
+        Err(Finding::fail(
+            format!(
+                "{what}: a valid request was refused ({}): {body}",
+                ex.summary()
+            ),
+            &[&ex],
+        ))
+    }
+
+    /// Create a role with these permissions.
+    pub async fn role(&self, label: &str, grants: &[&str]) -> Result<RoleFx, Finding> {
+        self.fixtures.role(label, grants).await
+    }
+
+    /// Create a token with this role and flags.
+    pub async fn token(
+        &self,
+        label: &str,
+        role: &RoleFx,
+        flags: Flags,
+    ) -> Result<TokenFx, Finding> {
+        self.fixtures.token(label, role, flags).await
+    }
+
+    /// A fresh fixture name (also the marker generated names carry).
+    pub fn fixture_name(&self, label: &str) -> String {
+        self.fixtures.name(label)
+    }
+
+    /// Read a token as the management token: the exchange and `data`.
+    pub async fn read_token(&self, id: &str) -> Result<(Exchange, Value), Finding> {
+        let ex = self
+            .send(Request::cma(Method::GET, format!("/access_tokens/{id}")))
+            .await?;
+        self.answered(&ex)?;
+        let data = ex
+            .data()
+            .cloned()
+            .filter(|_| ex.is_success())
+            .ok_or_else(|| {
+                Finding::inconclusive(format!("failed to read token {id} back: {}", ex.summary()))
+            })?;
+        Ok((ex, data))
+    }
+
+    /// `PUT /access_tokens/{id}` with `body`, as `auth`.
+    pub fn update_request(&self, id: &str, body: Value, auth: Auth) -> Request {
+        Request::cma(Method::PUT, format!("/access_tokens/{id}"))
+            .json(body)
+            .auth(auth)
+    }
+
+    /// Run a property: `cases` generated inputs (the run's `--cases`), shrunk to the smallest
+    /// failing one. `strategy` builds the strategy on the property's own thread (proptest's
+    /// boxed strategies are not `Send`); each case is an async closure run on the shared runtime.
+    pub async fn property<M, S, F, Fut>(&self, strategy: M, test: F) -> CheckResult
+    where
+        M: FnOnce() -> S + Send + 'static,
+        S: Strategy,
+        S::Value: Debug,
+        F: Fn(S::Value) -> Fut + Send + 'static,
+        Fut: Future<Output = CheckResult>,
+    {
+        let handle = tokio::runtime::Handle::current();
+        let config = Config {
+            cases: self.settings.cases.max(1),
+            rng_seed: RngSeed::Fixed(self.seed),
+            failure_persistence: None,
+            max_shrink_iters: 128,
+            ..Config::default()
+        };
+        let cases = Arc::clone(&self.cases);
+        let outcome = tokio::task::spawn_blocking(move || {
+            let strategy = strategy();
+            let mut runner = TestRunner::new(config);
+            let last_failure: Mutex<Option<Failure>> = Mutex::new(None);
+            let inconclusive: Mutex<Option<String>> = Mutex::new(None);
+            let result = runner.run(&strategy, |value| {
+                if inconclusive.lock().map(|i| i.is_some()).unwrap_or(true) {
+                    return Ok(());
+                }
+                cases.fetch_add(1, Ordering::Relaxed);
+                match handle.block_on(test(value)) {
+                    Ok(()) => Ok(()),
+                    Err(Finding::Fail(failure)) => {
+                        let message = failure.message.clone();
+                        if let Ok(mut last) = last_failure.lock() {
+                            *last = Some(failure);
+                        }
+                        Err(TestCaseError::fail(message))
+                    }
+                    Err(Finding::Inconclusive(reason) | Finding::Skipped(reason)) => {
+                        if let Ok(mut slot) = inconclusive.lock() {
+                            *slot = Some(reason);
+                        }
+                        Ok(())
+                    }
+                }
+            });
+            let last_failure = last_failure.into_inner().ok().flatten();
+            let inconclusive = inconclusive.into_inner().ok().flatten();
+            match result {
+                Err(TestError::Fail(_, minimal)) => {
+                    let mut failure = last_failure.unwrap_or(Failure {
+                        message: "a generated case failed".to_owned(),
+                        exchanges: Vec::new(),
+                    });
+                    failure.message = format!(
+                        "{}\nminimal input (after shrinking): {minimal:?}",
+                        failure.message
+                    );
+                    Err(Finding::Fail(failure))
+                }
+                Err(TestError::Abort(reason)) => {
+                    Err(Finding::inconclusive(format!("property aborted: {reason}")))
+                }
+                Ok(()) => match inconclusive {
+                    Some(reason) => Err(Finding::Inconclusive(reason)),
+                    None => Ok(()),
+                },
+            }
+        })
+        .await;
+        match outcome {
+            Ok(result) => result,
+            Err(join) => Err(Finding::inconclusive(format!(
+                "the property's thread failed: {join}"
+            ))),
+        }
+    }
+}
+
+/// FNV-1a: a stable hash (std's hasher is randomly seeded per process).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// `attributes` and the role id of a token resource, for before/after comparisons.
+pub fn token_state(data: &Value) -> Value {
+    serde_json::json!({
+        "name": data.pointer("/attributes/name"),
+        "can_access_cda": data.pointer("/attributes/can_access_cda"),
+        "can_access_cda_preview": data.pointer("/attributes/can_access_cda_preview"),
+        "can_access_cma": data.pointer("/attributes/can_access_cma"),
+        "hardcoded_type": data.pointer("/attributes/hardcoded_type"),
+        "token": data.pointer("/attributes/token"),
+        "role": data.pointer("/relationships/role/data/id"),
+    })
+}
+
+/// The role id of a token resource, if any.
+pub fn role_id(data: &Value) -> Option<&str> {
+    data.pointer("/relationships/role/data/id")
+        .and_then(Value::as_str)
+}

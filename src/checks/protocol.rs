@@ -1,0 +1,175 @@
+//! `errors.envelope`, `headers.content_type`, `headers.rate_limit`: properties of every
+//! answer, checked over a tour of requests that reaches each kind of answer.
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::Cx;
+use crate::fixtures::Flags;
+use crate::outcome::{CheckResult, Finding};
+use crate::spec::SchemaId;
+use crate::target::{Auth, Exchange, Request};
+
+/// The largest rate limit the rate-limit check will exhaust on purpose (with a fixture token
+/// of its own, so the user's token keeps its budget).
+const MAX_LIMIT_TO_EXHAUST: u64 = 120;
+
+/// One request of each kind: successes, and each documented kind of error.
+async fn tour(cx: &Cx) -> Result<Vec<Exchange>, Finding> {
+    let role = cx.role("tour", &[]).await?;
+    let token = cx.token("tour", &role, Flags::ALL).await?;
+    let id = token.id.clone();
+    let valid = json!({ "data": { "type": "access_token", "id": id, "attributes": {
+        "name": token.name, "can_access_cda": true, "can_access_cda_preview": true, "can_access_cma": true } } });
+    let path = format!("/access_tokens/{id}");
+    let requests = vec![
+        Request::cma(Method::GET, "/access_tokens"),
+        Request::cma(Method::GET, path.clone()),
+        cx.update_request(&id, valid.clone(), Auth::Management),
+        cx.update_request(
+            &id,
+            json!({ "data": { "type": "access_token", "id": id } }),
+            Auth::Management,
+        ),
+        cx.update_request(&id, valid.clone(), Auth::None),
+        cx.update_request(
+            &id,
+            valid.clone(),
+            Auth::Raw("Bearer conformance-not-a-token-0000".to_owned()),
+        ),
+        cx.update_request("98000000001", valid.clone(), Auth::Management),
+        Request::cma(Method::GET, "/conformance_no_such_endpoint"),
+        cx.update_request(&id, valid.clone(), Auth::Management)
+            .header("Content-Type", Some("text/plain")),
+        cx.update_request(&id, valid, Auth::Management)
+            .header("Accept", Some("text/html")),
+    ];
+    let mut out = Vec::with_capacity(requests.len());
+    for req in requests {
+        out.push(cx.send(req).await?);
+    }
+    Ok(out)
+}
+
+/// Every error answer is a non-empty `data` array of `api_error` objects with a `code`.
+pub(super) async fn every_error_uses_the_api_error_envelope(cx: Cx) -> CheckResult {
+    for ex in tour(&cx).await?.iter().filter(|ex| !ex.is_success()) {
+        let Some(json) = &ex.json else {
+            return Err(Finding::fail(
+                format!("an error answer is not JSON: {}", ex.summary()),
+                &[ex],
+            ));
+        };
+        if let Err(violations) = cx.spec().schemas().validate(SchemaId::Error, json) {
+            let list: Vec<String> = violations.iter().take(5).map(ToString::to_string).collect();
+            return Err(Finding::fail(
+                format!(
+                    "an error answer ({}) breaks the api_error envelope:\n  {}",
+                    ex.summary(),
+                    list.join("\n  ")
+                ),
+                &[ex],
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every answer, success or error, is `application/json` (`; charset=utf-8` observed).
+pub(super) async fn every_response_is_json(cx: Cx) -> CheckResult {
+    for ex in &tour(&cx).await? {
+        let content_type = ex.header("content-type").unwrap_or("(none)").to_owned();
+        let media = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        cx.ensure(
+            media == "application/json",
+            || format!("{} came with Content-Type {content_type:?}", ex.summary()),
+            &[ex],
+        )?;
+        cx.observed(
+            content_type.to_ascii_lowercase().replace(' ', "") == "application/json;charset=utf-8",
+            || format!("{} came with Content-Type {content_type:?}, observed \"application/json; charset=utf-8\"", ex.summary()),
+            &[ex],
+        )?;
+    }
+    Ok(())
+}
+
+fn header_number(ex: &Exchange, name: &str) -> Option<u64> {
+    ex.header(name).and_then(|v| v.trim().parse().ok())
+}
+
+/// Every answer carries `X-RateLimit-Limit` and `X-RateLimit-Remaining` (integers, remaining
+/// ≤ limit); a 429 carries `X-RateLimit-Reset` > 0. Where the limit is small, a fixture
+/// token of the check's own exhausts it to see a 429.
+pub(super) async fn every_response_carries_rate_limit_headers(cx: Cx) -> CheckResult {
+    let exchanges = tour(&cx).await?;
+    let mut limit_seen = None;
+    for ex in &exchanges {
+        let limit = header_number(ex, "x-ratelimit-limit");
+        let remaining = header_number(ex, "x-ratelimit-remaining");
+        cx.ensure(
+            limit.is_some() && remaining.is_some(),
+            || {
+                format!(
+                    "{} lacks X-RateLimit-Limit / X-RateLimit-Remaining (got {:?} / {:?})",
+                    ex.summary(),
+                    ex.header("x-ratelimit-limit"),
+                    ex.header("x-ratelimit-remaining")
+                )
+            },
+            &[ex],
+        )?;
+        let (limit, remaining) = (limit.unwrap_or(0), remaining.unwrap_or(0));
+        cx.ensure(
+            remaining <= limit,
+            || {
+                format!(
+                    "{}: X-RateLimit-Remaining {remaining} > limit {limit}",
+                    ex.summary()
+                )
+            },
+            &[ex],
+        )?;
+        cx.observed(
+            ex.header("x-ratelimit-reset").is_none() || ex.status == 429,
+            || {
+                format!(
+                    "{} carries X-RateLimit-Reset without being a 429",
+                    ex.summary()
+                )
+            },
+            &[ex],
+        )?;
+        limit_seen = Some(limit);
+    }
+    let Some(limit) = limit_seen.filter(|l| *l <= MAX_LIMIT_TO_EXHAUST) else {
+        return Ok(());
+    };
+    let role = cx.role("ratelimit", &[]).await?;
+    let token = cx.token("ratelimit", &role, Flags::ALL).await?;
+    for _ in 0..=limit + 5 {
+        let ex = cx
+            .client()
+            .send_once(&Request::cma(Method::GET, "/site").auth(token.auth()))
+            .await?;
+        if ex.status == 429 {
+            let reset = header_number(&ex, "x-ratelimit-reset");
+            return cx.ensure(
+                reset.is_some_and(|r| r > 0),
+                || {
+                    format!(
+                        "a 429 came with X-RateLimit-Reset {:?} (must be whole seconds > 0)",
+                        ex.header("x-ratelimit-reset")
+                    )
+                },
+                &[&ex],
+            );
+        }
+    }
+    Ok(())
+}

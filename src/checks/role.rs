@@ -1,0 +1,94 @@
+//! `update.role.preserved` and `update.role.reassigned`.
+
+use serde_json::json;
+
+use super::{Cx, role_id};
+use crate::fixtures::Flags;
+use crate::generate::{self, Binding};
+use crate::outcome::CheckResult;
+use crate::target::Auth;
+
+/// Longest generated sequence of updates.
+const MAX_STEPS: usize = 6;
+
+/// Arbitrary sequences of updates, with and without `relationships`: after each, the role
+/// (in the response and on a fresh read) is the last one explicitly sent.
+pub(super) async fn role_is_preserved_when_relationships_are_omitted(cx: Cx) -> CheckResult {
+    let roles = [
+        cx.role("keep-a", &[]).await?,
+        cx.role("keep-b", &[]).await?,
+        cx.role("keep-c", &[]).await?,
+    ];
+    let token = cx.token("keep", &roles[0], Flags::ALL).await?;
+    let role_ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
+    let marker = cx.fixture_name("n");
+    let c = cx.clone();
+    cx.property(|| proptest::collection::vec(generate::valid_update(crate::spec::Spec::embedded()), 1..=MAX_STEPS), move |steps| {
+        let (cx, token, role_ids, marker) = (c.clone(), token.clone(), role_ids.clone(), marker.clone());
+        async move {
+            let binding = Binding { path_id: &token.id, roles: &role_ids, marker: &marker };
+            // Every case starts from a known role, sent explicitly.
+            let start = json!({ "data": { "type": "access_token", "id": token.id, "attributes": {
+                "name": token.name, "can_access_cda": true, "can_access_cda_preview": true, "can_access_cma": true },
+                "relationships": { "role": { "data": { "type": "role", "id": role_ids[0] } } } } });
+            cx.expect_success(cx.update_request(&token.id, start, Auth::Management), "reset the role").await?;
+            let mut expected = role_ids[0].clone();
+            let mut history = Vec::new();
+            for template in steps {
+                let body = template.bind(&binding);
+                let sent = body.pointer("/data/relationships/role/data/id").and_then(|v| v.as_str()).map(str::to_owned);
+                history.push(sent.clone().map_or("(relationships omitted)".to_owned(), |r| format!("role {r}")));
+                if let Some(sent) = sent {
+                    expected = sent;
+                }
+                let ex = cx.expect_success(cx.update_request(&token.id, body, Auth::Management), "update").await?;
+                let got = ex.data().and_then(role_id).map(str::to_owned);
+                cx.ensure(
+                    got.as_deref() == Some(expected.as_str()),
+                    || format!("after the updates [{}], the response's role is {got:?}, expected {expected:?}", history.join(", ")),
+                    &[&ex],
+                )?;
+                let (read, data) = cx.read_token(&token.id).await?;
+                let got = role_id(&data).map(str::to_owned);
+                cx.ensure(
+                    got.as_deref() == Some(expected.as_str()),
+                    || format!("after the updates [{}], a fresh read shows role {got:?}, expected {expected:?}", history.join(", ")),
+                    &[&ex, &read],
+                )?;
+            }
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Sending `relationships.role` moves the token to that role, back and forth.
+pub(super) async fn role_is_reassigned_when_sent(cx: Cx) -> CheckResult {
+    let roles = [cx.role("move-a", &[]).await?, cx.role("move-b", &[]).await?];
+    let token = cx.token("move", &roles[0], Flags::ALL).await?;
+    for target in [&roles[1], &roles[0], &roles[1]] {
+        let body = json!({ "data": { "type": "access_token", "id": token.id, "attributes": {
+            "name": token.name, "can_access_cda": true, "can_access_cda_preview": true, "can_access_cma": true },
+            "relationships": { "role": { "data": target.reference() } } } });
+        let ex = cx
+            .expect_success(
+                cx.update_request(&token.id, body, Auth::Management),
+                "reassign",
+            )
+            .await?;
+        let got = ex.data().and_then(role_id).map(str::to_owned);
+        cx.ensure(
+            got.as_deref() == Some(target.id.as_str()),
+            || format!("sent role {:?}, the response shows {got:?}", target.id),
+            &[&ex],
+        )?;
+        let (read, data) = cx.read_token(&token.id).await?;
+        let got = role_id(&data).map(str::to_owned);
+        cx.ensure(
+            got.as_deref() == Some(target.id.as_str()),
+            || format!("sent role {:?}, a fresh read shows {got:?}", target.id),
+            &[&ex, &read],
+        )?;
+    }
+    Ok(())
+}

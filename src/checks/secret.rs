@@ -1,0 +1,221 @@
+//! `update.secret.unchanged` and `update.token.visibility`: the secret survives an update and
+//! is shown only to callers whose role manages tokens.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::Cx;
+use crate::fixtures::Flags;
+use crate::generate::{self, Binding};
+use crate::outcome::CheckResult;
+use crate::target::{Auth, Request};
+
+/// The `token` value is the same before and after any update, in the response and on a read.
+pub(super) async fn token_value_is_unchanged_by_an_update(cx: Cx) -> CheckResult {
+    let role = cx.role("secret", &[]).await?;
+    let token = cx.token("secret", &role, Flags::ALL).await?;
+    let role_ids = vec![role.id.clone()];
+    let marker = cx.fixture_name("n");
+    let c = cx.clone();
+    cx.property(|| generate::valid_update(crate::spec::Spec::embedded()), move |template| {
+        let (cx, token, role_ids, marker) = (c.clone(), token.clone(), role_ids.clone(), marker.clone());
+        async move {
+            let body = template.bind(&Binding { path_id: &token.id, roles: &role_ids, marker: &marker });
+            let ex = cx.expect_success(cx.update_request(&token.id, body, Auth::Management), "update").await?;
+            let (read, data) = cx.read_token(&token.id).await?;
+            for (what, value, evidence) in [
+                ("the update's response", ex.json.as_ref().and_then(|j| j.pointer("/data/attributes/token")), &ex),
+                ("a fresh read", data.pointer("/attributes/token"), &read),
+            ] {
+                match value {
+                    Some(Value::String(s)) => cx.ensure(
+                        *s == token.secret,
+                        || format!("the token value in {what} changed: the update rotated the secret"),
+                        &[&ex, evidence],
+                    )?,
+                    // Visibility is another clause's business; nothing to compare here.
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// After an update the token's old secret still authenticates (`GET /site`).
+pub(super) async fn old_secret_still_authenticates_after_an_update(cx: Cx) -> CheckResult {
+    let role = cx.role("oldsecret", &[]).await?;
+    let token = cx.token("oldsecret", &role, Flags::ALL).await?;
+    let role_ids = vec![role.id.clone()];
+    let marker = cx.fixture_name("n");
+    let c = cx.clone();
+    cx.property(
+        || generate::valid_update(crate::spec::Spec::embedded()),
+        move |template| {
+            let (cx, token, role_ids, marker) =
+                (c.clone(), token.clone(), role_ids.clone(), marker.clone());
+            async move {
+                let mut body = template.bind(&Binding {
+                    path_id: &token.id,
+                    roles: &role_ids,
+                    marker: &marker,
+                });
+                // The probe is a CMA call, so the token keeps CMA access.
+                if let Some(flag) = body.pointer_mut("/data/attributes/can_access_cma") {
+                    *flag = json!(true);
+                }
+                let ex = cx
+                    .expect_success(
+                        cx.update_request(&token.id, body, Auth::Management),
+                        "update",
+                    )
+                    .await?;
+                let probe = cx
+                    .send(Request::cma(Method::GET, "/site").auth(token.auth()))
+                    .await?;
+                cx.answered(&probe)?;
+                cx.ensure(
+                    probe.is_success(),
+                    || {
+                        format!(
+                            "the token's secret no longer authenticates after an update: {}",
+                            probe.summary()
+                        )
+                    },
+                    &[&ex, &probe],
+                )
+            }
+        },
+    )
+    .await
+}
+
+/// `token` is the secret for callers whose role has `can_manage_access_tokens`, `null` for
+/// every other caller, in update responses and reads alike.
+pub(super) async fn token_is_shown_only_to_token_managers(cx: Cx) -> CheckResult {
+    let manager_role = cx
+        .role("vis-manager", &["can_manage_access_tokens"])
+        .await?;
+    let plain_role = cx.role("vis-plain", &[]).await?;
+    let manager = cx.token("vis-manager", &manager_role, Flags::ALL).await?;
+    let plain = cx.token("vis-plain", &plain_role, Flags::ALL).await?;
+    let subject = cx.token("vis-subject", &plain_role, Flags::ALL).await?;
+    let body = |name: &str| {
+        json!({ "data": { "type": "access_token", "id": subject.id, "attributes": {
+            "name": name, "can_access_cda": true, "can_access_cda_preview": true, "can_access_cma": true } } })
+    };
+
+    // A manager's update response carries the secret.
+    let ex = cx
+        .expect_success(
+            cx.update_request(&subject.id, body(&subject.name), manager.auth()),
+            "update by a token manager",
+        )
+        .await?;
+    let shown = ex
+        .json
+        .as_ref()
+        .and_then(|j| j.pointer("/data/attributes/token"));
+    cx.ensure(
+        shown == Some(&json!(subject.secret)),
+        || {
+            format!(
+                "a caller with can_manage_access_tokens got token = {} (expected the secret)",
+                redacted_kind(shown)
+            )
+        },
+        &[&ex],
+    )?;
+
+    // Someone else reads it: null.
+    let read = cx
+        .send(
+            Request::cma(Method::GET, format!("/access_tokens/{}", subject.id)).auth(plain.auth()),
+        )
+        .await?;
+    cx.answered(&read)?;
+    cx.ensure(
+        read.is_success(),
+        || {
+            format!(
+                "reading a token is open to any CMA token, got {}",
+                read.summary()
+            )
+        },
+        &[&read],
+    )?;
+    let shown = read
+        .json
+        .as_ref()
+        .and_then(|j| j.pointer("/data/attributes/token"));
+    cx.ensure(
+        matches!(shown, Some(Value::Null) | None),
+        || {
+            format!(
+                "a caller without can_manage_access_tokens got token = {}",
+                redacted_kind(shown)
+            )
+        },
+        &[&read],
+    )?;
+    cx.observed(
+        shown.is_some(),
+        || {
+            "token is absent instead of null for a caller without can_manage_access_tokens"
+                .to_owned()
+        },
+        &[&read],
+    )?;
+
+    // And in the list.
+    let list = cx
+        .send(Request::cma(Method::GET, "/access_tokens").auth(plain.auth()))
+        .await?;
+    cx.answered(&list)?;
+    let leaked = list
+        .data()
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter(|t| t.pointer("/attributes/token").is_some_and(|v| !v.is_null()))
+                .count()
+        })
+        .unwrap_or(0);
+    cx.ensure(
+        leaked == 0,
+        || {
+            format!(
+                "the token list shows {leaked} secrets to a caller without can_manage_access_tokens"
+            )
+        },
+        &[&list],
+    )?;
+
+    // Its own update attempt is refused and shows no secret.
+    let refused = cx
+        .send(cx.update_request(&subject.id, body(&subject.name), plain.auth()))
+        .await?;
+    cx.answered(&refused)?;
+    cx.ensure(
+        !refused.is_success()
+            || refused
+                .json
+                .as_ref()
+                .and_then(|j| j.pointer("/data/attributes/token"))
+                .is_none_or(Value::is_null),
+        || "an update by a caller without can_manage_access_tokens returned the secret".to_owned(),
+        &[&refused],
+    )?;
+    Ok(())
+}
+
+fn redacted_kind(value: Option<&Value>) -> &'static str {
+    match value {
+        None => "(absent)",
+        Some(Value::Null) => "null",
+        Some(Value::String(_)) => "a secret string",
+        Some(_) => "a non-string value",
+    }
+}

@@ -1,0 +1,103 @@
+//! `update.request.validation`: invalid bodies are refused with a 4xx and change nothing.
+
+use super::{Cx, token_state};
+use crate::fixtures::Flags;
+use crate::generate::{self, Binding, Invalid};
+use crate::outcome::{CheckResult, Finding};
+use crate::spec::Spec;
+use crate::target::Auth;
+
+/// Each mutation of a valid body (a required member removed, a wrong JSON type, another
+/// `type`, `data` not an object, a malformed role reference, `role.data: null`, a blank name)
+/// is refused with a 4xx, never a 2xx or a 5xx, and the token reads back exactly as before.
+pub(super) async fn invalid_bodies_are_refused_and_change_nothing(cx: Cx) -> CheckResult {
+    refused_and_unchanged(cx, false).await
+}
+
+/// `--profile strict` only: unknown members are refused too, as the 2022 hyper-schema's
+/// `additionalProperties: false` says (observed).
+pub(super) async fn unknown_members_are_refused(cx: Cx) -> CheckResult {
+    if cx.settings().profile != super::Profile::Strict {
+        return Err(Finding::Skipped(
+            "observed behaviour: runs under --profile strict".to_owned(),
+        ));
+    }
+    refused_and_unchanged(cx, true).await
+}
+
+async fn refused_and_unchanged(cx: Cx, unknown_members: bool) -> CheckResult {
+    let roles = [
+        cx.role("invalid-a", &[]).await?,
+        cx.role("invalid-b", &[]).await?,
+    ];
+    let token = cx.token("invalid", &roles[0], Flags::ALL).await?;
+    let role_ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
+    let marker = cx.fixture_name("n");
+    let (_, before) = cx.read_token(&token.id).await?;
+    let before = token_state(&before);
+    let strict = cx.settings().profile == super::Profile::Strict;
+    let strategy = move || {
+        let spec = Spec::embedded();
+        if unknown_members {
+            generate::with_unknown_member(spec)
+        } else {
+            generate::invalid_update(spec, strict)
+        }
+    };
+    let c = cx.clone();
+    cx.property(strategy, move |invalid: Invalid| {
+        let (cx, token, role_ids, marker, before) = (
+            c.clone(),
+            token.clone(),
+            role_ids.clone(),
+            marker.clone(),
+            before.clone(),
+        );
+        async move {
+            let body = invalid.bind(&Binding {
+                path_id: &token.id,
+                roles: &role_ids,
+                marker: &marker,
+            });
+            let req = cx.update_request(&token.id, body, Auth::Management);
+            let mut ex = cx.send(req.clone()).await?;
+            // A server error counts only when it is not transient and repeats.
+            for _ in 0..2 {
+                if ex.status < 500 || crate::target::is_transient(&ex) {
+                    break;
+                }
+                ex = cx.send(req.clone()).await?;
+            }
+            if crate::target::is_transient(&ex) {
+                return Err(Finding::inconclusive(format!(
+                    "transient failure: {}",
+                    ex.summary()
+                )));
+            }
+            let (read, after) = cx.read_token(&token.id).await?;
+            let after = token_state(&after);
+            cx.ensure(
+                after == before,
+                || {
+                    format!(
+                        "a body with {} changed the token ({}): before {before}, after {after}",
+                        invalid.mutation,
+                        ex.summary()
+                    )
+                },
+                &[&ex, &read],
+            )?;
+            cx.ensure(
+                ex.is_client_error(),
+                || {
+                    format!(
+                        "a body with {} was answered {} (expected a 4xx)",
+                        invalid.mutation, ex.status
+                    )
+                },
+                &[&ex],
+            )
+        }
+    })
+    .await
+}

@@ -1,0 +1,307 @@
+//! The command line: `run` (the default), `serve`, `clauses`.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::checks::{self, Profile};
+use crate::engine::{self, DEFAULT_CASES, RunError, RunOptions, Session};
+use crate::outcome::Status;
+use crate::reference::{RateLimit, ReferenceServer, ServerConfig};
+use crate::spec::{SchemaId, Spec};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  every clause passed or was skipped
+  1  a clause was violated
+  2  bad usage or configuration (flags, URLs, missing or refused CONFORMANCE_API_TOKEN)
+  3  nothing failed, but something was inconclusive
+  4  the target could not be tested at all (nothing listens, or it does not answer like the API)";
+
+/// A conformance suite for the DatoCMS CMA endpoint "Update an API token"
+/// (PUT /access_tokens/:id), with an embedded reference server.
+///
+/// With no arguments it runs the whole suite against its own embedded reference server.
+#[derive(Debug, Parser)]
+#[command(name = "token-conformance", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the suite, clause by clause (the default command).
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+    /// Run the embedded reference server until Ctrl-C.
+    Serve(ServeArgs),
+    /// Print the clause catalog with the checks that cover each clause.
+    Clauses,
+}
+
+#[derive(Debug, Args, Default)]
+struct RunArgs {
+    /// CMA base URL of the target. Without it, the embedded reference server is started.
+    /// The management token is read from CONFORMANCE_API_TOKEN, never from a flag.
+    #[arg(long, env = "CONFORMANCE_BASE_URL", value_name = "URL")]
+    base_url: Option<String>,
+    /// The target's CDA (GraphQL) URL; CDA clauses are inconclusive without it.
+    #[arg(long, env = "CONFORMANCE_CDA_URL", value_name = "URL")]
+    cda_url: Option<String>,
+    /// Sent as X-Environment on CMA calls (default: the primary environment).
+    #[arg(long, env = "CONFORMANCE_ENVIRONMENT", value_name = "NAME")]
+    environment: Option<String>,
+    /// Seed of the generated requests: the same seed sends the same requests. Random by default (printed).
+    #[arg(long, env = "CONFORMANCE_SEED")]
+    seed: Option<u64>,
+    /// Generated cases per property.
+    #[arg(long, env = "CONFORMANCE_CASES", default_value_t = DEFAULT_CASES)]
+    cases: u32,
+    /// Run only the checks whose name (`<clause id>::<check>`) contains this text.
+    #[arg(long, value_name = "TEXT")]
+    filter: Option<String>,
+    /// documented: documented promises are hard checks, observed behaviour gives warnings.
+    /// strict: observed behaviour is asserted too.
+    #[arg(
+        long,
+        value_enum,
+        env = "CONFORMANCE_PROFILE",
+        default_value = "documented"
+    )]
+    profile: Profile,
+    /// Also write the report as JSON (schema: specs/report.schema.json).
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Allow destructive clauses (rotating and deleting a factory token) on a non-loopback target.
+    #[arg(long)]
+    destructive: bool,
+    /// The target's name in reports (default: `reference`, or the host name).
+    #[arg(long, value_name = "NAME")]
+    target_name: Option<String>,
+    /// List every check, passing ones included.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address of the CMA listener.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    addr: std::net::SocketAddr,
+    /// Address of the CDA (GraphQL) listener.
+    #[arg(long, default_value = "127.0.0.1:3001")]
+    cda_addr: std::net::SocketAddr,
+    /// Per-token rate limit, `REQUESTS/WINDOW` (e.g. `60/3s`, `100/500ms`) or `off`.
+    #[arg(long, default_value = "60/3s", value_parser = parse_rate_limit)]
+    rate_limit: RateLimitArg,
+    /// Also seed the legacy "Full-access API token" (hardcoded_type "admin").
+    #[arg(long)]
+    legacy_factory_tokens: bool,
+}
+
+#[derive(Debug, Clone)]
+struct RateLimitArg(Option<RateLimit>);
+
+fn parse_rate_limit(text: &str) -> Result<RateLimitArg, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(RateLimitArg(None));
+    }
+    text.parse::<RateLimit>()
+        .map(|r| RateLimitArg(Some(r)))
+        .map_err(|e| e.to_string())
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: failed to start the async runtime: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::Run(RunArgs {
+        cases: DEFAULT_CASES,
+        ..RunArgs::default()
+    })) {
+        Command::Run(args) => runtime.block_on(run(args)),
+        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Clauses => clauses(),
+    }
+}
+
+async fn run(args: RunArgs) -> ExitCode {
+    let seed = args.seed.unwrap_or_else(engine::random_seed);
+    let options = RunOptions {
+        base_url: args.base_url.filter(|u| !u.trim().is_empty()),
+        cda_url: args.cda_url.filter(|u| !u.trim().is_empty()),
+        environment: args.environment.filter(|e| !e.trim().is_empty()),
+        secret: std::env::var("CONFORMANCE_API_TOKEN").ok(),
+        target_name: args.target_name,
+        destructive: args.destructive,
+        seed,
+        cases: args.cases,
+        profile: args.profile,
+        filter: args.filter,
+        ..RunOptions::default()
+    };
+    if Session::selected(options.filter.as_deref()).is_empty() {
+        eprintln!(
+            "error: no check matches --filter {:?} (see `token-conformance clauses`)",
+            options.filter.unwrap_or_default()
+        );
+        return ExitCode::from(2);
+    }
+    let session = match Session::open(&options).await {
+        Ok(session) => Arc::new(session),
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(match err {
+                RunError::Config(_) | RunError::Client(_) | RunError::Credentials { .. } => 2,
+                RunError::Server(_) => 2,
+                RunError::Unreachable(_) | RunError::NotTheApi { .. } => 4,
+            });
+        }
+    };
+    let tty = std::io::stderr().is_terminal();
+    let report = session
+        .run_all(&options, |check, done, total| {
+            if tty {
+                eprint!(
+                    "\r\x1b[2K[{done}/{total}] {} {}",
+                    check.status,
+                    check.full_name()
+                );
+                let _ = std::io::stderr().flush();
+            }
+        })
+        .await;
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
+    print!("{}", report.render(args.verbose));
+    if let Some(path) = &args.json {
+        let json = report.to_json();
+        if let Err(violations) = Spec::embedded().schemas().validate(SchemaId::Report, &json) {
+            eprintln!(
+                "warning: the JSON report does not match specs/report.schema.json (a bug): {}",
+                violations[0]
+            );
+        }
+        let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+        if let Err(err) = std::fs::write(path, text + "\n") {
+            eprintln!("error: failed to write {}: {err}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    if let Ok(session) = Arc::try_unwrap(session) {
+        session.close().await;
+    }
+    ExitCode::from(match engine::overall(&report) {
+        Status::Pass | Status::Skipped => 0,
+        Status::Fail => 1,
+        Status::Inconclusive => 3,
+    })
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let from_env = std::env::var("CONFORMANCE_API_TOKEN")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let config = ServerConfig {
+        cma_addr: args.addr,
+        cda_addr: args.cda_addr,
+        rate_limit: args.rate_limit.0,
+        legacy_factory_tokens: args.legacy_factory_tokens,
+        admin_secret: from_env,
+    };
+    let server = match ReferenceServer::start(config).await {
+        Ok(server) => server,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("CMA: {}", server.cma_url());
+    println!("CDA: {}", server.cda_url());
+    if server.admin_secret_was_generated() {
+        println!(
+            "management token (generated; set CONFORMANCE_API_TOKEN to choose one): {}",
+            server.admin_secret()
+        );
+    } else {
+        println!("management token: the value of CONFORMANCE_API_TOKEN");
+    }
+    println!("Ctrl-C stops the server.");
+    let _ = std::io::stdout().flush();
+    if let Err(err) = tokio::signal::ctrl_c().await {
+        eprintln!("error: failed to wait for Ctrl-C: {err}");
+    }
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+fn clauses() -> ExitCode {
+    let catalog = Spec::embedded().catalog();
+    let all = checks::all();
+    let mut uncovered = 0;
+    println!("{}\n", catalog.source());
+    for clause in catalog.clauses() {
+        println!(
+            "{} [{}{}] {}",
+            clause.id,
+            clause.evidence,
+            if clause.destructive {
+                ", destructive"
+            } else {
+                ""
+            },
+            clause.title
+        );
+        println!("    \"{}\"", clause.quote);
+        for name in &clause.checks {
+            let def = all.iter().find(|d| d.clause == clause.id && d.name == name);
+            let note = match def {
+                Some(d) if d.strict_only => "covered (strict profile)",
+                Some(_) => "covered",
+                None => {
+                    uncovered += 1;
+                    "UNCOVERED: no such check"
+                }
+            };
+            println!("    - {name}: {note}");
+        }
+    }
+    for def in &all {
+        if catalog
+            .clause(def.clause)
+            .is_none_or(|c| !c.checks.iter().any(|n| n == def.name))
+        {
+            println!(
+                "check {} is not listed in specs/clauses.json",
+                def.full_name()
+            );
+            uncovered += 1;
+        }
+    }
+    println!(
+        "\n{} clauses, {} checks, {uncovered} uncovered",
+        catalog.clauses().len(),
+        all.len()
+    );
+    ExitCode::from(if uncovered == 0 { 0 } else { 1 })
+}

@@ -1,0 +1,375 @@
+//! The engine both front ends drive: open a session on a target (starting the embedded
+//! reference server when no base URL is given), check that it is the API, run checks with
+//! their fixtures cleaned up whatever happens, and gather the results by clause.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use reqwest::Method;
+
+use crate::checks::{self, CheckDef, Cx, Profile, Settings};
+use crate::outcome::{Finding, Status};
+use crate::reference::{ReferenceServer, ServerConfig};
+use crate::report::{self, CheckReport, RunReport};
+use crate::spec::Spec;
+use crate::target::{Client, ClientError, Request, Target, TransportError, normalize_url};
+
+/// Where and how to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// CMA base URL; `None` starts the embedded reference server.
+    pub base_url: Option<String>,
+    /// CDA URL.
+    pub cda_url: Option<String>,
+    /// `X-Environment` to send.
+    pub environment: Option<String>,
+    /// The management token's secret (from `CONFORMANCE_API_TOKEN`).
+    pub secret: Option<String>,
+    /// The target's name in reports.
+    pub target_name: Option<String>,
+    /// Allow destructive clauses on a non-loopback target.
+    pub destructive: bool,
+    /// Seed.
+    pub seed: u64,
+    /// Generated cases per property.
+    pub cases: u32,
+    /// Which promises are hard checks.
+    pub profile: Profile,
+    /// Run only checks whose full name contains this.
+    pub filter: Option<String>,
+    /// How many checks run at once.
+    pub concurrency: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            base_url: None,
+            cda_url: None,
+            environment: None,
+            secret: None,
+            target_name: None,
+            destructive: false,
+            seed: 0,
+            cases: DEFAULT_CASES,
+            profile: Profile::Documented,
+            filter: None,
+            concurrency: 8,
+        }
+    }
+}
+
+/// Generated cases per property by default.
+pub const DEFAULT_CASES: u32 = 32;
+
+/// Why a run could not start. Each maps to an exit code (see `--help`).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The settings are wrong.
+    #[error("{0}")]
+    Config(String),
+    /// A URL is malformed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The embedded server could not start.
+    #[error("failed to start the embedded reference server: {0}")]
+    Server(#[from] crate::reference::ServerError),
+    /// Nothing answered.
+    #[error("the target could not be reached: {0}")]
+    Unreachable(TransportError),
+    /// Something answered, but not the API.
+    #[error("the target at {url} does not answer like the API: {detail}")]
+    NotTheApi {
+        /// The URL probed.
+        url: String,
+        /// What came back.
+        detail: String,
+    },
+    /// The API refused the management token.
+    #[error("the target refused the management token ({detail}): check CONFORMANCE_API_TOKEN")]
+    Credentials {
+        /// Status and code.
+        detail: String,
+    },
+}
+
+/// An open connection to a target, shared by every check of a run.
+#[derive(Debug)]
+pub struct Session {
+    client: Client,
+    settings: Arc<Settings>,
+    server: Option<ReferenceServer>,
+    serial: std::sync::atomic::AtomicUsize,
+}
+
+impl Session {
+    /// Start the embedded server if needed, build the client and probe the target.
+    pub async fn open(options: &RunOptions) -> Result<Session, RunError> {
+        let (target, server) = match &options.base_url {
+            None => {
+                let server = ReferenceServer::start(ServerConfig {
+                    rate_limit: None,
+                    ..ServerConfig::default()
+                })
+                .await?;
+                let target = Target {
+                    base_url: server.cma_url(),
+                    cda_url: Some(server.cda_url()),
+                    environment: options.environment.clone(),
+                    secret: server.admin_secret().to_owned(),
+                    name: options
+                        .target_name
+                        .clone()
+                        .unwrap_or_else(|| "reference".to_owned()),
+                    embedded: true,
+                };
+                (target, Some(server))
+            }
+            Some(base) => {
+                let base_url = normalize_url("base", base)?;
+                let cda_url = options
+                    .cda_url
+                    .as_deref()
+                    .map(|u| normalize_url("CDA", u))
+                    .transpose()?;
+                let secret = options.secret.clone().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+                    RunError::Config(
+                        "a --base-url needs the management token in the environment variable CONFORMANCE_API_TOKEN \
+                         (never on the command line, where ps and shell history would show it)"
+                            .to_owned(),
+                    )
+                })?;
+                let name = options
+                    .target_name
+                    .clone()
+                    .unwrap_or_else(|| host_of(&base_url));
+                let target = Target {
+                    base_url,
+                    cda_url,
+                    environment: options.environment.clone(),
+                    secret,
+                    name,
+                    embedded: false,
+                };
+                (target, None)
+            }
+        };
+        let destructive = target.embedded || target.is_loopback() || options.destructive;
+        let client = Client::new(target)?;
+        preflight(&client).await?;
+        let settings = Settings {
+            seed: options.seed,
+            cases: options.cases,
+            profile: options.profile,
+            destructive,
+            run_id: run_id(),
+        };
+        Ok(Session {
+            client,
+            settings: Arc::new(settings),
+            server,
+            serial: Default::default(),
+        })
+    }
+
+    /// The client (totals, secrets).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The run's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Run one check with its own fixtures; they are removed when it ends, however it ends.
+    pub async fn run_check(&self, def: &CheckDef) -> CheckReport {
+        let started = Instant::now();
+        let serial = self
+            .serial
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let clause = Spec::embedded().catalog().clause(def.clause);
+        let destructive = clause.is_some_and(|c| c.destructive);
+        // Destructive checks on the embedded server get a server of their own, so that the
+        // factory token they delete is not one another check is looking at.
+        let mut private = None;
+        let client = if destructive && self.server.is_some() {
+            match ReferenceServer::start(ServerConfig {
+                rate_limit: None,
+                ..ServerConfig::default()
+            })
+            .await
+            {
+                Ok(server) => {
+                    let mut target = self.client.target().clone();
+                    target.base_url = server.cma_url();
+                    target.cda_url = Some(server.cda_url());
+                    target.secret = server.admin_secret().to_owned();
+                    let client = Client::new(target);
+                    private = Some(server);
+                    match client {
+                        Ok(client) => client,
+                        Err(err) => {
+                            return self.inconclusive(
+                                def,
+                                format!("failed to build a client: {err}"),
+                                started,
+                            );
+                        }
+                    }
+                }
+                Err(err) => {
+                    return self.inconclusive(
+                        def,
+                        format!("failed to start a private server: {err}"),
+                        started,
+                    );
+                }
+            }
+        } else {
+            self.client.clone()
+        };
+        let cx = Cx::new(client, Arc::clone(&self.settings), def, serial);
+        let task = tokio::spawn((def.run)(cx.clone()));
+        let result = match task.await {
+            Ok(result) => result,
+            Err(err) => Err(Finding::inconclusive(format!(
+                "the check panicked (a bug in token-conformance): {err}"
+            ))),
+        };
+        let leftovers = cx.fixtures().cleanup().await;
+        let mut warnings = cx.warnings();
+        warnings.extend(
+            leftovers
+                .into_iter()
+                .map(|l| format!("fixture left behind: {l}")),
+        );
+        drop(private);
+        let requests = cx.client().local_requests();
+        report::check_report(
+            def,
+            result,
+            cx.cases(),
+            requests,
+            started.elapsed(),
+            warnings,
+            &self.settings,
+            cx.client().secrets(),
+        )
+    }
+
+    fn inconclusive(&self, def: &CheckDef, reason: String, started: Instant) -> CheckReport {
+        report::check_report(
+            def,
+            Err(Finding::Inconclusive(reason)),
+            0,
+            0,
+            started.elapsed(),
+            Vec::new(),
+            &self.settings,
+            self.client.secrets(),
+        )
+    }
+
+    /// The checks this run selects, in catalog order.
+    pub fn selected(filter: Option<&str>) -> Vec<CheckDef> {
+        checks::all()
+            .into_iter()
+            .filter(|def| filter.is_none_or(|f| def.full_name().contains(f)))
+            .collect()
+    }
+
+    /// Run every selected check, `concurrency` at a time, calling `progress` after each.
+    pub async fn run_all(
+        self: &Arc<Self>,
+        options: &RunOptions,
+        mut progress: impl FnMut(&CheckReport, usize, usize),
+    ) -> RunReport {
+        let started = Instant::now();
+        let defs = Session::selected(options.filter.as_deref());
+        let total = defs.len();
+        let limit = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, def) in defs.into_iter().enumerate() {
+            let (session, limit) = (Arc::clone(self), Arc::clone(&limit));
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                (index, session.run_check(&def).await)
+            });
+        }
+        let mut reports: Vec<(usize, CheckReport)> = Vec::with_capacity(total);
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok((index, report)) = joined {
+                reports.push((index, report));
+                progress(&reports[reports.len() - 1].1, reports.len(), total);
+            }
+        }
+        reports.sort_by_key(|(i, _)| *i);
+        let checks: Vec<CheckReport> = reports.into_iter().map(|(_, r)| r).collect();
+        report::run_report(self, options, checks, started.elapsed())
+    }
+
+    /// Stop the embedded server, if any.
+    pub async fn close(self) {
+        if let Some(server) = self.server {
+            server.shutdown().await;
+        }
+    }
+}
+
+/// Does the target answer like the API? One `GET /site` as the management token.
+async fn preflight(client: &Client) -> Result<(), RunError> {
+    let req = Request::cma(Method::GET, "/site");
+    let ex = client.send(&req).await.map_err(RunError::Unreachable)?;
+    let url = ex.request.url.clone();
+    if ex.json.is_none() {
+        let content_type = ex.header("content-type").unwrap_or("(none)").to_owned();
+        let start: String = ex.body_text.chars().take(120).collect();
+        return Err(RunError::NotTheApi {
+            url,
+            detail: format!(
+                "status {}, Content-Type {content_type}, a body that is not JSON: {start:?}",
+                ex.status
+            ),
+        });
+    }
+    if ex.status == 401 || ex.status == 403 {
+        return Err(RunError::Credentials {
+            detail: ex.summary(),
+        });
+    }
+    if !ex.is_success() && ex.status < 500 && ex.error_code().is_none() {
+        return Err(RunError::NotTheApi {
+            url,
+            detail: format!("{} with no api_error code", ex.summary()),
+        });
+    }
+    Ok(())
+}
+
+fn host_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| url.to_owned())
+}
+
+/// 8 hex digits, unique enough per run (wall clock and process id; not the seed, so that two
+/// runs with one seed against one staging never share fixture names).
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mixed = checks::fnv1a(format!("{nanos}-{}", std::process::id()).as_bytes());
+    format!("{:08x}", mixed & 0xffff_ffff)
+}
+
+/// A random seed, when the user gives none (printed, so the run can be replayed).
+pub fn random_seed() -> u64 {
+    rand::random::<u64>() % 1_000_000_000
+}
+
+/// The status of a run, for the exit code.
+pub fn overall(report: &RunReport) -> Status {
+    Status::combine(report.clauses.iter().map(|c| c.status))
+}

@@ -1,0 +1,262 @@
+//! Roles and tokens a check creates for itself, with guaranteed cleanup.
+//!
+//! Every fixture's name starts with `conformance-<run id>-`, so `sweep` can find what a killed
+//! run left behind, and nothing else is ever touched. Cleanup runs when the check ends, also
+//! after a failure or a panic (the engine awaits the check's task, then cleans up).
+
+use std::sync::Mutex;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::outcome::Finding;
+use crate::target::{Auth, Client, Exchange, Request};
+
+/// The prefix of every name a run gives its fixtures.
+pub const NAME_PREFIX: &str = "conformance-";
+
+/// A role created by the run.
+#[derive(Debug, Clone)]
+pub struct RoleFx {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its attributes as created.
+    pub attributes: Value,
+}
+
+impl RoleFx {
+    /// `{"type": "role", "id": ...}`.
+    pub fn reference(&self) -> Value {
+        json!({ "type": "role", "id": self.id })
+    }
+}
+
+/// The three surface flags of a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flags {
+    /// `can_access_cda`.
+    pub cda: bool,
+    /// `can_access_cda_preview`.
+    pub cda_preview: bool,
+    /// `can_access_cma`.
+    pub cma: bool,
+}
+
+impl Flags {
+    /// All three on.
+    pub const ALL: Flags = Flags {
+        cda: true,
+        cda_preview: true,
+        cma: true,
+    };
+}
+
+/// A token created by the run.
+#[derive(Clone)]
+pub struct TokenFx {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its secret (registered for redaction).
+    pub secret: String,
+    /// Its role.
+    pub role_id: String,
+    /// Its flags as created.
+    pub flags: Flags,
+}
+
+impl std::fmt::Debug for TokenFx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenFx")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl TokenFx {
+    /// Credentials to call as this token.
+    pub fn auth(&self) -> Auth {
+        Auth::Token {
+            secret: self.secret.clone(),
+            label: format!("$FIXTURE_TOKEN_{}", self.id),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Created {
+    Role(String),
+    Token(String),
+}
+
+/// What one check created, to remove when it ends.
+#[derive(Debug)]
+pub struct Fixtures {
+    client: Client,
+    prefix: String,
+    created: Mutex<Vec<Created>>,
+    serial: std::sync::atomic::AtomicU32,
+}
+
+impl Fixtures {
+    /// Fixtures named `conformance-<run id>-<check serial>-...`.
+    pub fn new(client: Client, run_id: &str, check_serial: usize) -> Fixtures {
+        Fixtures {
+            client,
+            prefix: format!("{NAME_PREFIX}{run_id}-{check_serial}-"),
+            created: Mutex::new(Vec::new()),
+            serial: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    /// A fresh name, unique in the run.
+    pub fn name(&self, label: &str) -> String {
+        let n = self
+            .serial
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}{n}-{label}", self.prefix)
+    }
+
+    fn remember(&self, created: Created) {
+        if let Ok(mut list) = self.created.lock() {
+            list.push(created);
+        }
+    }
+
+    /// Create a role with these permissions granted (every other one false).
+    pub async fn role(&self, label: &str, grants: &[&str]) -> Result<RoleFx, Finding> {
+        let name = self.name(label);
+        let mut attributes = serde_json::Map::new();
+        attributes.insert("name".to_owned(), json!(name));
+        for permission in crate::spec::Spec::embedded().role_permissions() {
+            attributes.insert(
+                permission.clone(),
+                json!(grants.contains(&permission.as_str())),
+            );
+        }
+        let attributes = Value::Object(attributes);
+        let body = json!({ "data": { "type": "role", "attributes": attributes } });
+        let ex = self
+            .client
+            .send(&Request::cma(Method::POST, "/roles").json(body))
+            .await?;
+        let id = created_id(&ex, "role")?;
+        self.remember(Created::Role(id.clone()));
+        Ok(RoleFx {
+            id,
+            name,
+            attributes,
+        })
+    }
+
+    /// Create a token with this role and these flags.
+    pub async fn token(
+        &self,
+        label: &str,
+        role: &RoleFx,
+        flags: Flags,
+    ) -> Result<TokenFx, Finding> {
+        let name = self.name(label);
+        let body = json!({ "data": {
+            "type": "access_token",
+            "attributes": {
+                "name": name,
+                "can_access_cda": flags.cda,
+                "can_access_cda_preview": flags.cda_preview,
+                "can_access_cma": flags.cma,
+            },
+            "relationships": { "role": { "data": role.reference() } },
+        }});
+        let ex = self
+            .client
+            .send(&Request::cma(Method::POST, "/access_tokens").json(body))
+            .await?;
+        let id = created_id(&ex, "access token")?;
+        self.remember(Created::Token(id.clone()));
+        let secret = ex
+            .json
+            .as_ref()
+            .and_then(|j| j.pointer("/data/attributes/token"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Finding::inconclusive(format!(
+                    "creating a fixture token returned no secret (is can_manage_access_tokens granted to the management token's role?): {}",
+                    ex.summary()
+                ))
+            })?;
+        self.client
+            .secrets()
+            .register(&secret, &format!("$FIXTURE_TOKEN_{id}"));
+        Ok(TokenFx {
+            id,
+            name,
+            secret,
+            role_id: role.id.clone(),
+            flags,
+        })
+    }
+
+    /// Delete everything this check created: tokens first, then roles, newest first.
+    /// Returns a description of each fixture that could not be removed.
+    pub async fn cleanup(&self) -> Vec<String> {
+        let created: Vec<Created> = match self.created.lock() {
+            Ok(mut list) => std::mem::take(&mut *list),
+            Err(_) => return vec!["the fixture list was poisoned by a panic".to_owned()],
+        };
+        let (tokens, roles): (Vec<_>, Vec<_>) = created
+            .into_iter()
+            .rev()
+            .partition(|c| matches!(c, Created::Token(_)));
+        let mut leftovers = Vec::new();
+        for item in tokens.into_iter().chain(roles) {
+            let path = match &item {
+                Created::Token(id) => format!("/access_tokens/{id}"),
+                Created::Role(id) => format!("/roles/{id}"),
+            };
+            match self
+                .client
+                .send(&Request::cma(Method::DELETE, path.clone()))
+                .await
+            {
+                Ok(ex) if ex.is_success() || ex.status == 404 => {}
+                Ok(ex) => leftovers.push(format!("{path}: {}", ex.summary())),
+                Err(err) => leftovers.push(format!("{path}: {err}")),
+            }
+        }
+        leftovers
+    }
+}
+
+fn created_id(ex: &Exchange, what: &str) -> Result<String, Finding> {
+    if !ex.is_success() {
+        return Err(Finding::inconclusive(format!(
+            "failed to create a fixture {what}: {}: {}",
+            ex.summary(),
+            truncate(&ex.body_text, 300)
+        )));
+    }
+    ex.json
+        .as_ref()
+        .and_then(|j| j.pointer("/data/id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            Finding::inconclusive(format!("creating a fixture {what} returned no data.id"))
+        })
+}
+
+/// At most `max` characters of `text`, with an ellipsis when cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut out: String = text.chars().take(max).collect();
+        out.push('…');
+        out
+    }
+}

@@ -1,0 +1,98 @@
+//! Outcomes of checks and clauses (design.md): pass, fail, inconclusive, skipped.
+
+use serde::Serialize;
+
+use crate::target::{Exchange, TransportError};
+
+/// The result of one check, or of a clause (the worst of its checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Every assertion held.
+    Pass,
+    /// Not run here (a strict-only check, a destructive clause on a shared target).
+    Skipped,
+    /// The target could not be tested (unreachable, 5xx after retries, rate-limited past budget).
+    Inconclusive,
+    /// A violation, with evidence.
+    Fail,
+}
+
+impl Status {
+    /// The lower-case word used in every report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Inconclusive => "inconclusive",
+            Status::Skipped => "skipped",
+        }
+    }
+
+    /// A clause's status from its checks' statuses: any fail fails; then any inconclusive;
+    /// all skipped is skipped; otherwise pass.
+    pub fn combine(statuses: impl IntoIterator<Item = Status>) -> Status {
+        let mut all_skipped = true;
+        let mut worst = Status::Pass;
+        for status in statuses {
+            if status != Status::Skipped {
+                all_skipped = false;
+            }
+            if status == Status::Fail || (status == Status::Inconclusive && worst != Status::Fail) {
+                worst = status;
+            }
+        }
+        if all_skipped { Status::Skipped } else { worst }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A violation: what was expected, and the exchanges that show it (the last one is the
+/// smallest request that fails, after shrinking).
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// What was expected and what happened instead.
+    pub message: String,
+    /// The evidence, oldest first.
+    pub exchanges: Vec<Exchange>,
+}
+
+/// Why a check did not pass.
+#[derive(Debug, Clone)]
+pub enum Finding {
+    /// A violation of the clause.
+    Fail(Failure),
+    /// The target could not be tested.
+    Inconclusive(String),
+    /// The check does not run here.
+    Skipped(String),
+}
+
+impl Finding {
+    /// A violation shown by these exchanges.
+    pub fn fail(message: impl Into<String>, exchanges: &[&Exchange]) -> Finding {
+        Finding::Fail(Failure {
+            message: message.into(),
+            exchanges: exchanges.iter().map(|e| (*e).clone()).collect(),
+        })
+    }
+
+    /// The target could not be tested.
+    pub fn inconclusive(reason: impl Into<String>) -> Finding {
+        Finding::Inconclusive(reason.into())
+    }
+}
+
+impl From<TransportError> for Finding {
+    fn from(err: TransportError) -> Finding {
+        Finding::Inconclusive(err.to_string())
+    }
+}
+
+/// What a check returns.
+pub type CheckResult = Result<(), Finding>;

@@ -1,0 +1,193 @@
+//! How the reference server is configured: listen addresses, the rate limit, which factory
+//! tokens exist and the management token's secret.
+//!
+//! The CLI (`serve`) and the suite both build a [`ServerConfig`]; the defaults give a server on
+//! two free loopback ports with the documented default rate limit, so tests need no setup.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Everything [`ReferenceServer::start`](super::ReferenceServer::start) and
+/// [`routers`](super::routers) need.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Where the Content Management API listens. Port 0 picks a free port.
+    pub cma_addr: SocketAddr,
+    /// Where the Content Delivery API (GraphQL) listens. Port 0 picks a free port.
+    pub cda_addr: SocketAddr,
+    /// Requests allowed per token and window; `None` turns limiting off (the headers are
+    /// still sent, with a limit no client reaches).
+    pub rate_limit: Option<RateLimit>,
+    /// Also seed the "Full-access API token" (`hardcoded_type: "admin"`) of older projects.
+    pub legacy_factory_tokens: bool,
+    /// The management token's secret; `None` generates a random one.
+    pub admin_secret: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        ServerConfig {
+            cma_addr: loopback,
+            cda_addr: loopback,
+            rate_limit: Some(RateLimit::DOCUMENTED_DEFAULT),
+            legacy_factory_tokens: false,
+            admin_secret: None,
+        }
+    }
+}
+
+// Hand-written so that the secret never reaches logs or panic messages.
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("cma_addr", &self.cma_addr)
+            .field("cda_addr", &self.cda_addr)
+            .field("rate_limit", &self.rate_limit)
+            .field("legacy_factory_tokens", &self.legacy_factory_tokens)
+            .field(
+                "admin_secret",
+                &self.admin_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// A rate limit: at most `requests` per `window`, per token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed in one window.
+    pub requests: u32,
+    /// Length of the window.
+    pub window: Duration,
+}
+
+impl RateLimit {
+    /// The CMA's documented default: 60 requests per 3 seconds.
+    pub const DOCUMENTED_DEFAULT: RateLimit = RateLimit {
+        requests: 60,
+        window: Duration::from_secs(3),
+    };
+}
+
+impl fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.window.as_millis();
+        if ms.is_multiple_of(1000) {
+            write!(f, "{}/{}s", self.requests, ms / 1000)
+        } else {
+            write!(f, "{}/{}ms", self.requests, ms)
+        }
+    }
+}
+
+/// Why a `--rate-limit` value could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid rate limit {input:?}: {reason}; expected REQUESTS/WINDOW such as 60/3s, 100/1s or 30/500ms"
+)]
+pub struct RateLimitParseError {
+    input: String,
+    reason: &'static str,
+}
+
+impl FromStr for RateLimit {
+    type Err = RateLimitParseError;
+
+    /// Reads `REQUESTS/WINDOW`, the window being a whole number of `ms`, `s` or `m`.
+    fn from_str(input: &str) -> Result<RateLimit, RateLimitParseError> {
+        let fail = |reason| RateLimitParseError {
+            input: input.to_owned(),
+            reason,
+        };
+        let (requests, window) = input.trim().split_once('/').ok_or_else(|| fail("no '/'"))?;
+        let requests: u32 = requests
+            .trim()
+            .parse()
+            .map_err(|_| fail("the request count is not a number"))?;
+        if requests == 0 {
+            return Err(fail("the request count must be at least 1"));
+        }
+        let window = window.trim();
+        let digits_end = window
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(window.len());
+        let (amount, unit) = window.split_at(digits_end);
+        let amount: u64 = amount
+            .parse()
+            .map_err(|_| fail("the window has no number"))?;
+        let window = match unit {
+            "ms" => Duration::from_millis(amount),
+            "s" => Duration::from_secs(amount),
+            "m" => Duration::from_secs(amount.saturating_mul(60)),
+            _ => return Err(fail("the window unit must be ms, s or m")),
+        };
+        if window.is_zero() {
+            return Err(fail("the window must be longer than zero"));
+        }
+        Ok(RateLimit { requests, window })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_documented_forms() {
+        assert_eq!("60/3s".parse(), Ok(RateLimit::DOCUMENTED_DEFAULT));
+        assert_eq!(
+            "100/1s".parse(),
+            Ok(RateLimit {
+                requests: 100,
+                window: Duration::from_secs(1)
+            })
+        );
+        assert_eq!(
+            "30/500ms".parse(),
+            Ok(RateLimit {
+                requests: 30,
+                window: Duration::from_millis(500)
+            })
+        );
+        assert_eq!(
+            "1000/1m".parse(),
+            Ok(RateLimit {
+                requests: 1000,
+                window: Duration::from_secs(60)
+            })
+        );
+    }
+
+    #[test]
+    fn refuses_garbage_with_a_clear_message() {
+        for bad in [
+            "", "60", "60/", "/3s", "0/3s", "60/0s", "60/3", "60/3h", "x/3s", "60/s",
+        ] {
+            let err = bad.parse::<RateLimit>().expect_err(bad).to_string();
+            assert!(err.starts_with("invalid rate limit"), "{bad}: {err}");
+            assert!(err.contains("60/3s"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn displays_in_the_form_it_reads() {
+        for text in ["60/3s", "30/500ms"] {
+            let limit: RateLimit = text.parse().expect("valid");
+            assert_eq!(limit.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let config = ServerConfig {
+            admin_secret: Some("supersecret".to_owned()),
+            ..ServerConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("supersecret"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+}

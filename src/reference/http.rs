@@ -1,0 +1,234 @@
+//! HTTP plumbing shared by both listeners: the JSON response every answer goes through, and
+//! the request checks that come before any state is read (`Accept`, `X-Api-Version`,
+//! `Content-Type`, body size, JSON parsing).
+//!
+//! Nothing here uses axum's extractors for client input: their rejections are plain text, and
+//! every answer of this server must be JSON. Every header is read defensively (non-UTF-8 values,
+//! duplicates) and the body is read by hand with a hard size limit.
+
+use std::pin::Pin;
+
+use axum::body::{Body, HttpBody};
+use axum::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde_json::Value;
+
+use super::errors::ApiError;
+
+/// The largest body accepted, in bytes (1 MiB).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The content type of every response, success or error, CMA or CDA.
+pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+/// A response with a JSON body and [`JSON_CONTENT_TYPE`].
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+    response
+}
+
+/// The CMA's header checks between routing and credentials, in order: `Accept`, then
+/// `X-Api-Version`. Every endpoint runs them.
+pub(crate) fn check_headers(headers: &HeaderMap) -> Result<(), ApiError> {
+    check_accept(headers)?;
+    check_api_version(headers)
+}
+
+/// The CMA's body checks, after [`check_headers`] and before credentials, for endpoints that
+/// take a body: `Content-Type`, size, then JSON. Other endpoints never read their body.
+pub(crate) async fn json_body(headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
+    check_content_type(headers)?;
+    let bytes = read_body(headers, body).await?;
+    parse_json(&bytes).map_err(|message| ApiError::invalid_json_body(&message))
+}
+
+/// `Accept` is fine when absent, empty, or when any of its media ranges is JSON-compatible.
+fn check_accept(headers: &HeaderMap) -> Result<(), ApiError> {
+    let mut named_any = false;
+    for value in headers.get_all(ACCEPT) {
+        let text = value
+            .to_str()
+            .map_err(|_| ApiError::invalid_accept_header())?;
+        for range in text.split(',') {
+            let media = media_type(range);
+            if media.is_empty() {
+                continue;
+            }
+            named_any = true;
+            if matches!(
+                media.as_str(),
+                "application/json" | "application/vnd.api+json" | "*/*" | "application/*"
+            ) {
+                return Ok(());
+            }
+        }
+    }
+    if named_any {
+        Err(ApiError::invalid_accept_header())
+    } else {
+        Ok(())
+    }
+}
+
+/// A missing `X-Api-Version` means version 3; anything but a single `3` is refused.
+fn check_api_version(headers: &HeaderMap) -> Result<(), ApiError> {
+    let mut values = headers.get_all("x-api-version").iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(()),
+        (Some(value), None) if value.as_bytes().trim_ascii() == b"3" => Ok(()),
+        _ => Err(ApiError::invalid_api_version_header()),
+    }
+}
+
+/// Exactly one `Content-Type`, whose media type is JSON; parameters such as `charset` are fine.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let mut values = headers.get_all(CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(ApiError::invalid_content_type_header());
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::invalid_content_type_header())?;
+    match media_type(text).as_str() {
+        "application/json" | "application/vnd.api+json" => Ok(()),
+        _ => Err(ApiError::invalid_content_type_header()),
+    }
+}
+
+/// The lowercased media type of a header item, without parameters.
+fn media_type(item: &str) -> String {
+    item.split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// The whole body, refused with 413 as soon as it is known to exceed [`MAX_BODY_BYTES`]
+/// (from `Content-Length` or while reading), and never buffered past that.
+pub(crate) async fn read_body(headers: &HeaderMap, mut body: Body) -> Result<Vec<u8>, ApiError> {
+    let too_large = || ApiError::request_too_large(MAX_BODY_BYTES);
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64)
+        || body.size_hint().lower() > MAX_BODY_BYTES as u64
+    {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    loop {
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+        match frame {
+            None => return Ok(bytes),
+            Some(Err(_)) => {
+                return Err(ApiError::invalid_json_body(
+                    "the request body could not be read",
+                ));
+            }
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if bytes.len() + data.len() > MAX_BODY_BYTES {
+                        return Err(too_large());
+                    }
+                    bytes.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+}
+
+/// The body as JSON. serde_json refuses invalid UTF-8, nesting deeper than 128 levels and
+/// numbers outside `f64`, which is exactly what must not get further.
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(bytes).map_err(|err| format!("the body is not valid JSON: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &[u8])]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                *name,
+                HeaderValue::from_bytes(value).expect("valid header bytes"),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn accept_allows_json_wildcards_and_absence() {
+        for ok in [
+            &[][..],
+            &[("accept", &b"application/json"[..])],
+            &[("accept", &b"text/html, application/vnd.api+json;q=0.9"[..])],
+            &[("accept", &b"*/*"[..])],
+            &[("accept", &b"APPLICATION/*"[..])],
+            &[("accept", &b""[..])],
+        ] {
+            assert!(check_accept(&headers(ok)).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            &[("accept", &b"text/html"[..])][..],
+            &[("accept", &b"application/xml, text/*"[..])],
+            &[("accept", &b"\xff\xfe"[..])],
+        ] {
+            assert!(check_accept(&headers(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn api_version_must_be_a_single_three() {
+        assert!(check_api_version(&headers(&[])).is_ok());
+        assert!(check_api_version(&headers(&[("x-api-version", b"3")])).is_ok());
+        assert!(check_api_version(&headers(&[("x-api-version", b"2")])).is_err());
+        assert!(
+            check_api_version(&headers(&[
+                ("x-api-version", b"3"),
+                ("x-api-version", b"3")
+            ]))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn content_type_must_be_one_json_type() {
+        assert!(
+            check_content_type(&headers(&[(
+                "content-type",
+                b"application/json; charset=utf-8"
+            )]))
+            .is_ok()
+        );
+        assert!(
+            check_content_type(&headers(&[("content-type", b"application/vnd.api+json")])).is_ok()
+        );
+        assert!(check_content_type(&headers(&[])).is_err());
+        assert!(check_content_type(&headers(&[("content-type", b"text/plain")])).is_err());
+        assert!(
+            check_content_type(&headers(&[
+                ("content-type", b"application/json"),
+                ("content-type", b"application/json"),
+            ]))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn json_parsing_refuses_what_must_not_get_further() {
+        assert!(parse_json(b"{\"a\": 1}").is_ok());
+        assert!(parse_json(b"\"\xff\"").is_err());
+        assert!(parse_json(b"1e999999").is_err());
+        assert!(parse_json(&[b'['; 10_000]).is_err());
+        assert!(parse_json(b"").is_err());
+    }
+}

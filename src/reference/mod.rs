@@ -1,0 +1,51 @@
+//! The embedded reference server: an in-memory emulator of the DatoCMS access-token API.
+//!
+//! The suite's default target, so that it runs on a fresh machine with no credentials and no
+//! network; the behaviour vendors compare themselves against; the host of the faults that prove
+//! the checks can fail; and a local stand-in the official DatoCMS clients can be pointed at.
+//!
+//! It serves two listeners over one shared state:
+//! - the **CMA**: `/access_tokens` (list, create, retrieve, update, rotate, delete), `/roles`
+//!   (CRUD), `GET /site` and `GET /users/me`;
+//! - the **CDA**: `POST /`, a GraphQL endpoint that answers `{ _site { locales } }`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), token_conformance::reference::ServerError> {
+//! use token_conformance::reference::{ReferenceServer, ServerConfig};
+//!
+//! let server = ReferenceServer::start(ServerConfig::default()).await?;
+//! println!("CMA at {}, CDA at {}", server.cma_url(), server.cda_url());
+//! // Authenticate with `Authorization: Bearer {server.admin_secret()}`.
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Where things live, so that a change has one place to go:
+//! - [`errors`](self::ErrorCode): every error code, status and envelope;
+//! - `auth`: every decision on who may do what;
+//! - `tokens`, `roles`, `cma`, `cda`: one handler per endpoint;
+//! - `http`: header and body checks; `ratelimit`: the limit; `seed`: the initial state.
+
+mod auth;
+mod cda;
+mod cma;
+mod config;
+mod errors;
+mod http;
+mod ratelimit;
+mod resources;
+mod roles;
+mod seed;
+mod server;
+mod state;
+mod tokens;
+
+pub use config::{RateLimit, RateLimitParseError, ServerConfig};
+pub use errors::{DOC_URL_BASE, ErrorCode, MAX_ECHO_CHARS, error_id};
+pub use http::{JSON_CONTENT_TYPE, MAX_BODY_BYTES};
+pub use seed::{
+    ADMIN_ROLE_NAME, FULL_ACCESS_TOKEN_NAME, MANAGEMENT_TOKEN_NAME, READ_ONLY_ROLE_NAME,
+    READ_ONLY_TOKEN_NAME,
+};
+pub use server::{ReferenceServer, ServerError, routers};

@@ -1,0 +1,185 @@
+//! Building the two routers over one shared state, and running them on sockets.
+//!
+//! [`routers`] is the socket-less entry point (tests drive it with `tower::ServiceExt::oneshot`);
+//! [`ReferenceServer::start`] binds both listeners and serves them in background tasks until
+//! [`ReferenceServer::shutdown`] or until the handle is dropped.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::config::ServerConfig;
+use super::ratelimit::RateLimiter;
+use super::resources::RoleCatalog;
+use super::seed::seed;
+use super::state::{App, State, random_secret};
+use super::{cda, cma};
+use crate::spec::Spec;
+
+/// How long [`ReferenceServer::shutdown`] waits for open connections before cutting them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listener could not be bound.
+    #[error("failed to bind the {api} listener to {addr}: {source}")]
+    Bind {
+        /// `CMA` or `CDA`.
+        api: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A bound listener has no local address.
+    #[error("failed to read the local address of the {api} listener: {source}")]
+    LocalAddr {
+        /// `CMA` or `CDA`.
+        api: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The configured admin secret cannot be sent in an `Authorization` header.
+    #[error("invalid admin secret: it must be non-empty visible ASCII without spaces")]
+    InvalidAdminSecret,
+    /// The embedded spec does not describe role attributes as the server needs.
+    #[error("failed to read role attributes from the spec: {0}")]
+    Spec(String),
+}
+
+/// The CMA and CDA routers over one freshly seeded state, and the admin secret.
+pub fn routers(config: &ServerConfig) -> Result<(Router, Router, String), ServerError> {
+    let (cma, cda, secret, _generated) = build(config)?;
+    Ok((cma, cda, secret))
+}
+
+fn build(config: &ServerConfig) -> Result<(Router, Router, String, bool), ServerError> {
+    let (secret, generated) = match &config.admin_secret {
+        Some(secret) if is_valid_secret(secret) => (secret.clone(), false),
+        Some(_) => return Err(ServerError::InvalidAdminSecret),
+        None => (random_secret(), true),
+    };
+    let spec = Spec::embedded();
+    let catalog = RoleCatalog::from_spec(spec).map_err(ServerError::Spec)?;
+    let mut state = State::empty();
+    seed(&mut state, &catalog, &secret, config.legacy_factory_tokens);
+    let app = Arc::new(App::new(spec, catalog, state));
+    let cma = cma::router(app.clone(), Arc::new(RateLimiter::new(config.rate_limit)));
+    let cda = cda::router(app, Arc::new(RateLimiter::new(config.rate_limit)));
+    Ok((cma, cda, secret, generated))
+}
+
+fn is_valid_secret(secret: &str) -> bool {
+    !secret.is_empty() && secret.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A running reference server. Dropping it stops both listeners.
+pub struct ReferenceServer {
+    cma_addr: SocketAddr,
+    cda_addr: SocketAddr,
+    admin_secret: String,
+    admin_secret_was_generated: bool,
+    stop: Vec<oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+// Hand-written so that the secret never reaches logs or panic messages.
+impl fmt::Debug for ReferenceServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReferenceServer")
+            .field("cma_url", &self.cma_url())
+            .field("cda_url", &self.cda_url())
+            .field("admin_secret", &"<redacted>")
+            .field(
+                "admin_secret_was_generated",
+                &self.admin_secret_was_generated,
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReferenceServer {
+    /// Bind both listeners and serve them in background tasks of the current runtime.
+    pub async fn start(config: ServerConfig) -> Result<ReferenceServer, ServerError> {
+        let (cma, cda, admin_secret, admin_secret_was_generated) = build(&config)?;
+        let cma_listener = bind("CMA", config.cma_addr).await?;
+        let cda_listener = bind("CDA", config.cda_addr).await?;
+        let cma_addr = local_addr("CMA", &cma_listener)?;
+        let cda_addr = local_addr("CDA", &cda_listener)?;
+        let mut server = ReferenceServer {
+            cma_addr,
+            cda_addr,
+            admin_secret,
+            admin_secret_was_generated,
+            stop: Vec::new(),
+            tasks: Vec::new(),
+        };
+        for (listener, router) in [(cma_listener, cma), (cda_listener, cda)] {
+            let (stop, stopped) = oneshot::channel::<()>();
+            // A dropped sender resolves `stopped` too: that is what makes drop stop the server.
+            let serving = axum::serve(listener, router).with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            });
+            server.stop.push(stop);
+            server.tasks.push(tokio::spawn(async move {
+                // Accept errors are retried inside axum; `serve` only returns at shutdown.
+                let _ = serving.await;
+            }));
+        }
+        Ok(server)
+    }
+
+    /// The CMA base URL, e.g. `http://127.0.0.1:41235` (no trailing slash).
+    pub fn cma_url(&self) -> String {
+        format!("http://{}", self.cma_addr)
+    }
+
+    /// The CDA (GraphQL) URL, e.g. `http://127.0.0.1:41236`; queries are POSTed to `/`.
+    pub fn cda_url(&self) -> String {
+        format!("http://{}", self.cda_addr)
+    }
+
+    /// The management token's secret.
+    pub fn admin_secret(&self) -> &str {
+        &self.admin_secret
+    }
+
+    /// Whether the secret was generated (and may be printed) rather than configured.
+    pub fn admin_secret_was_generated(&self) -> bool {
+        self.admin_secret_was_generated
+    }
+
+    /// Stop accepting connections, let open requests finish (at most 5 s), then return.
+    pub async fn shutdown(mut self) {
+        for stop in self.stop.drain(..) {
+            let _ = stop.send(());
+        }
+        for mut task in self.tasks.drain(..) {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+}
+
+async fn bind(api: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { api, addr, source })
+}
+
+fn local_addr(api: &'static str, listener: &TcpListener) -> Result<SocketAddr, ServerError> {
+    listener
+        .local_addr()
+        .map_err(|source| ServerError::LocalAddr { api, source })
+}

@@ -1,0 +1,136 @@
+//! The server's in-memory state, shared by both listeners.
+//!
+//! One `Arc<App>` holds everything; the resources sit behind a single `std::sync::Mutex` that
+//! handlers take after their last `.await` and hold until they have answered. So every
+//! decision reads the state as it is at that moment: a permission change written by one
+//! request holds for the very next one, under any concurrency. There is deliberately no cache.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rand::Rng;
+
+use super::resources::{Role, RoleCatalog, Token};
+use crate::spec::Spec;
+
+/// What every handler gets.
+#[derive(Debug)]
+pub(crate) struct App {
+    state: Mutex<State>,
+    pub(crate) spec: &'static Spec,
+    pub(crate) roles: RoleCatalog,
+}
+
+impl App {
+    pub(crate) fn new(spec: &'static Spec, roles: RoleCatalog, state: State) -> App {
+        App {
+            state: Mutex::new(state),
+            spec,
+            roles,
+        }
+    }
+
+    /// The state, locked. Never hold the guard across an `.await` (clippy's
+    /// `await_holding_lock` is on for the crate). A panic while locked is a bug; the state it
+    /// leaves is still consistent enough to keep serving, so poisoning is ignored.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Roles and tokens, in creation order (the order lists are returned in).
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) roles: Vec<Role>,
+    pub(crate) tokens: Vec<Token>,
+    next_role_id: u64,
+    next_token_id: u64,
+}
+
+impl State {
+    /// The first role id handed out.
+    pub(crate) const FIRST_ROLE_ID: u64 = 1;
+    /// The first token id handed out.
+    pub(crate) const FIRST_TOKEN_ID: u64 = 100;
+
+    pub(crate) fn empty() -> State {
+        State {
+            roles: Vec::new(),
+            tokens: Vec::new(),
+            next_role_id: State::FIRST_ROLE_ID,
+            next_token_id: State::FIRST_TOKEN_ID,
+        }
+    }
+
+    pub(crate) fn next_role_id(&mut self) -> String {
+        let id = self.next_role_id;
+        self.next_role_id += 1;
+        id.to_string()
+    }
+
+    pub(crate) fn next_token_id(&mut self) -> String {
+        let id = self.next_token_id;
+        self.next_token_id += 1;
+        id.to_string()
+    }
+
+    /// A fresh secret that no token has.
+    pub(crate) fn new_secret(&self) -> String {
+        loop {
+            let secret = random_secret();
+            if self.tokens.iter().all(|t| t.secret != secret) {
+                return secret;
+            }
+        }
+    }
+
+    pub(crate) fn token(&self, id: &str) -> Option<&Token> {
+        self.tokens.iter().find(|t| t.id == id)
+    }
+
+    pub(crate) fn token_mut(&mut self, id: &str) -> Option<&mut Token> {
+        self.tokens.iter_mut().find(|t| t.id == id)
+    }
+
+    pub(crate) fn token_with_secret(&self, secret: &str) -> Option<&Token> {
+        self.tokens.iter().find(|t| t.secret == secret)
+    }
+
+    pub(crate) fn role(&self, id: &str) -> Option<&Role> {
+        self.roles.iter().find(|r| r.id == id)
+    }
+
+    pub(crate) fn role_mut(&mut self, id: &str) -> Option<&mut Role> {
+        self.roles.iter_mut().find(|r| r.id == id)
+    }
+}
+
+/// 30 random lowercase hex characters.
+pub(crate) fn random_secret() -> String {
+    let bytes: [u8; 15] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_30_lowercase_hex_chars() {
+        let secret = random_secret();
+        assert_eq!(secret.len(), 30);
+        assert!(
+            secret
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        );
+        assert_ne!(secret, random_secret());
+    }
+
+    #[test]
+    fn ids_count_up_per_kind() {
+        let mut state = State::empty();
+        assert_eq!(state.next_role_id(), "1");
+        assert_eq!(state.next_role_id(), "2");
+        assert_eq!(state.next_token_id(), "100");
+    }
+}

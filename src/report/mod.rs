@@ -1,0 +1,352 @@
+//! Reports: the human table, the failures in full with a `curl` reproducer, and the `--json`
+//! document (its schema is `specs/report.schema.json`). Every text here has been through the
+//! run's secret redaction.
+
+mod curl;
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::checks::{CheckDef, Profile, Settings};
+use crate::engine::{RunOptions, Session};
+use crate::outcome::{CheckResult, Finding, Status};
+use crate::spec::{Evidence, Spec};
+use crate::target::{Exchange, Secrets};
+
+pub use curl::curl_command;
+
+/// How one check ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// Clause id.
+    pub clause: String,
+    /// Check name.
+    pub name: String,
+    /// Outcome.
+    pub status: Status,
+    /// Empty on a plain pass; the failure in full, or the reason, otherwise.
+    pub message: String,
+    /// Generated cases run.
+    pub cases: u64,
+    /// Requests sent.
+    pub requests: u64,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// Observed deviations outside strict, and fixtures that could not be removed.
+    pub warnings: Vec<String>,
+    /// A `curl` command for the smallest failing request.
+    pub reproducer: Option<String>,
+}
+
+impl CheckReport {
+    /// `<clause>::<check>`.
+    pub fn full_name(&self) -> String {
+        format!("{}::{}", self.clause, self.name)
+    }
+}
+
+/// One clause with its checks.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClauseReport {
+    /// Clause id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Worst of its checks.
+    pub status: Status,
+    /// Evidence level.
+    pub evidence: Evidence,
+    /// Requests its checks sent.
+    pub requests: u64,
+    /// Its checks.
+    pub checks: Vec<CheckReport>,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Target name.
+    pub target_name: String,
+    /// CMA URL.
+    pub base_url: String,
+    /// CDA URL.
+    pub cda_url: Option<String>,
+    /// Environment.
+    pub environment: Option<String>,
+    /// Whether the run started its own server.
+    pub embedded: bool,
+    /// Seed.
+    pub seed: u64,
+    /// Cases per property.
+    pub cases: u32,
+    /// Profile.
+    pub profile: Profile,
+    /// Clauses in catalog order (only those with a selected check).
+    pub clauses: Vec<ClauseReport>,
+    /// Requests sent in all.
+    pub requests: u64,
+    /// Time spent waiting on rate limits.
+    pub rate_limit_wait_ms: u64,
+    /// Wall time.
+    pub duration_ms: u64,
+}
+
+/// Turn a check's result into its report, with the failure written out in full.
+#[allow(clippy::too_many_arguments)]
+pub fn check_report(
+    def: &CheckDef,
+    result: CheckResult,
+    cases: u64,
+    requests: u64,
+    duration: Duration,
+    warnings: Vec<String>,
+    settings: &Settings,
+    secrets: &Secrets,
+) -> CheckReport {
+    let (status, message, reproducer) = match result {
+        Ok(()) => (Status::Pass, String::new(), None),
+        Err(Finding::Skipped(reason)) => (Status::Skipped, reason, None),
+        Err(Finding::Inconclusive(reason)) => (Status::Inconclusive, reason, None),
+        Err(Finding::Fail(failure)) => {
+            let reproducer = failure.exchanges.last().map(curl_command);
+            let message = failure_text(
+                def,
+                &failure.message,
+                &failure.exchanges,
+                settings,
+                reproducer.as_deref(),
+            );
+            (Status::Fail, message, reproducer)
+        }
+    };
+    CheckReport {
+        clause: def.clause.to_owned(),
+        name: def.name.to_owned(),
+        status,
+        message: secrets.redact(&message),
+        cases,
+        requests,
+        duration_ms: duration.as_millis() as u64,
+        warnings: warnings.iter().map(|w| secrets.redact(w)).collect(),
+        reproducer: reproducer.map(|r| secrets.redact(&r)),
+    }
+}
+
+fn failure_text(
+    def: &CheckDef,
+    message: &str,
+    exchanges: &[Exchange],
+    settings: &Settings,
+    curl: Option<&str>,
+) -> String {
+    let mut out = String::new();
+    if let Some(clause) = Spec::embedded().catalog().clause(def.clause) {
+        let _ = writeln!(
+            out,
+            "clause {} ({}): \"{}\"",
+            clause.id, clause.evidence, clause.quote
+        );
+    }
+    let _ = writeln!(out, "{message}");
+    for ex in exchanges {
+        let _ = writeln!(out, "\n  → {} {}", ex.request.method, ex.request.url);
+        for (name, value) in &ex.request.headers {
+            let _ = writeln!(out, "    {name}: {value}");
+        }
+        if let Some(body) = &ex.request.body {
+            let _ = writeln!(out, "    {}", crate::fixtures::truncate(body, 2000));
+        }
+        let _ = writeln!(out, "  ← {}", ex.status);
+        for (name, value) in &ex.headers {
+            if name == "content-type" || name.starts_with("x-ratelimit") {
+                let _ = writeln!(out, "    {name}: {value}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "    {}",
+            crate::fixtures::truncate(&ex.body_text, 2000)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nreplay: token-conformance run --seed {} --filter {}",
+        settings.seed,
+        def.full_name()
+    );
+    if let Some(curl) = curl {
+        let _ = writeln!(out, "reproduce: {curl}");
+    }
+    out
+}
+
+/// Gather check reports by clause.
+pub fn run_report(
+    session: &Session,
+    options: &RunOptions,
+    checks: Vec<CheckReport>,
+    duration: Duration,
+) -> RunReport {
+    let target = session.client().target();
+    let mut clauses = Vec::new();
+    for clause in Spec::embedded().catalog().clauses() {
+        let mine: Vec<CheckReport> = checks
+            .iter()
+            .filter(|c| c.clause == clause.id)
+            .cloned()
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        clauses.push(ClauseReport {
+            id: clause.id.clone(),
+            title: clause.title.clone(),
+            status: Status::combine(mine.iter().map(|c| c.status)),
+            evidence: clause.evidence,
+            requests: mine.iter().map(|c| c.requests).sum(),
+            checks: mine,
+        });
+    }
+    let stats = session.client().stats();
+    RunReport {
+        target_name: target.name.clone(),
+        base_url: target.base_url.clone(),
+        cda_url: target.cda_url.clone(),
+        environment: target.environment.clone(),
+        embedded: target.embedded,
+        seed: options.seed,
+        cases: options.cases,
+        profile: options.profile,
+        clauses,
+        requests: stats.requests.load(std::sync::atomic::Ordering::Relaxed),
+        rate_limit_wait_ms: stats
+            .rate_limit_wait_ms
+            .load(std::sync::atomic::Ordering::Relaxed),
+        duration_ms: duration.as_millis() as u64,
+    }
+}
+
+impl RunReport {
+    /// Counts of clause statuses: (pass, fail, inconclusive, skipped).
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let count = |s: Status| self.clauses.iter().filter(|c| c.status == s).count();
+        (
+            count(Status::Pass),
+            count(Status::Fail),
+            count(Status::Inconclusive),
+            count(Status::Skipped),
+        )
+    }
+
+    /// The `--json` document.
+    pub fn to_json(&self) -> Value {
+        let (pass, fail, inconclusive, skipped) = self.counts();
+        json!({
+            "tool": { "name": "token-conformance", "version": env!("CARGO_PKG_VERSION") },
+            "target": { "name": self.target_name, "base_url": self.base_url, "cda_url": self.cda_url,
+                        "environment": self.environment, "embedded": self.embedded },
+            "seed": self.seed,
+            "cases": self.cases,
+            "profile": self.profile,
+            "clauses": self.clauses.iter().map(|c| json!({
+                "id": c.id, "title": c.title, "status": c.status, "evidence": c.evidence, "requests": c.requests,
+                "checks": c.checks.iter().map(|k| json!({
+                    "name": k.name, "status": k.status, "message": k.message, "cases": k.cases,
+                    "requests": k.requests, "duration_ms": k.duration_ms, "warnings": k.warnings,
+                    "reproducer": k.reproducer })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "requests": self.requests,
+            "duration_ms": self.duration_ms,
+            "summary": { "pass": pass, "fail": fail, "inconclusive": inconclusive, "skipped": skipped },
+        })
+    }
+
+    /// The human report: a table per clause, the failures in full, a summary line.
+    pub fn render(&self, verbose: bool) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "target {} ({}{}) · profile {:?} · seed {} · {} cases per property\n",
+            self.target_name,
+            self.base_url,
+            if self.embedded {
+                ", embedded reference server"
+            } else {
+                ""
+            },
+            self.profile,
+            self.seed,
+            self.cases
+        );
+        let _ = writeln!(
+            out,
+            "{:<13} {:<11} {:>6} {:>8}  clause",
+            "result", "evidence", "cases", "requests"
+        );
+        for clause in &self.clauses {
+            let cases: u64 = clause.checks.iter().map(|c| c.cases).sum();
+            let _ = writeln!(
+                out,
+                "{:<13} {:<11} {:>6} {:>8}  {} — {}",
+                clause.status.as_str().to_uppercase(),
+                clause.evidence.to_string(),
+                cases,
+                clause.requests,
+                clause.id,
+                clause.title
+            );
+            for check in &clause.checks {
+                if check.status != Status::Pass || verbose {
+                    let reason = check.message.lines().next().unwrap_or("");
+                    let _ = writeln!(
+                        out,
+                        "{:<13} {:<11} {:>6} {:>8}    {} {}",
+                        "",
+                        check.status.as_str(),
+                        check.cases,
+                        check.requests,
+                        check.name,
+                        if check.status == Status::Fail {
+                            String::new()
+                        } else {
+                            format!("({reason})")
+                        }
+                    );
+                }
+                for warning in &check.warnings {
+                    let _ = writeln!(out, "{:<41}    warning: {warning}", "");
+                }
+            }
+        }
+        for clause in &self.clauses {
+            for check in clause.checks.iter().filter(|c| c.status == Status::Fail) {
+                let _ = writeln!(
+                    out,
+                    "\n──── FAIL {} ────\n{}",
+                    check.full_name(),
+                    check.message
+                );
+            }
+        }
+        let (pass, fail, inconclusive, skipped) = self.counts();
+        let _ = writeln!(
+            out,
+            "\n{} clauses: {pass} pass, {fail} fail, {inconclusive} inconclusive, {skipped} skipped · {} requests in {:.1} s{}",
+            self.clauses.len(),
+            self.requests,
+            self.duration_ms as f64 / 1000.0,
+            if self.rate_limit_wait_ms > 0 {
+                format!(
+                    " ({:.1} s waiting on rate limits)",
+                    self.rate_limit_wait_ms as f64 / 1000.0
+                )
+            } else {
+                String::new()
+            }
+        );
+        out
+    }
+}
