@@ -99,7 +99,6 @@ pub struct Session {
     client: Client,
     settings: Arc<Settings>,
     server: Option<ReferenceServer>,
-    serial: std::sync::atomic::AtomicUsize,
 }
 
 impl Session {
@@ -168,7 +167,6 @@ impl Session {
             client,
             settings: Arc::new(settings),
             server,
-            serial: Default::default(),
         })
     }
 
@@ -185,9 +183,11 @@ impl Session {
     /// Run one check with its own fixtures; they are removed when it ends, however it ends.
     pub async fn run_check(&self, def: &CheckDef) -> CheckReport {
         let started = Instant::now();
-        let serial = self
-            .serial
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The check's place in the catalog, so that fixture names do not depend on scheduling.
+        let serial = checks::all()
+            .iter()
+            .position(|d| d.full_name() == def.full_name())
+            .unwrap_or(usize::MAX);
         let clause = Spec::embedded().catalog().clause(def.clause);
         let destructive = clause.is_some_and(|c| c.destructive);
         // Destructive checks on the embedded server get a server of their own, so that the
@@ -280,6 +280,8 @@ impl Session {
     }
 
     /// Run every selected check, `concurrency` at a time, calling `progress` after each.
+    /// Destructive checks run last, so that a factory token they delete on a loopback target
+    /// is not one another check is still looking at.
     pub async fn run_all(
         self: &Arc<Self>,
         options: &RunOptions,
@@ -288,20 +290,27 @@ impl Session {
         let started = Instant::now();
         let defs = Session::selected(options.filter.as_deref());
         let total = defs.len();
+        let catalog = Spec::embedded().catalog();
+        let (last, first): (Vec<_>, Vec<_>) = defs
+            .into_iter()
+            .enumerate()
+            .partition(|(_, def)| catalog.clause(def.clause).is_some_and(|c| c.destructive));
         let limit = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
-        let mut tasks = tokio::task::JoinSet::new();
-        for (index, def) in defs.into_iter().enumerate() {
-            let (session, limit) = (Arc::clone(self), Arc::clone(&limit));
-            tasks.spawn(async move {
-                let _permit = limit.acquire_owned().await;
-                (index, session.run_check(&def).await)
-            });
-        }
         let mut reports: Vec<(usize, CheckReport)> = Vec::with_capacity(total);
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok((index, report)) = joined {
-                reports.push((index, report));
-                progress(&reports[reports.len() - 1].1, reports.len(), total);
+        for phase in [first, last] {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (index, def) in phase {
+                let (session, limit) = (Arc::clone(self), Arc::clone(&limit));
+                tasks.spawn(async move {
+                    let _permit = limit.acquire_owned().await;
+                    (index, session.run_check(&def).await)
+                });
+            }
+            while let Some(joined) = tasks.join_next().await {
+                if let Ok((index, report)) = joined {
+                    progress(&report, reports.len() + 1, total);
+                    reports.push((index, report));
+                }
             }
         }
         reports.sort_by_key(|(i, _)| *i);
