@@ -269,10 +269,10 @@ impl Cx {
         if self.strict() {
             return Err(Finding::fail(message, evidence));
         }
-        if let Ok(mut warnings) = self.warnings.lock() {
-            if !warnings.contains(&message) {
-                warnings.push(message);
-            }
+        if let Ok(mut warnings) = self.warnings.lock()
+            && !warnings.contains(&message)
+        {
+            warnings.push(message);
         }
         Ok(())
     }

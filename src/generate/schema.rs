@@ -90,10 +90,10 @@ fn node_strategy(
     if let Some(value) = node.schema.get("const") {
         return Just(value.clone()).boxed();
     }
-    if let Some(values) = node.schema.get("enum").and_then(Value::as_array) {
-        if !values.is_empty() {
-            return proptest::sample::select(values.clone()).boxed();
-        }
+    if let Some(values) = node.schema.get("enum").and_then(Value::as_array)
+        && !values.is_empty()
+    {
+        return proptest::sample::select(values.clone()).boxed();
     }
     match node.schema.get("type").and_then(Value::as_str) {
         Some("object") => object_strategy(spec, node, every_member),
@@ -238,10 +238,10 @@ impl Mutation {
     pub fn apply(&self, body: &mut Value) {
         match self.kind {
             MutationKind::Remove => {
-                if let Some((parent, key)) = self.pointer.rsplit_once('/') {
-                    if let Some(Value::Object(map)) = body.pointer_mut(parent) {
-                        map.remove(key);
-                    }
+                if let Some((parent, key)) = self.pointer.rsplit_once('/')
+                    && let Some(Value::Object(map)) = body.pointer_mut(parent)
+                {
+                    map.remove(key);
                 }
             }
             MutationKind::WrongType(t) => set(body, &self.pointer, t.sample()),
