@@ -1,0 +1,626 @@
+//! The HTTP side of the suite: one keep-alive client for the whole run, the documented
+//! headers on every request, pacing on the target's rate limit, and a transcript of every
+//! exchange with secrets replaced, so that a failure can show what was sent and received.
+
+mod redact;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+
+pub use redact::Secrets;
+
+/// The header every request carries to pick the API version (documented: MUST).
+pub const API_VERSION: &str = "3";
+/// How long one request may take before it counts as timed out.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest wait on a 429 the client accepts before giving up on that request.
+pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(30);
+/// How many times one request is sent again after a 429 or a transient failure.
+pub const MAX_RETRIES: u32 = 4;
+
+/// Where the suite sends its requests.
+#[derive(Clone)]
+pub struct Target {
+    /// The CMA base URL, without a trailing slash.
+    pub base_url: String,
+    /// The CDA GraphQL endpoint, when known.
+    pub cda_url: Option<String>,
+    /// The `X-Environment` to send, if any.
+    pub environment: Option<String>,
+    /// The management token's secret.
+    pub secret: String,
+    /// A name for reports (`reference` for the embedded server).
+    pub name: String,
+    /// Whether the run started its own embedded reference server.
+    pub embedded: bool,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("name", &self.name)
+            .field("base_url", &self.base_url)
+            .field("cda_url", &self.cda_url)
+            .field("environment", &self.environment)
+            .field("secret", &"[redacted]")
+            .field("embedded", &self.embedded)
+            .finish()
+    }
+}
+
+impl Target {
+    /// Whether the CMA host is a loopback address (destructive clauses may run there).
+    pub fn is_loopback(&self) -> bool {
+        is_loopback_url(&self.base_url)
+    }
+}
+
+/// Whether `url`'s host is `localhost` or a loopback IP address.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    match url.host_str() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
+/// Which API a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// The Content Management API (`base_url`).
+    Cma,
+    /// The Content Delivery API (`cda_url`).
+    Cda,
+}
+
+/// Who a request authenticates as.
+#[derive(Clone)]
+pub enum Auth {
+    /// The user's management token.
+    Management,
+    /// A token the run created, or a factory token; `label` names it in transcripts.
+    Token {
+        /// The secret.
+        secret: String,
+        /// What transcripts show instead, e.g. `$FIXTURE_TOKEN_12`.
+        label: String,
+    },
+    /// No `Authorization` header at all.
+    None,
+    /// This exact header value (a deliberately invalid credential).
+    Raw(String),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::Management => f.write_str("Management"),
+            Auth::Token { label, .. } => write!(f, "Token({label})"),
+            Auth::None => f.write_str("None"),
+            Auth::Raw(_) => f.write_str("Raw([redacted])"),
+        }
+    }
+}
+
+/// One request to send.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Which API.
+    pub api: Api,
+    /// HTTP method.
+    pub method: reqwest::Method,
+    /// Path below the base URL, starting with `/`.
+    pub path: String,
+    /// Credentials.
+    pub auth: Auth,
+    /// JSON body, if any.
+    pub body: Option<Value>,
+    /// Header overrides: `(name, Some(value))` replaces, `(name, None)` removes.
+    pub headers: Vec<(String, Option<String>)>,
+}
+
+impl Request {
+    /// A CMA request as the management token, with no body.
+    pub fn cma(method: reqwest::Method, path: impl Into<String>) -> Request {
+        Request {
+            api: Api::Cma,
+            method,
+            path: path.into(),
+            auth: Auth::Management,
+            body: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A CDA GraphQL query.
+    pub fn cda(query: &str, auth: Auth) -> Request {
+        Request {
+            api: Api::Cda,
+            method: reqwest::Method::POST,
+            path: "/".to_owned(),
+            auth,
+            body: Some(serde_json::json!({ "query": query })),
+            headers: Vec::new(),
+        }
+    }
+
+    /// The same request with a JSON body.
+    pub fn json(mut self, body: Value) -> Request {
+        self.body = Some(body);
+        self
+    }
+
+    /// The same request with other credentials.
+    pub fn auth(mut self, auth: Auth) -> Request {
+        self.auth = auth;
+        self
+    }
+
+    /// The same request with a header set (or removed with `None`).
+    pub fn header(mut self, name: &str, value: Option<&str>) -> Request {
+        self.headers
+            .push((name.to_owned(), value.map(str::to_owned)));
+        self
+    }
+}
+
+/// What was sent, with secrets replaced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SentRequest {
+    /// Method.
+    pub method: String,
+    /// Full URL.
+    pub url: String,
+    /// Headers in the order sent, secrets replaced.
+    pub headers: Vec<(String, String)>,
+    /// Body text, if any.
+    pub body: Option<String>,
+}
+
+/// A request and the response it got.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// What was sent (redacted).
+    pub request: SentRequest,
+    /// Status code.
+    pub status: u16,
+    /// Response headers (names lower-case).
+    pub headers: Vec<(String, String)>,
+    /// The body as text (lossy UTF-8), secrets replaced.
+    pub body_text: String,
+    /// The body parsed as JSON, if it is JSON. Not redacted: checks need real values.
+    pub json: Option<Value>,
+    /// How long the final attempt took.
+    pub elapsed: Duration,
+}
+
+impl Exchange {
+    /// The first value of a response header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// Whether the status is 4xx.
+    pub fn is_client_error(&self) -> bool {
+        (400..500).contains(&self.status)
+    }
+
+    /// The `code` of the first api_error, if the body is an error envelope.
+    pub fn error_code(&self) -> Option<&str> {
+        self.json
+            .as_ref()?
+            .pointer("/data/0/attributes/code")?
+            .as_str()
+    }
+
+    /// `data` of the body, if any.
+    pub fn data(&self) -> Option<&Value> {
+        self.json.as_ref()?.get("data")
+    }
+
+    /// A short description: `PUT /access_tokens/12 → 422 INVALID_FORMAT`.
+    pub fn summary(&self) -> String {
+        let path = self
+            .request
+            .url
+            .split_once("://")
+            .map_or(self.request.url.as_str(), |(_, rest)| {
+                rest.find('/').map_or("/", |i| &rest[i..])
+            });
+        match self.error_code() {
+            Some(code) => format!("{} {} → {} {code}", self.request.method, path, self.status),
+            None => format!("{} {} → {}", self.request.method, path, self.status),
+        }
+    }
+}
+
+/// Why a request got no usable answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransportError {
+    /// Nothing accepted the connection.
+    #[error("failed to connect to {url}: {message}")]
+    Unreachable {
+        /// The URL.
+        url: String,
+        /// What the network stack said.
+        message: String,
+    },
+    /// No answer within [`REQUEST_TIMEOUT`].
+    #[error("no answer from {url} within {0:?}", REQUEST_TIMEOUT)]
+    Timeout {
+        /// The URL.
+        url: String,
+    },
+    /// The connection broke or the answer could not be read.
+    #[error("failed to read the answer of {url}: {message}")]
+    Broken {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The request needs the CDA URL but none is configured.
+    #[error("this check needs the CDA URL (--cda-url or CONFORMANCE_CDA_URL)")]
+    NoCdaUrl,
+    /// Still rate limited or failing transiently after every retry.
+    #[error("gave up on {url} after {attempts} attempts: {last}")]
+    GaveUp {
+        /// The URL.
+        url: String,
+        /// How many times it was sent.
+        attempts: u32,
+        /// The last status line or error.
+        last: String,
+    },
+    /// The request itself could not be built (a bad header value).
+    #[error("failed to build the request: {0}")]
+    Build(String),
+}
+
+/// Counts of what the client did, shared by every clone.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Requests sent (every attempt counts).
+    pub requests: AtomicU64,
+    /// Milliseconds spent waiting on rate limits.
+    pub rate_limit_wait_ms: AtomicU64,
+    /// Retries after a 429 or a transient failure.
+    pub retries: AtomicU64,
+    /// Every request sent, redacted, in the order sent.
+    pub sent: std::sync::Mutex<Vec<SentRequest>>,
+}
+
+/// The suite's HTTP client. Cheap to clone; every clone shares one connection pool.
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    target: Arc<Target>,
+    secrets: Secrets,
+    stats: Arc<Stats>,
+    /// Requests made through this handle (per check).
+    local: Arc<AtomicU64>,
+}
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// reqwest refused the configuration.
+    #[error("failed to build the HTTP client: {0}")]
+    Build(#[from] reqwest::Error),
+    /// A URL is not a valid http(s) URL.
+    #[error("invalid {which} URL {url:?}: {message}")]
+    Url {
+        /// `base` or `CDA`.
+        which: &'static str,
+        /// The URL as given.
+        url: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Check that `url` is an absolute http(s) URL and return it without a trailing slash.
+pub fn normalize_url(which: &'static str, url: &str) -> Result<String, ClientError> {
+    let parsed = reqwest::Url::parse(url).map_err(|err| ClientError::Url {
+        which,
+        url: url.to_owned(),
+        message: err.to_string(),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err(ClientError::Url {
+            which,
+            url: url.to_owned(),
+            message: "must be an http:// or https:// URL with a host".to_owned(),
+        });
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+impl Client {
+    /// A client for `target`, with its secret registered for redaction.
+    pub fn new(target: Target) -> Result<Client, ClientError> {
+        // reqwest is built without a default crypto provider; install ring's once.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        normalize_url("base", &target.base_url)?;
+        if let Some(cda) = &target.cda_url {
+            normalize_url("CDA", cda)?;
+        }
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .no_proxy()
+            .build()?;
+        let secrets = Secrets::default();
+        secrets.register(&target.secret, "$CONFORMANCE_API_TOKEN");
+        Ok(Client {
+            http,
+            target: Arc::new(target),
+            secrets,
+            stats: Arc::new(Stats::default()),
+            local: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// A handle sharing the pool and totals, with its own request counter.
+    pub fn scoped(&self) -> Client {
+        Client {
+            local: Arc::new(AtomicU64::new(0)),
+            ..self.clone()
+        }
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The secrets to redact.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    /// Totals for the whole run.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Requests made through this handle.
+    pub fn local_requests(&self) -> u64 {
+        self.local.load(Ordering::Relaxed)
+    }
+
+    /// Send `req`, waiting out 429s and retrying transient failures within a small budget.
+    pub async fn send(&self, req: &Request) -> Result<Exchange, TransportError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.send_once(req).await;
+            let retry_after = match &result {
+                Ok(ex) if ex.status == 429 => Some(rate_limit_wait(ex)),
+                Ok(ex) if is_transient(ex) => Some(backoff(attempt)),
+                Ok(_) => None,
+                Err(TransportError::Timeout { .. } | TransportError::Broken { .. }) => {
+                    Some(backoff(attempt))
+                }
+                Err(_) => None,
+            };
+            let Some(wait) = retry_after else {
+                return result;
+            };
+            if attempt > MAX_RETRIES || wait > MAX_RATE_LIMIT_WAIT {
+                let last = match &result {
+                    Ok(ex) => ex.summary(),
+                    Err(err) => err.to_string(),
+                };
+                return Err(TransportError::GaveUp {
+                    url: self.url_of(req)?,
+                    attempts: attempt,
+                    last,
+                });
+            }
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            if matches!(&result, Ok(ex) if ex.status == 429) {
+                self.stats
+                    .rate_limit_wait_ms
+                    .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn url_of(&self, req: &Request) -> Result<String, TransportError> {
+        let base = match req.api {
+            Api::Cma => self.target.base_url.as_str(),
+            Api::Cda => self
+                .target
+                .cda_url
+                .as_deref()
+                .ok_or(TransportError::NoCdaUrl)?,
+        };
+        Ok(format!("{}{}", base.trim_end_matches('/'), req.path))
+    }
+
+    /// The headers every request carries, before overrides.
+    fn default_headers(&self, req: &Request) -> Vec<(String, String)> {
+        let mut headers = vec![("Accept".to_owned(), "application/json".to_owned())];
+        if req.api == Api::Cma {
+            headers.push(("X-Api-Version".to_owned(), API_VERSION.to_owned()));
+            if let Some(env) = &self.target.environment {
+                headers.push(("X-Environment".to_owned(), env.clone()));
+            }
+        }
+        if req.body.is_some() {
+            let ct = if req.api == Api::Cma {
+                "application/vnd.api+json"
+            } else {
+                "application/json"
+            };
+            headers.push(("Content-Type".to_owned(), ct.to_owned()));
+        }
+        match &req.auth {
+            Auth::Management => {
+                headers.push((
+                    "Authorization".to_owned(),
+                    format!("Bearer {}", self.target.secret),
+                ));
+            }
+            Auth::Token { secret, .. } => {
+                headers.push(("Authorization".to_owned(), format!("Bearer {secret}")));
+            }
+            Auth::Raw(value) => headers.push(("Authorization".to_owned(), value.clone())),
+            Auth::None => {}
+        }
+        for (name, value) in &req.headers {
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            if let Some(value) = value {
+                headers.push((name.clone(), value.clone()));
+            }
+        }
+        headers
+    }
+
+    /// Send `req` once: no waiting on 429s, no retries.
+    pub async fn send_once(&self, req: &Request) -> Result<Exchange, TransportError> {
+        let url = self.url_of(req)?;
+        let headers = self.default_headers(req);
+        let mut map = HeaderMap::new();
+        for (name, value) in &headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|err| TransportError::Build(err.to_string()))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|err| TransportError::Build(err.to_string()))?;
+            map.append(name, value);
+        }
+        let body_text = req.body.as_ref().map(Value::to_string);
+        let mut builder = self.http.request(req.method.clone(), &url).headers(map);
+        if let Some(text) = &body_text {
+            builder = builder.body(text.clone());
+        }
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.local.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let response = builder.send().await.map_err(|err| classify(&url, &err))?;
+        let status = response.status().as_u16();
+        let resp_headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let bytes = response.bytes().await.map_err(|err| classify(&url, &err))?;
+        let elapsed = started.elapsed();
+        let json: Option<Value> = serde_json::from_slice(&bytes).ok();
+        if let Some(json) = &json {
+            self.secrets.learn_from(json);
+        }
+        let sent = SentRequest {
+            method: req.method.to_string(),
+            url: url.clone(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.clone(), self.redact_header(n, v, &req.auth)))
+                .collect(),
+            body: body_text.map(|t| self.secrets.redact(&t)),
+        };
+        if let Ok(mut log) = self.stats.sent.lock() {
+            log.push(sent.clone());
+        }
+        Ok(Exchange {
+            request: sent,
+            status,
+            headers: resp_headers,
+            body_text: self.secrets.redact(&String::from_utf8_lossy(&bytes)),
+            json,
+            elapsed,
+        })
+    }
+
+    fn redact_header(&self, name: &str, value: &str, auth: &Auth) -> String {
+        if !name.eq_ignore_ascii_case("authorization") {
+            return self.secrets.redact(value);
+        }
+        match auth {
+            Auth::Management => "Bearer $CONFORMANCE_API_TOKEN".to_owned(),
+            Auth::Token { label, .. } => format!("Bearer {label}"),
+            Auth::Raw(_) | Auth::None => self.secrets.redact(value),
+        }
+    }
+}
+
+/// Whether an answer says "try again later" (documented `transient`, or a gateway status).
+pub fn is_transient(ex: &Exchange) -> bool {
+    matches!(ex.status, 502..=504)
+        || ex
+            .json
+            .as_ref()
+            .and_then(|j| j.pointer("/data/0/attributes/transient"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+}
+
+fn rate_limit_wait(ex: &Exchange) -> Duration {
+    let secs = ex
+        .header("x-ratelimit-reset")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(1);
+    Duration::from_secs(secs.max(1))
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6)))
+}
+
+fn classify(url: &str, err: &reqwest::Error) -> TransportError {
+    let message = error_chain(err);
+    if err.is_timeout() {
+        TransportError::Timeout {
+            url: url.to_owned(),
+        }
+    } else if err.is_connect() {
+        TransportError::Unreachable {
+            url: url.to_owned(),
+            message,
+        }
+    } else {
+        TransportError::Broken {
+            url: url.to_owned(),
+            message,
+        }
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
