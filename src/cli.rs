@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::checks::{self, Profile};
 use crate::engine::{self, DEFAULT_CASES, RunError, RunOptions, Session};
+use crate::faults::{Fault, FaultSet};
 use crate::outcome::Status;
 use crate::reference::{RateLimit, ReferenceServer, ServerConfig};
 use crate::spec::{SchemaId, Spec};
@@ -41,6 +42,36 @@ enum Command {
     Serve(ServeArgs),
     /// Print the clause catalog with the checks that cover each clause.
     Clauses,
+    /// Prove the suite's detection power: run it against the embedded server once per fault.
+    #[command(
+        after_help = "Exit codes:\n  0  every fault was detected by a clause it declares, and every check failed under some fault\n  1  a fault survived, was caught only by undeclared clauses, or a check never failed\n  2  bad usage"
+    )]
+    Mutants(MutantsArgs),
+}
+
+#[derive(Debug, Args)]
+struct MutantsArgs {
+    /// Seed of the generated requests.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Generated cases per property.
+    #[arg(long, default_value_t = DEFAULT_CASES)]
+    cases: u32,
+    /// Only these faults (repeatable; default: all).
+    #[arg(long = "fault", value_name = "NAME")]
+    faults: Vec<Fault>,
+    /// How many faulty servers run at once.
+    #[arg(long, default_value_t = 2)]
+    parallel: usize,
+    /// Write the table as JSON.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Write the table as Markdown.
+    #[arg(long, value_name = "PATH")]
+    markdown: Option<PathBuf>,
+    /// List the faults and exit.
+    #[arg(long)]
+    list: bool,
 }
 
 #[derive(Debug, Args, Default)]
@@ -101,6 +132,9 @@ struct ServeArgs {
     /// Also seed the legacy "Full-access API token" (hardcoded_type "admin").
     #[arg(long)]
     legacy_factory_tokens: bool,
+    /// Switch a fault on (repeatable; `token-conformance mutants --list` lists them).
+    #[arg(long = "fault", value_name = "NAME")]
+    faults: Vec<Fault>,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +175,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => runtime.block_on(run(args)),
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Clauses => clauses(),
+        Command::Mutants(args) => runtime.block_on(mutants(args)),
     }
 }
 
@@ -228,6 +263,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         rate_limit: args.rate_limit.0,
         legacy_factory_tokens: args.legacy_factory_tokens,
         admin_secret: from_env,
+        faults: FaultSet::of(args.faults.iter().copied()),
     };
     let server = match ReferenceServer::start(config).await {
         Ok(server) => server,
@@ -245,6 +281,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
         );
     } else {
         println!("management token: the value of CONFORMANCE_API_TOKEN");
+    }
+    for fault in &args.faults {
+        println!("fault on: {fault} ({})", fault.description());
     }
     println!("Ctrl-C stops the server.");
     let _ = std::io::stdout().flush();
@@ -304,4 +343,87 @@ fn clauses() -> ExitCode {
         all.len()
     );
     ExitCode::from(if uncovered == 0 { 0 } else { 1 })
+}
+
+async fn mutants(args: MutantsArgs) -> ExitCode {
+    if args.list {
+        for fault in Fault::ALL {
+            let strict = if fault.strict_only() { " [strict]" } else { "" };
+            println!(
+                "{:<32} {}{strict}: {}",
+                fault.name(),
+                fault.clauses().join(", "),
+                fault.description()
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
+    let faults: Vec<Fault> = if args.faults.is_empty() {
+        Fault::ALL.to_vec()
+    } else {
+        args.faults.clone()
+    };
+    let started = std::time::Instant::now();
+    let tty = std::io::stderr().is_terminal();
+    let results = crate::mutants::run_all(
+        &faults,
+        args.seed,
+        args.cases,
+        args.parallel,
+        |r, done, total| {
+            if tty {
+                eprint!(
+                    "\r\x1b[2K[{done}/{total}] {} {}",
+                    r.verdict.as_str(),
+                    r.fault
+                );
+                let _ = std::io::stderr().flush();
+            } else {
+                eprintln!("[{done}/{total}] {} {}", r.verdict.as_str(), r.fault);
+            }
+        },
+    )
+    .await;
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
+    let table = crate::mutants::markdown(&results);
+    print!("{table}");
+    let never = if args.faults.is_empty() {
+        crate::mutants::checks_never_failed(&results)
+    } else {
+        Vec::new()
+    };
+    for check in &never {
+        println!("check never failed under any fault: {check}");
+    }
+    for r in results.iter().filter(|r| !r.note.is_empty()) {
+        println!("note on {}: {}", r.fault, r.note);
+    }
+    println!(
+        "{} faults in {:.1} s (seed {}, {} cases per property)",
+        results.len(),
+        started.elapsed().as_secs_f64(),
+        args.seed,
+        args.cases
+    );
+    if let Some(path) = &args.json {
+        let text =
+            serde_json::to_string_pretty(&crate::mutants::to_json(&results, args.seed, args.cases))
+                .unwrap_or_default();
+        if let Err(err) = std::fs::write(path, text + "\n") {
+            eprintln!("error: failed to write {}: {err}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    if let Some(path) = &args.markdown {
+        if let Err(err) = std::fs::write(path, &table) {
+            eprintln!("error: failed to write {}: {err}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    let all_killed = results
+        .iter()
+        .all(|r| r.verdict == crate::mutants::Verdict::Killed);
+    ExitCode::from(if all_killed && never.is_empty() { 0 } else { 1 })
 }

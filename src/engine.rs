@@ -39,6 +39,9 @@ pub struct RunOptions {
     pub filter: Option<String>,
     /// How many checks run at once.
     pub concurrency: usize,
+    /// How to start the embedded server when there is no base URL (rate limit off by
+    /// default, so a run takes a second; `mutants` switches faults on here).
+    pub embedded: ServerConfig,
 }
 
 impl Default for RunOptions {
@@ -55,6 +58,10 @@ impl Default for RunOptions {
             profile: Profile::Documented,
             filter: None,
             concurrency: 8,
+            embedded: ServerConfig {
+                rate_limit: None,
+                ..ServerConfig::default()
+            },
         }
     }
 }
@@ -99,6 +106,7 @@ pub struct Session {
     client: Client,
     settings: Arc<Settings>,
     server: Option<ReferenceServer>,
+    embedded: ServerConfig,
 }
 
 impl Session {
@@ -106,11 +114,7 @@ impl Session {
     pub async fn open(options: &RunOptions) -> Result<Session, RunError> {
         let (target, server) = match &options.base_url {
             None => {
-                let server = ReferenceServer::start(ServerConfig {
-                    rate_limit: None,
-                    ..ServerConfig::default()
-                })
-                .await?;
+                let server = ReferenceServer::start(options.embedded.clone()).await?;
                 let target = Target {
                     base_url: server.cma_url(),
                     cda_url: Some(server.cda_url()),
@@ -167,6 +171,7 @@ impl Session {
             client,
             settings: Arc::new(settings),
             server,
+            embedded: options.embedded.clone(),
         })
     }
 
@@ -194,12 +199,7 @@ impl Session {
         // factory token they delete is not one another check is looking at.
         let mut private = None;
         let client = if destructive && self.server.is_some() {
-            match ReferenceServer::start(ServerConfig {
-                rate_limit: None,
-                ..ServerConfig::default()
-            })
-            .await
-            {
+            match ReferenceServer::start(self.embedded.clone()).await {
                 Ok(server) => {
                     let mut target = self.client.target().clone();
                     target.base_url = server.cma_url();

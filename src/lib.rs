@@ -4,8 +4,11 @@
 pub mod checks;
 pub mod cli;
 pub mod engine;
+pub mod faults;
 pub mod fixtures;
 pub mod generate;
+pub mod mutants;
+pub mod openapi;
 pub mod outcome;
 pub mod reference;
 pub mod report;

@@ -1538,7 +1538,7 @@ async fn the_checks_run_in_the_documented_order() {
             "INVALID_FIELD",
         ),
         (
-            "self-delete after lookup",
+            "lookup before self-delete",
             delete("/access_tokens/424242").bearer(&admin),
             404,
             "NOT_FOUND",

@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub legacy_factory_tokens: bool,
     /// The management token's secret; `None` generates a random one.
     pub admin_secret: Option<String>,
+    /// Switchable bugs (see [`crate::faults`]); empty for the conformant server.
+    pub faults: crate::faults::FaultSet,
 }
 
 impl Default for ServerConfig {
@@ -35,6 +37,7 @@ impl Default for ServerConfig {
             rate_limit: Some(RateLimit::DOCUMENTED_DEFAULT),
             legacy_factory_tokens: false,
             admin_secret: None,
+            faults: crate::faults::FaultSet::none(),
         }
     }
 }
@@ -51,6 +54,7 @@ impl fmt::Debug for ServerConfig {
                 "admin_secret",
                 &self.admin_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field("faults", &self.faults)
             .finish()
     }
 }

@@ -22,7 +22,7 @@
 //! ```
 //!
 //! Where things live, so that a change has one place to go:
-//! - [`errors`](self::ErrorCode): every error code, status and envelope;
+//! - `errors`: every error code ([`ErrorCode`]), its status, and the envelope;
 //! - `auth`: every decision on who may do what;
 //! - `tokens`, `roles`, `cma`, `cda`: one handler per endpoint;
 //! - `http`: header and body checks; `ratelimit`: the limit; `seed`: the initial state.

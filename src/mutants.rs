@@ -1,0 +1,298 @@
+//! `token-conformance mutants`: the suite against a fresh embedded server per fault.
+//!
+//! A fault is *killed* when a clause it declares fails, *survives* when no clause fails, and is
+//! *misattributed* when only clauses it does not declare fail. The mutation score is killed
+//! over all. Every check must also be failed by at least one fault: a check no fault can fail
+//! proves nothing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::checks::{self, Profile};
+use crate::engine::{RunOptions, Session};
+use crate::faults::{Fault, FaultSet};
+use crate::outcome::Status;
+use crate::reference::{RateLimit, ServerConfig};
+
+/// What became of one fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A declared clause failed.
+    Killed,
+    /// Nothing failed.
+    Survived,
+    /// Only undeclared clauses failed.
+    Misattributed,
+    /// The run could not start or was inconclusive.
+    Error,
+}
+
+impl Verdict {
+    /// The word in the table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Killed => "killed",
+            Verdict::Survived => "SURVIVED",
+            Verdict::Misattributed => "MISATTRIBUTED",
+            Verdict::Error => "ERROR",
+        }
+    }
+}
+
+/// One row of the table.
+#[derive(Debug, Clone)]
+pub struct MutantResult {
+    /// The fault.
+    pub fault: Fault,
+    /// The profile it ran under.
+    pub profile: Profile,
+    /// Clauses that failed.
+    pub failed_clauses: Vec<String>,
+    /// Checks that failed (`<clause>::<check>`).
+    pub failed_checks: Vec<String>,
+    /// Requests sent when the first failure was seen.
+    pub requests_to_detection: Option<u64>,
+    /// Time until the first failure was seen.
+    pub time_to_detection: Option<Duration>,
+    /// Requests of the whole run.
+    pub requests: u64,
+    /// What became of it.
+    pub verdict: Verdict,
+    /// Why, for an error.
+    pub note: String,
+}
+
+/// The server configuration a fault runs with: rate limiting off (a run takes a second),
+/// except for the fault that is about the 429 itself.
+pub fn server_config(fault: Option<Fault>) -> ServerConfig {
+    let rate_limit = match fault {
+        Some(Fault::RateLimitWithoutReset) => Some(RateLimit {
+            requests: 100,
+            window: Duration::from_secs(1),
+        }),
+        _ => None,
+    };
+    ServerConfig {
+        rate_limit,
+        faults: FaultSet::of(fault),
+        ..ServerConfig::default()
+    }
+}
+
+/// Run the suite against the embedded server with `fault` (or none).
+pub async fn run_one(
+    fault: Option<Fault>,
+    seed: u64,
+    cases: u32,
+    profile: Profile,
+) -> MutantResult {
+    let options = RunOptions {
+        seed,
+        cases,
+        profile,
+        concurrency: 8,
+        embedded: server_config(fault),
+        ..RunOptions::default()
+    };
+    let started = Instant::now();
+    let result = |verdict, note: String| MutantResult {
+        fault: fault.unwrap_or(Fault::ALL[0]),
+        profile,
+        failed_clauses: Vec::new(),
+        failed_checks: Vec::new(),
+        requests_to_detection: None,
+        time_to_detection: None,
+        requests: 0,
+        verdict,
+        note,
+    };
+    let session = match Session::open(&options).await {
+        Ok(session) => Arc::new(session),
+        Err(err) => return result(Verdict::Error, err.to_string()),
+    };
+    let mut first: Option<(u64, Duration)> = None;
+    let counter = Arc::clone(&session);
+    let report = session
+        .run_all(&options, |check, _, _| {
+            if check.status == Status::Fail && first.is_none() {
+                let requests = counter
+                    .client()
+                    .stats()
+                    .requests
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                first = Some((requests, started.elapsed()));
+            }
+        })
+        .await;
+    drop(counter);
+    if let Ok(session) = Arc::try_unwrap(session) {
+        session.close().await;
+    }
+    let failed_clauses: Vec<String> = report
+        .clauses
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| c.id.clone())
+        .collect();
+    let failed_checks: Vec<String> = report
+        .clauses
+        .iter()
+        .flat_map(|c| c.checks.iter())
+        .filter(|k| k.status == Status::Fail)
+        .map(|k| k.full_name())
+        .collect();
+    let inconclusive: Vec<String> = report
+        .clauses
+        .iter()
+        .flat_map(|c| c.checks.iter())
+        .filter(|k| k.status == Status::Inconclusive)
+        .map(|k| format!("{}: {}", k.full_name(), k.message))
+        .collect();
+    let declared = fault.map_or(&[][..], Fault::clauses);
+    let verdict = if failed_clauses
+        .iter()
+        .any(|c| declared.contains(&c.as_str()))
+    {
+        Verdict::Killed
+    } else if !failed_clauses.is_empty() {
+        Verdict::Misattributed
+    } else if !inconclusive.is_empty() {
+        Verdict::Error
+    } else {
+        Verdict::Survived
+    };
+    MutantResult {
+        fault: fault.unwrap_or(Fault::ALL[0]),
+        profile,
+        failed_clauses,
+        failed_checks,
+        requests_to_detection: first.map(|(r, _)| r),
+        time_to_detection: first.map(|(_, t)| t),
+        requests: report.requests,
+        verdict,
+        note: inconclusive.join("; "),
+    }
+}
+
+/// Run every fault in `faults`, `parallel` at a time, calling `progress` after each.
+pub async fn run_all(
+    faults: &[Fault],
+    seed: u64,
+    cases: u32,
+    parallel: usize,
+    mut progress: impl FnMut(&MutantResult, usize, usize),
+) -> Vec<MutantResult> {
+    let limit = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, fault) in faults.iter().copied().enumerate() {
+        let limit = Arc::clone(&limit);
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let profile = if fault.strict_only() {
+                Profile::Strict
+            } else {
+                Profile::Documented
+            };
+            (index, run_one(Some(fault), seed, cases, profile).await)
+        });
+    }
+    let mut results = Vec::with_capacity(faults.len());
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((index, result)) = joined {
+            progress(&result, results.len() + 1, faults.len());
+            results.push((index, result));
+        }
+    }
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Checks that no fault made fail.
+pub fn checks_never_failed(results: &[MutantResult]) -> Vec<String> {
+    checks::all()
+        .iter()
+        .map(|def| def.full_name())
+        .filter(|name| !results.iter().any(|r| r.failed_checks.contains(name)))
+        .collect()
+}
+
+/// The mutation score: killed over all, in percent.
+pub fn score(results: &[MutantResult]) -> f64 {
+    if results.is_empty() {
+        return 0.0;
+    }
+    let killed = results
+        .iter()
+        .filter(|r| r.verdict == Verdict::Killed)
+        .count();
+    100.0 * killed as f64 / results.len() as f64
+}
+
+/// The table as Markdown (also what the README shows).
+pub fn markdown(results: &[MutantResult]) -> String {
+    let mut out = String::from(
+        "| fault | declared clause | profile | detected | failing clauses | requests to detection | time to detection |\n|---|---|---|---|---|---|---|\n",
+    );
+    for r in results {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} | {} |\n",
+            r.fault,
+            r.fault
+                .clauses()
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if r.profile == Profile::Strict {
+                "strict"
+            } else {
+                "documented"
+            },
+            r.verdict.as_str(),
+            if r.failed_clauses.is_empty() {
+                "—".to_owned()
+            } else {
+                r.failed_clauses.join(", ")
+            },
+            r.requests_to_detection
+                .map_or("—".to_owned(), |n| n.to_string()),
+            r.time_to_detection
+                .map_or("—".to_owned(), |t| format!("{} ms", t.as_millis())),
+        ));
+    }
+    let killed = results
+        .iter()
+        .filter(|r| r.verdict == Verdict::Killed)
+        .count();
+    out.push_str(&format!(
+        "\nMutation score: {killed}/{} faults killed by their declared clause ({:.0}%).\n",
+        results.len(),
+        score(results)
+    ));
+    out
+}
+
+/// The table as JSON (`mutants --json PATH`).
+pub fn to_json(results: &[MutantResult], seed: u64, cases: u32) -> Value {
+    json!({
+        "seed": seed,
+        "cases": cases,
+        "score_percent": score(results),
+        "faults": results.iter().map(|r| json!({
+            "fault": r.fault.name(),
+            "description": r.fault.description(),
+            "declared_clauses": r.fault.clauses(),
+            "profile": r.profile,
+            "verdict": r.verdict.as_str().to_ascii_lowercase(),
+            "failed_clauses": r.failed_clauses,
+            "failed_checks": r.failed_checks,
+            "requests_to_detection": r.requests_to_detection,
+            "ms_to_detection": r.time_to_detection.map(|t| t.as_millis() as u64),
+            "requests": r.requests,
+            "note": r.note,
+        })).collect::<Vec<_>>(),
+        "checks_never_failed": checks_never_failed(results),
+    })
+}
