@@ -42,11 +42,28 @@ enum Command {
     Serve(ServeArgs),
     /// Print the clause catalog with the checks that cover each clause.
     Clauses,
+    /// Remove the roles and tokens a killed run left behind (names `conformance-<run id>-…` only).
+    Sweep(SweepArgs),
+    /// Print an OpenAPI 3.1 document of the access-token endpoints, generated from specs/.
+    Openapi,
     /// Prove the suite's detection power: run it against the embedded server once per fault.
     #[command(
         after_help = "Exit codes:\n  0  every fault was detected by a clause it declares, and every check failed under some fault\n  1  a fault survived, was caught only by undeclared clauses, or a check never failed\n  2  bad usage"
     )]
     Mutants(MutantsArgs),
+}
+
+#[derive(Debug, Args)]
+struct SweepArgs {
+    /// CMA base URL of the target (the management token comes from CONFORMANCE_API_TOKEN).
+    #[arg(long, env = "CONFORMANCE_BASE_URL", value_name = "URL")]
+    base_url: Option<String>,
+    /// Sent as X-Environment.
+    #[arg(long, env = "CONFORMANCE_ENVIRONMENT", value_name = "NAME")]
+    environment: Option<String>,
+    /// Allow the public production host.
+    #[arg(long)]
+    allow_production: bool,
 }
 
 #[derive(Debug, Args)]
@@ -89,9 +106,9 @@ struct RunArgs {
     /// Seed of the generated requests: the same seed sends the same requests. Random by default (printed).
     #[arg(long, env = "CONFORMANCE_SEED")]
     seed: Option<u64>,
-    /// Generated cases per property.
-    #[arg(long, env = "CONFORMANCE_CASES", default_value_t = DEFAULT_CASES)]
-    cases: u32,
+    /// Generated cases per property [default: 32; with --profile staging, sized by --max-requests].
+    #[arg(long, env = "CONFORMANCE_CASES")]
+    cases: Option<u32>,
     /// Run only the checks whose name (`<clause id>::<check>`) contains this text.
     #[arg(long, value_name = "TEXT")]
     filter: Option<String>,
@@ -108,8 +125,18 @@ struct RunArgs {
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
     /// Allow destructive clauses (rotating and deleting a factory token) on a non-loopback target.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_destructive")]
     destructive: bool,
+    /// Skip destructive clauses even on the embedded server and loopback targets.
+    #[arg(long)]
+    no_destructive: bool,
+    /// Stop after this many requests (the rest is inconclusive; fixture cleanup is exempt).
+    /// With --profile staging it also sizes the generated cases (default 400).
+    #[arg(long, env = "CONFORMANCE_MAX_REQUESTS", value_name = "N")]
+    max_requests: Option<u64>,
+    /// Allow the public production host (site-api.datocms.com); staging is the intended target.
+    #[arg(long)]
+    allow_production: bool,
     /// The target's name in reports (default: `reference`, or the host name).
     #[arg(long, value_name = "NAME")]
     target_name: Option<String>,
@@ -168,19 +195,36 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match cli.command.unwrap_or(Command::Run(RunArgs {
-        cases: DEFAULT_CASES,
-        ..RunArgs::default()
-    })) {
+    match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
         Command::Run(args) => runtime.block_on(run(args)),
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Clauses => clauses(),
+        Command::Sweep(args) => runtime.block_on(sweep(args)),
+        Command::Openapi => openapi(),
         Command::Mutants(args) => runtime.block_on(mutants(args)),
     }
 }
 
 async fn run(args: RunArgs) -> ExitCode {
     let seed = args.seed.unwrap_or_else(engine::random_seed);
+    let max_requests = match args.profile {
+        Profile::Staging => Some(
+            args.max_requests
+                .unwrap_or(engine::STAGING_DEFAULT_MAX_REQUESTS),
+        ),
+        _ => args.max_requests,
+    };
+    let cases = match (args.cases, args.profile, max_requests) {
+        (Some(cases), _, _) => cases,
+        (None, Profile::Staging, Some(max)) => match engine::staging_cases(max) {
+            Ok(cases) => cases,
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => DEFAULT_CASES,
+    };
     let options = RunOptions {
         base_url: args.base_url.filter(|u| !u.trim().is_empty()),
         cda_url: args.cda_url.filter(|u| !u.trim().is_empty()),
@@ -188,8 +232,11 @@ async fn run(args: RunArgs) -> ExitCode {
         secret: std::env::var("CONFORMANCE_API_TOKEN").ok(),
         target_name: args.target_name,
         destructive: args.destructive,
+        no_destructive: args.no_destructive,
+        allow_production: args.allow_production,
         seed,
-        cases: args.cases,
+        cases,
+        max_requests,
         profile: args.profile,
         filter: args.filter,
         ..RunOptions::default()
@@ -213,18 +260,27 @@ async fn run(args: RunArgs) -> ExitCode {
         }
     };
     let tty = std::io::stderr().is_terminal();
-    let report = session
-        .run_all(&options, |check, done, total| {
-            if tty {
-                eprint!(
-                    "\r\x1b[2K[{done}/{total}] {} {}",
-                    check.status,
-                    check.full_name()
-                );
-                let _ = std::io::stderr().flush();
+    let running = session.run_all(&options, |check, done, total| {
+        if tty {
+            eprint!(
+                "\r\x1b[2K[{done}/{total}] {} {}",
+                check.status,
+                check.full_name()
+            );
+            let _ = std::io::stderr().flush();
+        }
+    });
+    let report = tokio::select! {
+        report = running => report,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("\ninterrupted: stopping the checks and removing their fixtures…");
+            let leftovers = session.abort_and_clean_up().await;
+            for leftover in &leftovers {
+                eprintln!("could not remove {leftover} (run `token-conformance sweep`)");
             }
-        })
-        .await;
+            return ExitCode::from(130);
+        }
+    };
     if tty {
         eprint!("\r\x1b[2K");
     }
@@ -426,4 +482,61 @@ async fn mutants(args: MutantsArgs) -> ExitCode {
         .iter()
         .all(|r| r.verdict == crate::mutants::Verdict::Killed);
     ExitCode::from(if all_killed && never.is_empty() { 0 } else { 1 })
+}
+
+async fn sweep(args: SweepArgs) -> ExitCode {
+    let options = RunOptions {
+        base_url: args.base_url,
+        environment: args.environment,
+        secret: std::env::var("CONFORMANCE_API_TOKEN").ok(),
+        ..RunOptions::default()
+    };
+    if let Some(base) = &options.base_url
+        && engine::is_production(base)
+        && !args.allow_production
+    {
+        eprintln!("error: {base} is the production API; pass --allow-production to sweep it");
+        return ExitCode::from(2);
+    }
+    let client = match engine::sweep_client(&options) {
+        Ok(client) => client,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match engine::sweep(&client).await {
+        Ok(report) => {
+            for removed in &report.removed {
+                println!("removed {removed}");
+            }
+            for failed in &report.failed {
+                eprintln!("could not remove {failed}");
+            }
+            println!(
+                "{} removed, {} could not be removed",
+                report.removed.len(),
+                report.failed.len()
+            );
+            ExitCode::from(if report.failed.is_empty() { 0 } else { 1 })
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(4)
+        }
+    }
+}
+
+fn openapi() -> ExitCode {
+    let doc = crate::openapi::document(Spec::embedded());
+    match serde_json::to_string_pretty(&doc) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use reqwest::Method;
 
-use crate::checks::{self, CheckDef, Cx, Profile, Settings};
+use crate::checks::{self, Budget, CheckDef, Cx, Profile, Settings};
+use crate::fixtures::{Fixtures, NAME_PREFIX};
 use crate::outcome::{Finding, Status};
 use crate::reference::{ReferenceServer, ServerConfig};
 use crate::report::{self, CheckReport, RunReport};
@@ -29,10 +30,16 @@ pub struct RunOptions {
     pub target_name: Option<String>,
     /// Allow destructive clauses on a non-loopback target.
     pub destructive: bool,
+    /// Forbid destructive clauses even on the embedded server and loopback targets.
+    pub no_destructive: bool,
+    /// Allow the public production host.
+    pub allow_production: bool,
     /// Seed.
     pub seed: u64,
     /// Generated cases per property.
     pub cases: u32,
+    /// Stop sending (the rest is inconclusive) after this many requests; cleanup is exempt.
+    pub max_requests: Option<u64>,
     /// Which promises are hard checks.
     pub profile: Profile,
     /// Run only checks whose full name contains this.
@@ -53,8 +60,11 @@ impl Default for RunOptions {
             secret: None,
             target_name: None,
             destructive: false,
+            no_destructive: false,
+            allow_production: false,
             seed: 0,
             cases: DEFAULT_CASES,
+            max_requests: None,
             profile: Profile::Documented,
             filter: None,
             concurrency: 8,
@@ -107,6 +117,8 @@ pub struct Session {
     settings: Arc<Settings>,
     server: Option<ReferenceServer>,
     embedded: ServerConfig,
+    /// The checks running now: their fixtures, and how to stop them (Ctrl-C).
+    live: std::sync::Mutex<Vec<(usize, Arc<Fixtures>, tokio::task::AbortHandle)>>,
 }
 
 impl Session {
@@ -130,6 +142,11 @@ impl Session {
             }
             Some(base) => {
                 let base_url = normalize_url("base", base)?;
+                if is_production(&base_url) && !options.allow_production {
+                    return Err(RunError::Config(format!(
+                        "{base_url} is the production API: the suite is meant for staging; pass --allow-production to run against production anyway"
+                    )));
+                }
                 let cda_url = options
                     .cda_url
                     .as_deref()
@@ -157,12 +174,17 @@ impl Session {
                 (target, None)
             }
         };
-        let destructive = target.embedded || target.is_loopback() || options.destructive;
+        let destructive = !options.no_destructive
+            && (target.embedded || target.is_loopback() || options.destructive);
         let client = Client::new(target)?;
+        client.set_request_cap(options.max_requests);
         preflight(&client).await?;
         let settings = Settings {
             seed: options.seed,
-            cases: options.cases,
+            budget: match options.profile {
+                Profile::Staging => Budget::staging(options.cases),
+                Profile::Documented | Profile::Strict => Budget::full(options.cases),
+            },
             profile: options.profile,
             destructive,
             run_id: run_id(),
@@ -172,6 +194,7 @@ impl Session {
             settings: Arc::new(settings),
             server,
             embedded: options.embedded.clone(),
+            live: std::sync::Mutex::default(),
         })
     }
 
@@ -231,6 +254,14 @@ impl Session {
         };
         let cx = Cx::new(client, Arc::clone(&self.settings), def, serial);
         let task = tokio::spawn((def.run)(cx.clone()));
+        let live_key = {
+            let mut live = self
+                .live
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            live.push((serial, Arc::clone(cx.fixtures()), task.abort_handle()));
+            serial
+        };
         let result = match task.await {
             Ok(result) => result,
             Err(err) => Err(Finding::inconclusive(format!(
@@ -238,6 +269,9 @@ impl Session {
             ))),
         };
         let leftovers = cx.fixtures().cleanup().await;
+        if let Ok(mut live) = self.live.lock() {
+            live.retain(|(key, _, _)| *key != live_key);
+        }
         let mut warnings = cx.warnings();
         warnings.extend(
             leftovers
@@ -318,6 +352,23 @@ impl Session {
         report::run_report(self, options, checks, started.elapsed())
     }
 
+    /// Stop every running check and remove the fixtures they created (Ctrl-C). Returns the
+    /// fixtures that could not be removed.
+    pub async fn abort_and_clean_up(&self) -> Vec<String> {
+        let live: Vec<(usize, Arc<Fixtures>, tokio::task::AbortHandle)> = match self.live.lock() {
+            Ok(mut live) => std::mem::take(&mut *live),
+            Err(_) => Vec::new(),
+        };
+        for (_, _, task) in &live {
+            task.abort();
+        }
+        let mut leftovers = Vec::new();
+        for (_, fixtures, _) in live {
+            leftovers.extend(fixtures.cleanup().await);
+        }
+        leftovers
+    }
+
     /// Stop the embedded server, if any.
     pub async fn close(self) {
         if let Some(server) = self.server {
@@ -381,4 +432,163 @@ pub fn random_seed() -> u64 {
 /// The status of a run, for the exit code.
 pub fn overall(report: &RunReport) -> Status {
     Status::combine(report.clauses.iter().map(|c| c.status))
+}
+
+/// Requests a staging run needs besides its generated cases (fixtures, tours, permission
+/// probes), measured against the embedded server and rounded up.
+pub const STAGING_FIXED_REQUESTS: u64 = 230;
+/// Requests per generated case in a staging run (every property together), rounded up.
+pub const STAGING_REQUESTS_PER_CASE: u64 = 18;
+/// The request budget of `--profile staging` when `--max-requests` is not given.
+pub const STAGING_DEFAULT_MAX_REQUESTS: u64 = 400;
+
+/// The most generated cases per property that keep a staging run within `max_requests`.
+pub fn staging_cases(max_requests: u64) -> Result<u32, RunError> {
+    let room = max_requests
+        .checked_sub(STAGING_FIXED_REQUESTS)
+        .unwrap_or(0)
+        / STAGING_REQUESTS_PER_CASE;
+    if room == 0 {
+        return Err(RunError::Config(format!(
+            "--max-requests {max_requests} is too small: covering every clause takes about {} requests",
+            STAGING_FIXED_REQUESTS + STAGING_REQUESTS_PER_CASE
+        )));
+    }
+    Ok(room.min(u64::from(DEFAULT_CASES)) as u32)
+}
+
+/// The public production host: a run against it needs `--allow-production`.
+pub const PRODUCTION_HOST: &str = "site-api.datocms.com";
+
+/// Whether `url` points at the production API.
+pub fn is_production(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| h.eq_ignore_ascii_case(PRODUCTION_HOST))
+        })
+        .unwrap_or(false)
+}
+
+/// Whether `name` is a fixture of some run: it contains `conformance-<8 hex>-`.
+pub fn is_fixture_name(name: &str) -> bool {
+    name.match_indices(NAME_PREFIX).any(|(at, _)| {
+        let rest = &name[at + NAME_PREFIX.len()..];
+        let bytes = rest.as_bytes();
+        bytes.len() > 8 && bytes[..8].iter().all(u8::is_ascii_hexdigit) && bytes[8] == b'-'
+    })
+}
+
+/// What `sweep` removed, and what it could not.
+#[derive(Debug, Default)]
+pub struct SweepReport {
+    /// `token <id> <name>` / `role <id> <name>` of each fixture removed.
+    pub removed: Vec<String>,
+    /// The same, with the reason, for each that could not be removed.
+    pub failed: Vec<String>,
+}
+
+/// Remove every token and role a run left behind: only names of the fixture form, never
+/// the token the sweep authenticates with. Tokens first (a role in use cannot be deleted).
+pub async fn sweep(client: &Client) -> Result<SweepReport, RunError> {
+    let me = client
+        .send(&Request::cma(Method::GET, "/users/me"))
+        .await
+        .map_err(RunError::Unreachable)?;
+    let my_id = me
+        .json
+        .as_ref()
+        .and_then(|j| j.pointer("/data/id"))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
+    let mut report = SweepReport::default();
+    for (kind, path) in [("token", "/access_tokens"), ("role", "/roles")] {
+        let list = client
+            .send(&Request::cma(Method::GET, path))
+            .await
+            .map_err(RunError::Unreachable)?;
+        let Some(items) = list.data().and_then(serde_json::Value::as_array) else {
+            return Err(RunError::NotTheApi {
+                url: list.request.url.clone(),
+                detail: format!("listing answered {}", list.summary()),
+            });
+        };
+        for item in items {
+            let id = item
+                .get("id")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            let name = item
+                .pointer("/attributes/name")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            if !is_fixture_name(name) || (kind == "token" && my_id.as_deref() == Some(id)) {
+                continue;
+            }
+            let what = format!("{kind} {id} {name:?}");
+            match client
+                .send(&Request::cma(Method::DELETE, format!("{path}/{id}")))
+                .await
+            {
+                Ok(ex) if ex.is_success() || ex.status == 404 => report.removed.push(what),
+                Ok(ex) => report.failed.push(format!("{what}: {}", ex.summary())),
+                Err(err) => report.failed.push(format!("{what}: {err}")),
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// A client for `sweep`: the target from the same options as `run`, no embedded server.
+pub fn sweep_client(options: &RunOptions) -> Result<Client, RunError> {
+    let base = options.base_url.as_deref().ok_or_else(|| {
+        RunError::Config("sweep needs --base-url (or CONFORMANCE_BASE_URL)".to_owned())
+    })?;
+    let base_url = normalize_url("base", base)?;
+    let secret = options
+        .secret
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| {
+            RunError::Config("sweep needs the management token in CONFORMANCE_API_TOKEN".to_owned())
+        })?;
+    let target = Target {
+        name: host_of(&base_url),
+        base_url,
+        cda_url: None,
+        environment: options.environment.clone(),
+        secret,
+        embedded: false,
+    };
+    Ok(Client::new(target)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixture_names_are_recognised_wherever_the_marker_stands() {
+        assert!(is_fixture_name("conformance-0a1b2c3d-4-0-applies"));
+        assert!(is_fixture_name(" 🦀 conformance-0a1b2c3d-4-1-n tail "));
+        assert!(!is_fixture_name("conformance-notahex!-1"));
+        assert!(!is_fixture_name("Read-only API token"));
+        assert!(!is_fixture_name("conformance-0a1b2c3d"));
+    }
+
+    #[test]
+    fn the_staging_budget_covers_every_clause_in_400_requests() {
+        let cases = staging_cases(STAGING_DEFAULT_MAX_REQUESTS).unwrap_or(0);
+        assert!(cases >= 1);
+        assert!(STAGING_FIXED_REQUESTS + STAGING_REQUESTS_PER_CASE * u64::from(cases) <= 400);
+        assert!(staging_cases(100).is_err());
+    }
+
+    #[test]
+    fn production_is_recognised() {
+        assert!(is_production("https://site-api.datocms.com"));
+        assert!(is_production("https://SITE-API.datocms.com/"));
+        assert!(!is_production("https://staging.example.com"));
+    }
 }

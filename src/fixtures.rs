@@ -140,10 +140,7 @@ impl Fixtures {
         }
         let attributes = Value::Object(attributes);
         let body = json!({ "data": { "type": "role", "attributes": attributes } });
-        let ex = self
-            .client
-            .send(&Request::cma(Method::POST, "/roles").json(body))
-            .await?;
+        let ex = self.create("/roles", body, &name).await?;
         let id = created_id(&ex, "role")?;
         self.remember(Created::Role(id.clone()));
         Ok(RoleFx {
@@ -171,10 +168,7 @@ impl Fixtures {
             },
             "relationships": { "role": { "data": role.reference() } },
         }});
-        let ex = self
-            .client
-            .send(&Request::cma(Method::POST, "/access_tokens").json(body))
-            .await?;
+        let ex = self.create("/access_tokens", body, &name).await?;
         let id = created_id(&ex, "access token")?;
         self.remember(Created::Token(id.clone()));
         let secret = ex
@@ -201,6 +195,42 @@ impl Fixtures {
         })
     }
 
+    /// `POST` a fixture. A create is not idempotent, so the client does not resend it after an
+    /// ambiguous failure (a timeout, a dropped connection, a transient 5xx); the fixture may
+    /// exist all the same. Its name is unique to the run, so look it up and adopt it: it is
+    /// then cleaned up like any other, and never created twice.
+    async fn create(&self, path: &str, body: Value, name: &str) -> Result<Exchange, Finding> {
+        let first = self
+            .client
+            .send(&Request::cma(Method::POST, path).json(body))
+            .await;
+        let ambiguous = match &first {
+            Ok(ex) => ex.status >= 500,
+            Err(_) => true,
+        };
+        if !ambiguous {
+            return Ok(first?);
+        }
+        let list = self.client.send(&Request::cma(Method::GET, path)).await?;
+        let found = list
+            .data()
+            .and_then(Value::as_array)
+            .and_then(|items| {
+                items.iter().find(|item| {
+                    item.pointer("/attributes/name").and_then(Value::as_str) == Some(name)
+                })
+            })
+            .cloned();
+        match found {
+            Some(resource) => Ok(Exchange {
+                status: 201,
+                json: Some(json!({ "data": resource })),
+                ..list
+            }),
+            None => Ok(first?),
+        }
+    }
+
     /// Delete everything this check created: tokens first, then roles, newest first.
     /// Returns a description of each fixture that could not be removed.
     pub async fn cleanup(&self) -> Vec<String> {
@@ -220,6 +250,7 @@ impl Fixtures {
             };
             match self
                 .client
+                .uncapped()
                 .send(&Request::cma(Method::DELETE, path.clone()))
                 .await
             {

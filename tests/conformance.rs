@@ -51,11 +51,24 @@ fn options() -> Result<RunOptions, String> {
     let profile = match env("CONFORMANCE_PROFILE").as_deref() {
         None | Some("documented") => Profile::Documented,
         Some("strict") => Profile::Strict,
+        Some("staging") => Profile::Staging,
         Some(other) => {
             return Err(format!(
                 "CONFORMANCE_PROFILE must be documented or strict, got {other:?}"
             ));
         }
+    };
+    let max_requests = match (number("CONFORMANCE_MAX_REQUESTS")?, profile) {
+        (Some(max), _) => Some(max),
+        (None, Profile::Staging) => Some(engine::STAGING_DEFAULT_MAX_REQUESTS),
+        (None, _) => None,
+    };
+    let cases = match (number("CONFORMANCE_CASES")?, profile, max_requests) {
+        (Some(n), _, _) => n.min(u64::from(u32::MAX)) as u32,
+        (None, Profile::Staging, Some(max)) => {
+            engine::staging_cases(max).map_err(|e| e.to_string())?
+        }
+        _ => DEFAULT_CASES,
     };
     Ok(RunOptions {
         base_url: env("CONFORMANCE_BASE_URL"),
@@ -63,8 +76,9 @@ fn options() -> Result<RunOptions, String> {
         environment: env("CONFORMANCE_ENVIRONMENT"),
         secret: env("CONFORMANCE_API_TOKEN"),
         seed: number("CONFORMANCE_SEED")?.unwrap_or_else(engine::random_seed),
-        cases: number("CONFORMANCE_CASES")?
-            .map_or(DEFAULT_CASES, |n| n.min(u64::from(u32::MAX)) as u32),
+        cases,
+        max_requests,
+        allow_production: env("CONFORMANCE_ALLOW_PRODUCTION").is_some(),
         profile,
         ..RunOptions::default()
     })

@@ -9,12 +9,6 @@ use crate::fixtures::{Flags, RoleFx, TokenFx};
 use crate::outcome::{CheckResult, Finding};
 use crate::target::{Auth, Exchange, Request};
 
-/// Calls made one after the other right after a change (after the very next call).
-const SEQUENTIAL_BURST: usize = 4;
-/// Calls made at once right after that.
-const CONCURRENT_BURST: usize = 8;
-/// Revoke, grant, revoke, grant: both directions, twice.
-const DIRECTIONS: [bool; 4] = [false, true, false, true];
 /// The GraphQL query the CDA probes send.
 pub(super) const CDA_QUERY: &str = "{ _site { locales } }";
 
@@ -98,7 +92,10 @@ async fn holds_on_the_next_call(
     probes: &[Probe],
     expect: impl Fn(bool, usize) -> bool,
 ) -> CheckResult {
-    for on in DIRECTIONS {
+    let budget = cx.settings().budget;
+    // Revoke then grant: both directions, `rounds` times.
+    let directions = [false, true].repeat(budget.rounds.max(1));
+    for on in directions {
         let change = format!("{} {what}", if on { "granting" } else { "revoking" });
         let flip = cx.expect_success(set(on), &change).await?;
         for (i, probe) in probes.iter().enumerate() {
@@ -109,7 +106,7 @@ async fn holds_on_the_next_call(
             };
             probe_once(cx, token, probe, expect(on, i), &change, when, &flip).await?;
         }
-        for _ in 0..SEQUENTIAL_BURST {
+        for _ in 0..budget.sequential_burst {
             for (i, probe) in probes.iter().enumerate() {
                 probe_once(
                     cx,
@@ -124,7 +121,7 @@ async fn holds_on_the_next_call(
             }
         }
         let mut set_of_calls = tokio::task::JoinSet::new();
-        for _ in 0..CONCURRENT_BURST {
+        for _ in 0..budget.concurrent_burst {
             for (i, probe) in probes.iter().enumerate() {
                 let (cx, token, probe, flip, change) = (
                     cx.clone(),

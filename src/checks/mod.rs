@@ -36,6 +36,53 @@ pub enum Profile {
     Documented,
     /// Observed behaviour is asserted too (status codes, charset, unknown members refused).
     Strict,
+    /// As `documented`, with the generated cases and bursts sized for a shared staging:
+    /// every clause still covered, in at most 400 requests by default.
+    Staging,
+}
+
+/// How much of the target a run may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Generated cases per property.
+    pub cases: u32,
+    /// Longest generated sequence of updates (`update.role.preserved`).
+    pub max_steps: usize,
+    /// Calls made one after the other after a permission change (after the very next call).
+    pub sequential_burst: usize,
+    /// Calls made at once after that.
+    pub concurrent_burst: usize,
+    /// Revoke-then-grant rounds per permission.
+    pub rounds: usize,
+    /// Whether `headers.rate_limit` may exhaust a small limit (with a fixture token of its
+    /// own) to see a 429.
+    pub exhaust_rate_limit: bool,
+}
+
+impl Budget {
+    /// The full run: the embedded server, a vendor's own server.
+    pub fn full(cases: u32) -> Budget {
+        Budget {
+            cases,
+            max_steps: 6,
+            sequential_burst: 4,
+            concurrent_burst: 8,
+            rounds: 2,
+            exhaust_rate_limit: true,
+        }
+    }
+
+    /// A shared staging: every clause covered with few requests.
+    pub fn staging(cases: u32) -> Budget {
+        Budget {
+            cases,
+            max_steps: 3,
+            sequential_burst: 1,
+            concurrent_burst: 2,
+            rounds: 1,
+            exhaust_rate_limit: false,
+        }
+    }
 }
 
 /// Settings shared by every check of a run.
@@ -43,8 +90,8 @@ pub enum Profile {
 pub struct Settings {
     /// The run's seed: the same seed sends the same requests.
     pub seed: u64,
-    /// Generated cases per property.
-    pub cases: u32,
+    /// Cases, bursts and sequence lengths.
+    pub budget: Budget,
     /// Which promises are hard checks.
     pub profile: Profile,
     /// Whether destructive clauses may run on this target.
@@ -232,7 +279,8 @@ impl Cx {
         self.cases.load(Ordering::Relaxed)
     }
 
-    fn strict(&self) -> bool {
+    /// Whether observed behaviour is a hard check (`--profile strict`).
+    pub fn strict(&self) -> bool {
         self.settings.profile == Profile::Strict
     }
 
@@ -382,7 +430,7 @@ impl Cx {
     {
         let handle = tokio::runtime::Handle::current();
         let config = Config {
-            cases: self.settings.cases.max(1),
+            cases: self.settings.budget.cases.max(1),
             rng_seed: RngSeed::Fixed(self.seed),
             failure_persistence: None,
             max_shrink_iters: 128,

@@ -147,7 +147,8 @@ pub(super) async fn every_response_carries_rate_limit_headers(cx: Cx) -> CheckRe
         )?;
         limit_seen = Some(limit);
     }
-    let Some(limit) = limit_seen.filter(|l| *l <= MAX_LIMIT_TO_EXHAUST) else {
+    let exhaust = cx.settings().budget.exhaust_rate_limit;
+    let Some(limit) = limit_seen.filter(|l| exhaust && *l <= MAX_LIMIT_TO_EXHAUST) else {
         return Ok(());
     };
     let role = cx.role("ratelimit", &[]).await?;

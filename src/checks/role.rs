@@ -8,9 +8,6 @@ use crate::generate::{self, Binding};
 use crate::outcome::CheckResult;
 use crate::target::Auth;
 
-/// Longest generated sequence of updates.
-const MAX_STEPS: usize = 6;
-
 /// Arbitrary sequences of updates, with and without `relationships`: after each, the role
 /// (in the response and on a fresh read) is the last one explicitly sent.
 pub(super) async fn role_is_preserved_when_relationships_are_omitted(cx: Cx) -> CheckResult {
@@ -23,7 +20,8 @@ pub(super) async fn role_is_preserved_when_relationships_are_omitted(cx: Cx) -> 
     let role_ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
     let marker = cx.fixture_name("n");
     let c = cx.clone();
-    cx.property(|| proptest::collection::vec(generate::valid_update(crate::spec::Spec::embedded()), 1..=MAX_STEPS), move |steps| {
+    let max_steps = cx.settings().budget.max_steps.max(1);
+    cx.property(move || proptest::collection::vec(generate::valid_update(crate::spec::Spec::embedded()), 1..=max_steps), move |steps| {
         let (cx, token, role_ids, marker) = (c.clone(), token.clone(), role_ids.clone(), marker.clone());
         async move {
             let binding = Binding { path_id: &token.id, roles: &role_ids, marker: &marker };

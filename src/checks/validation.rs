@@ -17,7 +17,7 @@ pub(super) async fn invalid_bodies_are_refused_and_change_nothing(cx: Cx) -> Che
 /// `--profile strict` only: unknown members are refused too, as the 2022 hyper-schema's
 /// `additionalProperties: false` says (observed).
 pub(super) async fn unknown_members_are_refused(cx: Cx) -> CheckResult {
-    if cx.settings().profile != super::Profile::Strict {
+    if !cx.strict() {
         return Err(Finding::Skipped(
             "observed behaviour: runs under --profile strict".to_owned(),
         ));
@@ -35,7 +35,7 @@ async fn refused_and_unchanged(cx: Cx, unknown_members: bool) -> CheckResult {
     let marker = cx.fixture_name("n");
     let (_, before) = cx.read_token(&token.id).await?;
     let before = token_state(&before);
-    let strict = cx.settings().profile == super::Profile::Strict;
+    let strict = cx.strict();
     let strategy = move || {
         let spec = Spec::embedded();
         if unknown_members {

@@ -218,7 +218,7 @@ pub fn run_report(
         environment: target.environment.clone(),
         embedded: target.embedded,
         seed: options.seed,
-        cases: options.cases,
+        cases: session.settings().budget.cases,
         profile: options.profile,
         clauses,
         requests: stats.requests.load(std::sync::atomic::Ordering::Relaxed),

@@ -295,6 +295,9 @@ pub enum TransportError {
     /// The request itself could not be built (a bad header value).
     #[error("failed to build the request: {0}")]
     Build(String),
+    /// The run's request budget (`--max-requests`) is spent.
+    #[error("the run's request budget of {0} requests is spent")]
+    Budget(u64),
 }
 
 /// Counts of what the client did, shared by every clone.
@@ -308,6 +311,10 @@ pub struct Stats {
     pub retries: AtomicU64,
     /// Every request sent, redacted, in the order sent.
     pub sent: std::sync::Mutex<Vec<SentRequest>>,
+    /// The most requests the run may send (0: no cap). Cleanup is exempt.
+    pub cap: AtomicU64,
+    /// Transient failures the run may still retry.
+    pub retry_budget: AtomicU64,
 }
 
 /// The suite's HTTP client. Cheap to clone; every clone shares one connection pool.
@@ -319,6 +326,33 @@ pub struct Client {
     stats: Arc<Stats>,
     /// Requests made through this handle (per check).
     local: Arc<AtomicU64>,
+    /// Per caller: what the target said of its rate limit.
+    pacing: Arc<std::sync::Mutex<std::collections::HashMap<String, Gate>>>,
+    /// Whether the run's request cap applies to this handle.
+    capped: bool,
+}
+
+/// What the client knows of one caller's rate limit.
+#[derive(Debug, Clone, Copy)]
+struct Gate {
+    remaining: u64,
+    blocked_until: Instant,
+}
+
+/// Below this many remaining requests, the client slows down.
+const PACE_LOW_WATER: u64 = 2;
+/// How long it waits before each request then.
+const PACE_DELAY: Duration = Duration::from_millis(250);
+/// Transient failures a run may retry in all, by default.
+pub const DEFAULT_RETRY_BUDGET: u64 = 200;
+
+fn pace_key(auth: &Auth) -> String {
+    match auth {
+        Auth::Management => "management".to_owned(),
+        Auth::Token { label, .. } => label.clone(),
+        Auth::None => "anonymous".to_owned(),
+        Auth::Raw(value) => format!("raw:{}", crate::checks::fnv1a(value.as_bytes())),
+    }
 }
 
 /// Why a client could not be built.
@@ -377,8 +411,13 @@ impl Client {
             http,
             target: Arc::new(target),
             secrets,
-            stats: Arc::new(Stats::default()),
+            stats: Arc::new(Stats {
+                retry_budget: AtomicU64::new(DEFAULT_RETRY_BUDGET),
+                ..Stats::default()
+            }),
             local: Arc::new(AtomicU64::new(0)),
+            pacing: Arc::default(),
+            capped: true,
         })
     }
 
@@ -410,28 +449,48 @@ impl Client {
         self.local.load(Ordering::Relaxed)
     }
 
-    /// Send `req`, waiting out 429s and retrying transient failures within a small budget.
+    /// Send `req`, pacing on the target's rate limit, waiting out 429s, and retrying
+    /// transient failures (`transient: true`, 502/503/504, timeouts, dropped connections)
+    /// with backoff, within the run's retry budget.
+    ///
+    /// A request that is not idempotent (a CMA `POST`: create, rotate) is retried only when
+    /// the answer shows it was not processed (429, or no connection at all): sending it again
+    /// after a timeout or a 503 could apply it twice. Its caller sorts out what happened.
     pub async fn send(&self, req: &Request) -> Result<Exchange, TransportError> {
+        let idempotent = req.method != reqwest::Method::POST || req.api == Api::Cda;
+        let pace_key = pace_key(&req.auth);
         let mut attempt = 0;
         loop {
             attempt += 1;
+            self.pace(&pace_key).await;
             let result = self.send_once(req).await;
-            let retry_after = match &result {
-                Ok(ex) if ex.status == 429 => Some(rate_limit_wait(ex)),
-                Ok(ex) if is_transient(ex) => Some(backoff(attempt)),
-                Ok(_) => None,
-                Err(TransportError::Timeout { .. } | TransportError::Broken { .. }) => {
-                    Some(backoff(attempt))
+            if let Ok(ex) = &result {
+                self.record_pace(&pace_key, ex);
+            }
+            let (wait, transient) = match &result {
+                Ok(ex) if ex.status == 429 => (Some(rate_limit_wait(ex)), false),
+                Ok(ex) if is_transient(ex) && idempotent => (Some(backoff(attempt)), true),
+                Ok(_) => (None, false),
+                Err(TransportError::Unreachable { .. }) if attempt == 1 => (None, false),
+                Err(TransportError::Unreachable { .. }) => (Some(backoff(attempt)), true),
+                Err(TransportError::Timeout { .. } | TransportError::Broken { .. })
+                    if idempotent =>
+                {
+                    (Some(backoff(attempt)), true)
                 }
-                Err(_) => None,
+                Err(_) => (None, false),
             };
-            let Some(wait) = retry_after else {
-                return result;
-            };
-            if attempt > MAX_RETRIES || wait > MAX_RATE_LIMIT_WAIT {
+            let Some(wait) = wait else { return result };
+            let budget_left = !transient || self.take_retry();
+            if attempt > MAX_RETRIES || wait > MAX_RATE_LIMIT_WAIT || !budget_left {
                 let last = match &result {
                     Ok(ex) => ex.summary(),
                     Err(err) => err.to_string(),
+                };
+                let last = if budget_left {
+                    last
+                } else {
+                    format!("{last} (the run's retry budget is spent)")
                 };
                 return Err(TransportError::GaveUp {
                     url: self.url_of(req)?,
@@ -440,12 +499,81 @@ impl Client {
                 });
             }
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            if matches!(&result, Ok(ex) if ex.status == 429) {
+            if !transient {
                 self.stats
                     .rate_limit_wait_ms
                     .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
             }
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Take one retry from the run's budget.
+    fn take_retry(&self) -> bool {
+        self.stats
+            .retry_budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
+    }
+
+    /// Wait while this caller is rate limited, and slow down when its remaining budget is low.
+    async fn pace(&self, key: &str) {
+        let wait = {
+            let Ok(gates) = self.pacing.lock() else {
+                return;
+            };
+            gates.get(key).map(|gate| {
+                let now = Instant::now();
+                if gate.blocked_until > now {
+                    gate.blocked_until - now
+                } else if gate.remaining <= PACE_LOW_WATER {
+                    PACE_DELAY
+                } else {
+                    Duration::ZERO
+                }
+            })
+        };
+        if let Some(wait) = wait.filter(|w| !w.is_zero()) {
+            self.stats
+                .rate_limit_wait_ms
+                .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn record_pace(&self, key: &str, ex: &Exchange) {
+        let remaining = ex
+            .header("x-ratelimit-remaining")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let Ok(mut gates) = self.pacing.lock() else {
+            return;
+        };
+        let gate = gates.entry(key.to_owned()).or_insert(Gate {
+            remaining: u64::MAX,
+            blocked_until: Instant::now(),
+        });
+        if let Some(remaining) = remaining {
+            gate.remaining = remaining;
+        }
+        if ex.status == 429 {
+            // Everyone calling as this token holds back until the window resets.
+            gate.blocked_until = gate.blocked_until.max(Instant::now() + rate_limit_wait(ex));
+            gate.remaining = u64::MAX;
+        }
+    }
+
+    /// Cap the run at `max` requests (cleanup is exempt); `None` removes the cap.
+    pub fn set_request_cap(&self, max: Option<u64>) {
+        self.stats.cap.store(max.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// A handle that ignores the request cap: cleanup must always be able to run.
+    pub fn uncapped(&self) -> Client {
+        Client {
+            capped: false,
+            ..self.clone()
         }
     }
 
@@ -516,6 +644,10 @@ impl Client {
         let mut builder = self.http.request(req.method.clone(), &url).headers(map);
         if let Some(text) = &body_text {
             builder = builder.body(text.clone());
+        }
+        let cap = self.stats.cap.load(Ordering::Relaxed);
+        if self.capped && cap > 0 && self.stats.requests.load(Ordering::Relaxed) >= cap {
+            return Err(TransportError::Budget(cap));
         }
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         self.local.fetch_add(1, Ordering::Relaxed);
