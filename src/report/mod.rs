@@ -340,7 +340,7 @@ impl RunReport {
             self.duration_ms as f64 / 1000.0,
             if self.rate_limit_wait_ms > 0 {
                 format!(
-                    " ({:.1} s waiting on rate limits)",
+                    " (waits on rate limits: {:.1} s, summed over concurrent requests)",
                     self.rate_limit_wait_ms as f64 / 1000.0
                 )
             } else {
