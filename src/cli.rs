@@ -64,6 +64,9 @@ struct SweepArgs {
     /// Allow the public production host.
     #[arg(long)]
     allow_production: bool,
+    /// Also trust the CA certificates in this PEM file.
+    #[arg(long, env = "CONFORMANCE_CA_CERT", value_name = "PEM")]
+    ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -137,9 +140,19 @@ struct RunArgs {
     /// Allow the public production host (site-api.datocms.com); staging is the intended target.
     #[arg(long)]
     allow_production: bool,
+    /// Also trust the CA certificates in this PEM file (a target behind a private CA).
+    #[arg(long, env = "CONFORMANCE_CA_CERT", value_name = "PEM")]
+    ca_cert: Option<PathBuf>,
     /// The target's name in reports (default: `reference`, or the host name).
     #[arg(long, value_name = "NAME")]
     target_name: Option<String>,
+    /// Record (or update) this target's observation snapshots under --snapshot-dir/<target name>.
+    /// Without it, existing snapshots are compared and changes reported.
+    #[arg(long)]
+    update_snapshots: bool,
+    /// Where the snapshot folders are.
+    #[arg(long, value_name = "DIR", default_value = "snapshots")]
+    snapshot_dir: PathBuf,
     /// List every check, passing ones included.
     #[arg(long, short)]
     verbose: bool,
@@ -234,6 +247,7 @@ async fn run(args: RunArgs) -> ExitCode {
         destructive: args.destructive,
         no_destructive: args.no_destructive,
         allow_production: args.allow_production,
+        ca_cert: args.ca_cert,
         seed,
         cases,
         max_requests,
@@ -297,6 +311,13 @@ async fn run(args: RunArgs) -> ExitCode {
         if let Err(err) = std::fs::write(path, text + "\n") {
             eprintln!("error: failed to write {}: {err}", path.display());
             return ExitCode::from(2);
+        }
+    }
+    let dir = crate::observe::snapshot_dir(&args.snapshot_dir, &report.target_name);
+    if args.update_snapshots || dir.is_dir() {
+        match crate::observe::observe(&session).await {
+            Ok(observations) => report_snapshots(&dir, &observations, args.update_snapshots),
+            Err(finding) => eprintln!("warning: the observations could not be made: {finding:?}"),
         }
     }
     if let Ok(session) = Arc::try_unwrap(session) {
@@ -489,6 +510,7 @@ async fn sweep(args: SweepArgs) -> ExitCode {
         base_url: args.base_url,
         environment: args.environment,
         secret: std::env::var("CONFORMANCE_API_TOKEN").ok(),
+        ca_cert: args.ca_cert,
         ..RunOptions::default()
     };
     if let Some(base) = &options.base_url
@@ -538,5 +560,50 @@ fn openapi() -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Compare observations with the stored snapshots, or record them.
+fn report_snapshots(
+    dir: &std::path::Path,
+    observations: &[crate::observe::Observation],
+    update: bool,
+) {
+    if update {
+        match crate::observe::write_snapshots(dir, observations) {
+            Ok(()) => println!(
+                "recorded {} observation snapshots in {}",
+                observations.len(),
+                dir.display()
+            ),
+            Err(err) => eprintln!(
+                "error: failed to write snapshots in {}: {err}",
+                dir.display()
+            ),
+        }
+        return;
+    }
+    let (mut changed, mut new) = (Vec::new(), Vec::new());
+    for observation in observations {
+        match crate::observe::read_snapshot(dir, &observation.name) {
+            None => new.push(observation.name.as_str()),
+            Some(stored) if stored != observation.value => changed.push(observation.name.as_str()),
+            Some(_) => {}
+        }
+    }
+    println!(
+        "observations: {} unchanged, {} changed, {} new (snapshots in {})",
+        observations.len() - changed.len() - new.len(),
+        changed.len(),
+        new.len(),
+        dir.display()
+    );
+    for name in &changed {
+        println!(
+            "  changed: {name} (review with --update-snapshots and git diff, or cargo insta review)"
+        );
+    }
+    for name in &new {
+        println!("  new: {name} (record with --update-snapshots)");
     }
 }

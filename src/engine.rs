@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub no_destructive: bool,
     /// Allow the public production host.
     pub allow_production: bool,
+    /// A PEM file of extra trusted CA certificates (`--ca-cert`).
+    pub ca_cert: Option<std::path::PathBuf>,
     /// Seed.
     pub seed: u64,
     /// Generated cases per property.
@@ -62,6 +64,7 @@ impl Default for RunOptions {
             destructive: false,
             no_destructive: false,
             allow_production: false,
+            ca_cert: None,
             seed: 0,
             cases: DEFAULT_CASES,
             max_requests: None,
@@ -73,6 +76,23 @@ impl Default for RunOptions {
                 ..ServerConfig::default()
             },
         }
+    }
+}
+
+impl RunOptions {
+    /// The contents of `--ca-cert`, read now so that a bad path is a clear configuration error.
+    fn ca_pem(&self) -> Result<Option<String>, RunError> {
+        self.ca_cert
+            .as_ref()
+            .map(|path| {
+                std::fs::read_to_string(path).map_err(|err| {
+                    RunError::Config(format!(
+                        "failed to read --ca-cert {}: {err}",
+                        path.display()
+                    ))
+                })
+            })
+            .transpose()
     }
 }
 
@@ -137,6 +157,7 @@ impl Session {
                         .clone()
                         .unwrap_or_else(|| "reference".to_owned()),
                     embedded: true,
+                    ca_pem: None,
                 };
                 (target, Some(server))
             }
@@ -170,6 +191,7 @@ impl Session {
                     secret,
                     name,
                     embedded: false,
+                    ca_pem: options.ca_pem()?,
                 };
                 (target, None)
             }
@@ -560,6 +582,7 @@ pub fn sweep_client(options: &RunOptions) -> Result<Client, RunError> {
         environment: options.environment.clone(),
         secret,
         embedded: false,
+        ca_pem: options.ca_pem()?,
     };
     Ok(Client::new(target)?)
 }

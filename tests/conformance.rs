@@ -79,6 +79,7 @@ fn options() -> Result<RunOptions, String> {
         cases,
         max_requests,
         allow_production: env("CONFORMANCE_ALLOW_PRODUCTION").is_some(),
+        ca_cert: env("CONFORMANCE_CA_CERT").map(std::path::PathBuf::from),
         profile,
         ..RunOptions::default()
     })

@@ -37,6 +37,8 @@ pub struct Target {
     pub name: String,
     /// Whether the run started its own embedded reference server.
     pub embedded: bool,
+    /// Extra trusted CA certificates (PEM), for a target behind a private CA.
+    pub ca_pem: Option<String>,
 }
 
 impl std::fmt::Debug for Target {
@@ -48,6 +50,7 @@ impl std::fmt::Debug for Target {
             .field("environment", &self.environment)
             .field("secret", &"[redacted]")
             .field("embedded", &self.embedded)
+            .field("ca_pem", &self.ca_pem.is_some())
             .finish()
     }
 }
@@ -361,6 +364,9 @@ pub enum ClientError {
     /// reqwest refused the configuration.
     #[error("failed to build the HTTP client: {0}")]
     Build(#[from] reqwest::Error),
+    /// The CA certificate file is unusable.
+    #[error("failed to use the CA certificate: {0}")]
+    CaCert(String),
     /// A URL is not a valid http(s) URL.
     #[error("invalid {which} URL {url:?}: {message}")]
     Url {
@@ -399,12 +405,22 @@ impl Client {
         if let Some(cda) = &target.cda_url {
             normalize_url("CDA", cda)?;
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(30))
-            .no_proxy()
-            .build()?;
+            .no_proxy();
+        if let Some(pem) = &target.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|err| ClientError::CaCert(error_chain(&err)))?;
+            if certs.is_empty() {
+                return Err(ClientError::CaCert(
+                    "no certificate in the PEM file".to_owned(),
+                ));
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder.build()?;
         let secrets = Secrets::default();
         secrets.register(&target.secret, "$CONFORMANCE_API_TOKEN");
         Ok(Client {
