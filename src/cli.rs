@@ -20,7 +20,8 @@ Exit codes:
   1  a clause was violated
   2  bad usage or configuration (flags, URLs, missing or refused CONFORMANCE_API_TOKEN)
   3  nothing failed, but something was inconclusive
-  4  the target could not be tested at all (nothing listens, or it does not answer like the API)";
+  4  the target could not be tested at all (nothing listens, or it does not answer like the API)
+130  interrupted (Ctrl-C), after removing the run's fixtures";
 
 /// A conformance suite for the DatoCMS CMA endpoint "Update an API token"
 /// (PUT /access_tokens/:id), with an embedded reference server.

@@ -17,7 +17,10 @@ use token_conformance::reference::{ReferenceServer, ServerConfig};
 const SECRET: &str = "safety-management-secret-7d1e";
 
 async fn server(rate_limited: bool) -> ReferenceServer {
-    let mut config = ServerConfig { admin_secret: Some(SECRET.to_owned()), ..ServerConfig::default() };
+    let mut config = ServerConfig {
+        admin_secret: Some(SECRET.to_owned()),
+        ..ServerConfig::default()
+    };
     if !rate_limited {
         config.rate_limit = None;
     }
@@ -73,7 +76,11 @@ fn fixture_names(all: &BTreeMap<String, Value>) -> Vec<String> {
 
 fn runtime() -> tokio::runtime::Runtime {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -88,15 +95,28 @@ fn the_staging_profile_passes_under_the_documented_rate_limit_within_400_request
         let session = Arc::new(Session::open(&options).await.unwrap());
         let report = session.run_all(&options, |_, _, _| {}).await;
         for clause in &report.clauses {
-            let skipped_destructive = clause.id == "update.hardcoded.still_deletable" && clause.status == Status::Skipped;
-            assert!(clause.status == Status::Pass || skipped_destructive, "{} is {}: {:#?}", clause.id, clause.status, clause.checks);
+            let skipped_destructive =
+                clause.id == "update.hardcoded.still_deletable" && clause.status == Status::Skipped;
+            assert!(
+                clause.status == Status::Pass || skipped_destructive,
+                "{} is {}: {:#?}",
+                clause.id,
+                clause.status,
+                clause.checks
+            );
         }
         assert_eq!(report.clauses.len(), 18, "every clause is covered");
         assert!(report.requests <= 400, "{} requests", report.requests);
-        assert!(report.rate_limit_wait_ms > 0, "60 requests per 3 s cannot pass without waiting");
+        assert!(
+            report.rate_limit_wait_ms > 0,
+            "60 requests per 3 s cannot pass without waiting"
+        );
         assert!(report.render(false).contains("waits on rate limits"));
         let after = everything(&server.cma_url()).await;
-        assert_eq!(before, after, "the run left something behind or changed something");
+        assert_eq!(
+            before, after,
+            "the run left something behind or changed something"
+        );
     });
 }
 
@@ -172,7 +192,16 @@ fn sweep_removes_what_a_killed_run_left_behind() {
     let base = server.cma_url();
     let before = rt.block_on(everything(&base));
     let mut child = Command::new(env!("CARGO_BIN_EXE_token-conformance"))
-        .args(["run", "--base-url", &base, "--cda-url", &server.cda_url(), "--cases", "200", "--no-destructive"])
+        .args([
+            "run",
+            "--base-url",
+            &base,
+            "--cda-url",
+            &server.cda_url(),
+            "--cases",
+            "200",
+            "--no-destructive",
+        ])
         .env("CONFORMANCE_API_TOKEN", SECRET)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -185,22 +214,37 @@ fn sweep_removes_what_a_killed_run_left_behind() {
         if fixture_names(&now).len() >= 5 {
             break;
         }
-        assert!(Instant::now() < deadline, "the run created no fixtures in 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "the run created no fixtures in 30 s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL: no cleanup can run
     child.wait().unwrap();
     let left = rt.block_on(everything(&base));
-    assert!(!fixture_names(&left).is_empty(), "a killed run leaves its fixtures");
+    assert!(
+        !fixture_names(&left).is_empty(),
+        "a killed run leaves its fixtures"
+    );
 
     let out = Command::new(env!("CARGO_BIN_EXE_token-conformance"))
         .args(["sweep", "--base-url", &base])
         .env("CONFORMANCE_API_TOKEN", SECRET)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let after = rt.block_on(everything(&base));
-    assert!(fixture_names(&after).is_empty(), "left after sweep: {:?}", fixture_names(&after));
+    assert!(
+        fixture_names(&after).is_empty(),
+        "left after sweep: {:?}",
+        fixture_names(&after)
+    );
     // Nothing else was removed, and what existed before is as it was (updates of fixtures
     // do not count: they are gone).
     for (key, value) in &before {

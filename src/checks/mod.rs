@@ -54,6 +54,9 @@ pub struct Budget {
     pub concurrent_burst: usize,
     /// Revoke-then-grant rounds per permission.
     pub rounds: usize,
+    /// Whether `update.request.validation` sends every schema mutation once, besides the
+    /// generated cases.
+    pub every_mutation: bool,
     /// Whether `headers.rate_limit` may exhaust a small limit (with a fixture token of its
     /// own) to see a 429.
     pub exhaust_rate_limit: bool,
@@ -68,6 +71,7 @@ impl Budget {
             sequential_burst: 4,
             concurrent_burst: 8,
             rounds: 2,
+            every_mutation: true,
             exhaust_rate_limit: true,
         }
     }
@@ -80,6 +84,7 @@ impl Budget {
             sequential_burst: 1,
             concurrent_burst: 2,
             rounds: 1,
+            every_mutation: false,
             exhaust_rate_limit: false,
         }
     }

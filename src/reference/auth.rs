@@ -4,14 +4,19 @@
 //! flags (documented): the flags decide whether it may call an API at all
 //! ([`authenticate_cma`], [`authenticate_cda`]), the role decides which actions it may take
 //! there ([`authorize`]) and whether it sees secrets ([`sees_secrets`]). Every function reads
-//! the locked state as it is now; nothing is remembered between requests.
+//! the locked state as it is now; nothing is remembered between requests, except by the
+//! faults that model a permission cache or a lagging node.
 
-use axum::http::HeaderMap;
+use std::collections::HashMap;
+use std::time::Instant;
+
 use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
 
 use super::errors::ApiError;
-use super::resources::{LastAccess, Token};
-use super::state::State;
+use super::resources::{LastAccess, Role, Token};
+use super::state::{CACHE_TTL, State, fresh};
+use crate::faults::Fault;
 
 /// The authenticated caller of a CMA request.
 #[derive(Debug, Clone)]
@@ -64,20 +69,48 @@ const MANAGE_USERS: &str = "can_manage_users";
 /// or a token without `can_access_cma` is `INVALID_AUTHORIZATION_HEADER`. A token that gets
 /// through has now been used on the CMA.
 pub(crate) fn authenticate_cma(state: &mut State, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let secret = match bearer_secret(headers) {
-        Credential::Missing => return Err(ApiError::invalid_site()),
+    let now = Instant::now();
+    let token_id = match bearer_secret(headers) {
+        // Fault no-credentials-accepted: a development shortcut left on in production.
+        Credential::Missing if state.faults.has(Fault::NoCredentialsAccepted) => state
+            .management_token_id
+            .clone()
+            .ok_or_else(ApiError::invalid_site)?,
+        Credential::Missing => return Err(missing_credentials(state)),
         Credential::Malformed => return Err(malformed()),
-        Credential::Secret(secret) => secret,
+        Credential::Secret(secret) => token_with_secret(state, secret)?,
     };
-    let token_id = match state.token_with_secret(secret) {
-        None => return Err(unknown()),
-        Some(token) if !token.can_access_cma => {
-            return Err(ApiError::invalid_authorization_header(
-                "this API token cannot access the Content Management API",
-            ));
-        }
-        Some(token) => token.id.clone(),
+    let surfaces = surfaces_seen(state, &token_id).ok_or_else(unknown)?;
+    let can_access_cma = if state.faults.has(Fault::CmaFlagIgnored) {
+        // Fault cma-flag-ignored: the flag is stored, but nothing here reads it.
+        true
+    } else if state.faults.has(Fault::CmaDecisionCached) {
+        // Fault cma-decision-cached: the decision is remembered per token for 2 s.
+        cached(
+            &mut state.memory.cma_decisions,
+            &token_id,
+            now,
+            surfaces.cma,
+        )
+    } else {
+        surfaces.cma
     };
+    if !can_access_cma {
+        return Err(ApiError::invalid_authorization_header(
+            "this API token cannot access the Content Management API",
+        ));
+    }
+    // Fault role-permissions-cached: the caller's role is loaded here, once per 2 s, and
+    // `role_allows` decides with that copy.
+    if state.faults.has(Fault::RolePermissionsCached)
+        && fresh(state.memory.role_permissions.get(&token_id), now, CACHE_TTL).is_none()
+    {
+        let role = live_role(state, &token_id).cloned();
+        state
+            .memory
+            .role_permissions
+            .insert(token_id.clone(), (now, role));
+    }
     if let Some(token) = state.token_mut(&token_id) {
         token.last_cma_access = LastAccess::Today;
     }
@@ -95,7 +128,9 @@ pub(crate) fn authorize(state: &State, caller: &Caller, action: Action) -> Resul
 
 /// Whether `token` attributes show secrets to this caller: only if its role may manage tokens.
 pub(crate) fn sees_secrets(state: &State, caller: &Caller) -> bool {
-    role_allows(state, &caller.token_id, MANAGE_ACCESS_TOKENS)
+    // Fault token-shown-to-everyone: the serializer forgot the role check.
+    state.faults.has(Fault::TokenShownToEveryone)
+        || role_allows(state, &caller.token_id, MANAGE_ACCESS_TOKENS)
 }
 
 /// A CDA request: any token with `can_access_cda` or `can_access_cda_preview` reads published
@@ -106,22 +141,30 @@ pub(crate) fn authenticate_cda(
     headers: &HeaderMap,
     include_drafts: bool,
 ) -> Result<(), ApiError> {
-    let secret = match bearer_secret(headers) {
+    let now = Instant::now();
+    let token_id = match bearer_secret(headers) {
         Credential::Missing => {
             return Err(ApiError::invalid_authorization_header(
                 "missing Authorization header",
             ));
         }
         Credential::Malformed => return Err(malformed()),
-        Credential::Secret(secret) => secret,
+        Credential::Secret(secret) => token_with_secret(state, secret)?,
     };
-    let Some(token) = state.token_with_secret(secret) else {
-        return Err(unknown());
-    };
+    let surfaces = surfaces_seen(state, &token_id).ok_or_else(unknown)?;
+    let published = surfaces.cda || surfaces.cda_preview;
     let allowed = if include_drafts {
-        token.can_access_cda_preview
+        // Fault preview-flag-ignored: drafts are decided like published content.
+        if state.faults.has(Fault::PreviewFlagIgnored) {
+            published
+        } else {
+            surfaces.cda_preview
+        }
+    } else if state.faults.has(Fault::CdaDecisionCached) {
+        // Fault cda-decision-cached: the published-content decision is remembered for 2 s.
+        cached(&mut state.memory.cda_decisions, &token_id, now, published)
     } else {
-        token.can_access_cda || token.can_access_cda_preview
+        published
     };
     if !allowed {
         return Err(ApiError::invalid_authorization_header(if include_drafts {
@@ -130,8 +173,7 @@ pub(crate) fn authenticate_cda(
             "this API token cannot access the Content Delivery API"
         }));
     }
-    let id = token.id.clone();
-    if let Some(token) = state.token_mut(&id) {
+    if let Some(token) = state.token_mut(&token_id) {
         token.last_cda_access = LastAccess::Today;
     }
     Ok(())
@@ -140,11 +182,93 @@ pub(crate) fn authenticate_cda(
 /// Whether the role of token `token_id` has `permission`. A token without a role, or whose
 /// role is gone, has no permissions.
 fn role_allows(state: &State, token_id: &str, permission: &str) -> bool {
+    // Fault role-permissions-cached: the copy loaded at authentication (`authenticate_cma`).
+    if state.faults.has(Fault::RolePermissionsCached)
+        && let Some((_, role)) = state.memory.role_permissions.get(token_id)
+    {
+        return role.as_ref().is_some_and(|role| role.allows(permission));
+    }
+    live_role(state, token_id).is_some_and(|role| role.allows(permission))
+}
+
+/// The role token `token_id` has now.
+fn live_role<'s>(state: &'s State, token_id: &str) -> Option<&'s Role> {
     state
         .token(token_id)
         .and_then(|token: &Token| token.role.as_deref())
         .and_then(|role_id| state.role(role_id))
-        .is_some_and(|role| role.allows(permission))
+}
+
+/// The id of the token whose secret this is; an unknown secret is refused.
+fn token_with_secret(state: &State, secret: &str) -> Result<String, ApiError> {
+    let token = state.token_with_secret(secret).ok_or_else(unknown)?;
+    // Fault old-secret-refused-after-update: the update re-issued the credential the secret is
+    // checked against, while the token attribute still shows the old value.
+    if state.faults.has(Fault::OldSecretRefusedAfterUpdate)
+        && state.memory.broken_secrets.contains(&token.id)
+    {
+        return Err(unknown());
+    }
+    Ok(token.id.clone())
+}
+
+/// A token's three surface flags, as the node serving the request sees them.
+#[derive(Debug, Clone, Copy)]
+struct Surfaces {
+    cma: bool,
+    cda: bool,
+    cda_preview: bool,
+}
+
+impl Surfaces {
+    fn of(token: &Token) -> Surfaces {
+        Surfaces {
+            cma: token.can_access_cma,
+            cda: token.can_access_cda,
+            cda_preview: token.can_access_cda_preview,
+        }
+    }
+}
+
+fn surfaces_seen(state: &mut State, token_id: &str) -> Option<Surfaces> {
+    let now = Surfaces::of(state.token(token_id)?);
+    if !state.faults.has(Fault::StaleNode) {
+        return Some(now);
+    }
+    // Fault stale-node: one authenticated request in three is served by a node that still has
+    // the token as it was before its last update.
+    state.memory.authenticated_requests += 1;
+    if state.memory.authenticated_requests.is_multiple_of(3)
+        && let Some(before) = state.memory.before_last_update.get(token_id)
+    {
+        return Some(Surfaces::of(before));
+    }
+    Some(now)
+}
+
+/// `value`, unless a decision made less than [`CACHE_TTL`] ago is remembered for `token_id`.
+fn cached(
+    cache: &mut HashMap<String, (Instant, bool)>,
+    token_id: &str,
+    now: Instant,
+    value: bool,
+) -> bool {
+    if let Some(remembered) = fresh(cache.get(token_id), now, CACHE_TTL) {
+        return *remembered;
+    }
+    cache.insert(token_id.to_owned(), (now, value));
+    value
+}
+
+/// No `Authorization` on the CMA: `INVALID_SITE`, 401.
+fn missing_credentials(state: &State) -> ApiError {
+    let error = ApiError::invalid_site();
+    // Fault auth-wrong-status: "not authenticated" answered as "forbidden".
+    if state.faults.has(Fault::AuthWrongStatus) {
+        error.with_status(StatusCode::FORBIDDEN)
+    } else {
+        error
+    }
 }
 
 enum Credential<'h> {

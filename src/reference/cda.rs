@@ -20,18 +20,19 @@ use serde_json::{Value, json};
 use super::auth;
 use super::cma::invalid_endpoint;
 use super::errors::ApiError;
-use super::http::{json_response, parse_json, read_body};
+use super::http::{self, Edge, json_response, parse_json, read_body};
 use super::ratelimit::{self, RateLimiter};
 use super::state::App;
 
 /// The CDA's single route, with its own rate limit.
-pub(crate) fn router(app: Arc<App>, limiter: Arc<RateLimiter>) -> Router {
+pub(crate) fn router(app: Arc<App>, limiter: Arc<RateLimiter>, edge: Arc<Edge>) -> Router {
     Router::new()
         .route("/", post(graphql))
         .fallback(invalid_endpoint)
         .method_not_allowed_fallback(invalid_endpoint)
         .with_state(app)
         .layer(middleware::from_fn_with_state(limiter, ratelimit::enforce))
+        .layer(middleware::from_fn_with_state(edge, http::edge))
 }
 
 async fn graphql(State(app): State<Arc<App>>, request: Request) -> Result<Response, ApiError> {

@@ -19,13 +19,14 @@ use serde_json::{Value, json};
 
 use super::auth::{self, Action};
 use super::errors::ApiError;
-use super::http::{check_headers, json_response};
+use super::http::{self, Edge, check_headers, json_response};
 use super::ratelimit::{self, RateLimiter};
 use super::state::App;
 use super::{roles, tokens};
 
-/// The CMA's routes, with the rate limit around all of them (fallbacks included).
-pub(crate) fn router(app: Arc<App>, limiter: Arc<RateLimiter>) -> Router {
+/// The CMA's routes, with the rate limit around all of them (fallbacks included), and the
+/// edge (where faults bend every answer) around that.
+pub(crate) fn router(app: Arc<App>, limiter: Arc<RateLimiter>, edge: Arc<Edge>) -> Router {
     Router::new()
         .route("/access_tokens", get(tokens::list).post(tokens::create))
         .route(
@@ -48,6 +49,7 @@ pub(crate) fn router(app: Arc<App>, limiter: Arc<RateLimiter>) -> Router {
         .method_not_allowed_fallback(invalid_endpoint)
         .with_state(app)
         .layer(middleware::from_fn_with_state(limiter, ratelimit::enforce))
+        .layer(middleware::from_fn_with_state(edge, http::edge))
 }
 
 /// An id from the path. An id that cannot be decoded (invalid percent-encoded UTF-8) is one

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::http::json_response;
+use crate::faults::{Fault, FaultSet};
 use crate::spec::Violation;
 
 /// The base of every error's `doc_url`; the code is appended as the fragment.
@@ -60,11 +61,14 @@ pub enum ErrorCode {
     InvalidXIncludeDraftsHeader,
     /// CDA: the body is not JSON with a string `query`.
     InvalidRequestBody,
+    /// The handler crashed. The conformant server never answers it: only faults do
+    /// (`invalid-body-5xx`, `non-ascii-name-500`, `unknown-id-500`).
+    InternalServerError,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the checks that produce them.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::RateLimitExceeded,
         ErrorCode::InvalidEndpoint,
         ErrorCode::InvalidAcceptHeader,
@@ -82,6 +86,7 @@ impl ErrorCode {
         ErrorCode::CannotDestroyCurrentUser,
         ErrorCode::InvalidXIncludeDraftsHeader,
         ErrorCode::InvalidRequestBody,
+        ErrorCode::InternalServerError,
     ];
 
     /// The code as it appears in `attributes.code`.
@@ -104,6 +109,7 @@ impl ErrorCode {
             ErrorCode::RateLimitExceeded => "RATE_LIMIT_EXCEEDED",
             ErrorCode::InvalidXIncludeDraftsHeader => "INVALID_X_INCLUDE_DRAFTS_HEADER",
             ErrorCode::InvalidRequestBody => "INVALID_REQUEST_BODY",
+            ErrorCode::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
 
@@ -129,6 +135,7 @@ impl ErrorCode {
             | ErrorCode::InvalidField
             | ErrorCode::CannotDestroyCurrentUser => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -156,11 +163,22 @@ pub fn error_id(code: &str, details: &Value) -> String {
 pub(crate) struct ApiError {
     code: ErrorCode,
     details: Value,
+    status: StatusCode,
 }
 
 impl ApiError {
     fn new(code: ErrorCode, details: Value) -> ApiError {
-        ApiError { code, details }
+        ApiError {
+            code,
+            details,
+            status: code.status(),
+        }
+    }
+
+    /// The same error with another HTTP status than its code's. Only faults use it.
+    pub(crate) fn with_status(mut self, status: StatusCode) -> ApiError {
+        self.status = status;
+        self
     }
 
     pub(crate) fn invalid_endpoint() -> ApiError {
@@ -284,10 +302,15 @@ impl ApiError {
         )
     }
 
+    /// A crash of the handler (only faults answer it).
+    pub(crate) fn internal_server_error() -> ApiError {
+        ApiError::new(ErrorCode::InternalServerError, json!({}))
+    }
+
     /// The documented envelope: `{"data": [api_error]}`.
-    pub(crate) fn to_body(&self) -> Value {
+    pub(crate) fn to_body(&self, faults: &FaultSet) -> Value {
         let code = self.code.as_str();
-        json!({"data": [{
+        let errors = json!([{
             "id": error_id(code, &self.details),
             "type": "api_error",
             "attributes": {
@@ -298,13 +321,26 @@ impl ApiError {
                 // clients wait X-RateLimit-Reset instead.
                 "transient": false,
             },
-        }]})
+        }]);
+        // Fault errors-under-errors: the api_error objects go under the wrong member.
+        let member = if faults.has(Fault::ErrorsUnderErrors) {
+            "errors"
+        } else {
+            "data"
+        };
+        let mut body = Map::new();
+        body.insert(member.to_owned(), errors);
+        Value::Object(body)
     }
 }
 
+/// The conformant rendering. The error also rides along in the response's extensions, so that
+/// the listener's edge ([`super::http::edge`]) can render it again the way the faults say.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        json_response(self.code.status(), &self.to_body())
+        let mut response = json_response(self.status, &self.to_body(&FaultSet::none()));
+        response.extensions_mut().insert(self);
+        response
     }
 }
 
@@ -330,9 +366,13 @@ mod tests {
     }
 
     #[test]
-    fn every_code_is_a_4xx() {
+    fn every_code_but_the_crash_is_a_4xx() {
         for code in ErrorCode::ALL {
-            assert!(code.status().is_client_error(), "{code}");
+            if code == ErrorCode::InternalServerError {
+                assert!(code.status().is_server_error());
+            } else {
+                assert!(code.status().is_client_error(), "{code}");
+            }
         }
     }
 
@@ -345,7 +385,7 @@ mod tests {
 
     #[test]
     fn the_envelope_has_the_documented_shape() {
-        let body = ApiError::not_found().to_body();
+        let body = ApiError::not_found().to_body(&FaultSet::none());
         let error = &body["data"][0];
         assert_eq!(error["type"], "api_error");
         assert_eq!(error["attributes"]["code"], "NOT_FOUND");

@@ -7,14 +7,18 @@
 //! duplicates) and the body is read by hand with a hard size limit.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use axum::body::{Body, HttpBody};
+use axum::extract::{Request, State};
 use axum::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::Value;
 
 use super::errors::ApiError;
+use crate::faults::{Fault, FaultSet};
 
 /// The largest body accepted, in bytes (1 MiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -29,6 +33,46 @@ pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+    response
+}
+
+/// What a listener's answers go through last, after the rate limit has put its headers on:
+/// the faults that bend every answer. A pass-through for the conformant server.
+#[derive(Debug)]
+pub(crate) struct Edge {
+    /// The faults of the server.
+    pub(crate) faults: FaultSet,
+    /// Whether this is the CMA listener (`html-content-type` is a CMA bug).
+    pub(crate) cma: bool,
+}
+
+/// The middleware of [`Edge`].
+pub(crate) async fn edge(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if edge.faults.is_empty() {
+        return response;
+    }
+    // An error is rendered again with the faults (`errors-under-errors`, see `errors`).
+    if let Some(error) = response.extensions().get::<ApiError>() {
+        let body = error.to_body(&edge.faults).to_string();
+        *response.body_mut() = Body::from(body);
+    }
+    let is_error = response.status().is_client_error() || response.status().is_server_error();
+    let content_type = if edge.cma && is_error && edge.faults.has(Fault::HtmlContentType) {
+        // Fault html-content-type: errors go through the web framework's HTML error pages,
+        // which set their own content type (the body stays JSON).
+        Some("text/html; charset=utf-8")
+    } else if edge.faults.has(Fault::NoCharset) {
+        // Fault no-charset: the serializer's bare media type.
+        Some("application/json")
+    } else {
+        None
+    };
+    if let Some(content_type) = content_type {
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
     response
 }
 

@@ -26,6 +26,13 @@
 //! - `auth`: every decision on who may do what;
 //! - `tokens`, `roles`, `cma`, `cda`: one handler per endpoint;
 //! - `http`: header and body checks; `ratelimit`: the limit; `seed`: the initial state.
+//!
+//! Faults ([`crate::faults`], [`ServerConfig::faults`]) are switched on per server. Each one is
+//! a branch where that bug would really live (the permission cache in `auth`, the role and
+//! secret bugs in `tokens::update`, the envelope in `errors`, the headers in `http::edge` and
+//! `ratelimit`), marked with a `// Fault <name>:` comment, so `grep "Fault <name>"` finds it;
+//! what the faults remember between requests is `state::FaultMemory`. With no fault on, none of
+//! those branches is taken and nothing is remembered.
 
 mod auth;
 mod cda;

@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::config::RateLimit;
 use super::errors::ApiError;
+use crate::faults::{Fault, FaultSet};
 
 /// What `--rate-limit off` still announces in the headers.
 const OFF: RateLimit = RateLimit {
@@ -38,6 +39,10 @@ pub(crate) struct RateLimiter {
     limit: RateLimit,
     enforced: bool,
     windows: Mutex<HashMap<[u8; 16], Window>>,
+    /// Fault no-rate-limit-headers: successes go out without the headers.
+    no_headers_on_success: bool,
+    /// Fault rate-limit-without-reset: a 429 goes out without `X-RateLimit-Reset`.
+    no_reset: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -54,11 +59,13 @@ pub(crate) enum Decision {
 }
 
 impl RateLimiter {
-    pub(crate) fn new(limit: Option<RateLimit>) -> RateLimiter {
+    pub(crate) fn new(limit: Option<RateLimit>, faults: &FaultSet) -> RateLimiter {
         RateLimiter {
             limit: limit.unwrap_or(OFF),
             enforced: limit.is_some(),
             windows: Mutex::new(HashMap::new()),
+            no_headers_on_success: faults.has(Fault::NoRateLimitHeaders),
+            no_reset: faults.has(Fault::RateLimitWithoutReset),
         }
     }
 
@@ -108,6 +115,10 @@ pub(crate) async fn enforce(
     match limiter.decide(&caller, Instant::now()) {
         Decision::Allowed { limit, remaining } => {
             let mut response = next.run(request).await;
+            // Fault no-rate-limit-headers: the headers are added by the error path only.
+            if limiter.no_headers_on_success && response.status().is_success() {
+                return response;
+            }
             set_header(
                 response.headers_mut(),
                 "x-ratelimit-limit",
@@ -128,7 +139,10 @@ pub(crate) async fn enforce(
                 u64::from(limit),
             );
             set_header(response.headers_mut(), "x-ratelimit-remaining", 0);
-            set_header(response.headers_mut(), "x-ratelimit-reset", reset_secs);
+            // Fault rate-limit-without-reset: the 429 forgets to say when to come back.
+            if !limiter.no_reset {
+                set_header(response.headers_mut(), "x-ratelimit-reset", reset_secs);
+            }
             response
         }
     }
@@ -154,10 +168,13 @@ mod tests {
 
     #[test]
     fn a_window_allows_the_limit_then_refuses_until_it_closes() {
-        let limiter = RateLimiter::new(Some(RateLimit {
-            requests: 2,
-            window: Duration::from_secs(3),
-        }));
+        let limiter = RateLimiter::new(
+            Some(RateLimit {
+                requests: 2,
+                window: Duration::from_secs(3),
+            }),
+            &FaultSet::none(),
+        );
         let t0 = Instant::now();
         assert_eq!(
             limiter.decide(b"a", t0),
@@ -208,7 +225,7 @@ mod tests {
 
     #[test]
     fn off_never_refuses_but_still_counts() {
-        let limiter = RateLimiter::new(None);
+        let limiter = RateLimiter::new(None, &FaultSet::none());
         let t0 = Instant::now();
         for _ in 0..10 {
             assert!(matches!(limiter.decide(b"", t0), Decision::Allowed { .. }));
@@ -224,10 +241,13 @@ mod tests {
 
     #[test]
     fn expired_windows_are_swept() {
-        let limiter = RateLimiter::new(Some(RateLimit {
-            requests: 1,
-            window: Duration::from_secs(1),
-        }));
+        let limiter = RateLimiter::new(
+            Some(RateLimit {
+                requests: 1,
+                window: Duration::from_secs(1),
+            }),
+            &FaultSet::none(),
+        );
         let t0 = Instant::now();
         for i in 0..SWEEP_AT {
             limiter.decide(&i.to_le_bytes(), t0);

@@ -37,6 +37,7 @@ pub(crate) fn seed(
     admin.insert("environments_access".to_owned(), Value::from("all"));
     let admin_id = state.next_role_id();
     state.roles.push(catalog.new_role(admin_id.clone(), &admin));
+    state.admin_role_id = Some(admin_id.clone());
 
     let mut read_only = Map::new();
     read_only.insert("name".to_owned(), Value::from(READ_ONLY_ROLE_NAME));
@@ -71,6 +72,7 @@ pub(crate) fn seed(
         last_cma_access: LastAccess::Never,
         last_cda_access: LastAccess::Never,
     };
+    state.management_token_id = Some(management.id.clone());
     state.tokens.push(management);
 
     if legacy_factory_tokens {

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::config::ServerConfig;
+use super::http::Edge;
 use super::ratelimit::RateLimiter;
 use super::resources::RoleCatalog;
 use super::seed::seed;
@@ -70,9 +71,17 @@ fn build(config: &ServerConfig) -> Result<(Router, Router, String, bool), Server
     let catalog = RoleCatalog::from_spec(spec).map_err(ServerError::Spec)?;
     let mut state = State::empty();
     seed(&mut state, &catalog, &secret, config.legacy_factory_tokens);
+    state.faults = config.faults.clone();
     let app = Arc::new(App::new(spec, catalog, state));
-    let cma = cma::router(app.clone(), Arc::new(RateLimiter::new(config.rate_limit)));
-    let cda = cda::router(app, Arc::new(RateLimiter::new(config.rate_limit)));
+    let limiter = || Arc::new(RateLimiter::new(config.rate_limit, &config.faults));
+    let edge = |cma| {
+        Arc::new(Edge {
+            faults: config.faults.clone(),
+            cma,
+        })
+    };
+    let cma = cma::router(app.clone(), limiter(), edge(true));
+    let cda = cda::router(app, limiter(), edge(false));
     Ok((cma, cda, secret, generated))
 }
 

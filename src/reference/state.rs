@@ -3,13 +3,17 @@
 //! One `Arc<App>` holds everything; the resources sit behind a single `std::sync::Mutex` that
 //! handlers take after their last `.await` and hold until they have answered. So every
 //! decision reads the state as it is at that moment: a permission change written by one
-//! request holds for the very next one, under any concurrency. There is deliberately no cache.
+//! request holds for the very next one, under any concurrency. There is deliberately no cache,
+//! except the buggy ones that faults switch on ([`FaultMemory`]).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 
 use super::resources::{Role, RoleCatalog, Token};
+use crate::faults::FaultSet;
 use crate::spec::Spec;
 
 /// What every handler gets.
@@ -44,6 +48,46 @@ pub(crate) struct State {
     pub(crate) tokens: Vec<Token>,
     next_role_id: u64,
     next_token_id: u64,
+    /// The seeded Admin role and management token (see `seed`).
+    pub(crate) admin_role_id: Option<String>,
+    pub(crate) management_token_id: Option<String>,
+    /// The bugs this server runs with; empty for the conformant server.
+    pub(crate) faults: FaultSet,
+    /// What those bugs remember between requests; never read when `faults` is empty.
+    pub(crate) memory: FaultMemory,
+}
+
+/// How long the buggy caches (`cma-decision-cached`, `cda-decision-cached`,
+/// `role-permissions-cached`) reuse what they computed.
+pub(crate) const CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// How long the lagging read replica of `stale-read` shows a token as it was before a write.
+pub(crate) const REPLICA_LAG: Duration = Duration::from_secs(1);
+
+/// The memory of the faults, keyed by token id. The conformant server leaves it empty.
+#[derive(Debug, Default)]
+pub(crate) struct FaultMemory {
+    /// `cma-decision-cached`: the last `can_access_cma` decision per token, and when it was made.
+    pub(crate) cma_decisions: HashMap<String, (Instant, bool)>,
+    /// `cda-decision-cached`: the last published-content CDA decision per token.
+    pub(crate) cda_decisions: HashMap<String, (Instant, bool)>,
+    /// `role-permissions-cached`: the caller's role as loaded at authentication.
+    pub(crate) role_permissions: HashMap<String, (Instant, Option<Role>)>,
+    /// `stale-node`: authenticated requests so far (every third goes to the lagging node).
+    pub(crate) authenticated_requests: u64,
+    /// `stale-node`: each updated token as it was before its last update.
+    pub(crate) before_last_update: HashMap<String, Token>,
+    /// `stale-read`: each written token as it was before its last write, and when.
+    pub(crate) before_last_write: HashMap<String, (Instant, Token)>,
+    /// `old-secret-refused-after-update`: tokens whose secret no longer authenticates.
+    pub(crate) broken_secrets: HashSet<String>,
+}
+
+/// A remembered value still fresh at `now`.
+pub(crate) fn fresh<T>(entry: Option<&(Instant, T)>, now: Instant, ttl: Duration) -> Option<&T> {
+    entry
+        .filter(|(at, _)| now.saturating_duration_since(*at) < ttl)
+        .map(|(_, value)| value)
 }
 
 impl State {
@@ -58,6 +102,10 @@ impl State {
             tokens: Vec::new(),
             next_role_id: State::FIRST_ROLE_ID,
             next_token_id: State::FIRST_TOKEN_ID,
+            admin_role_id: None,
+            management_token_id: None,
+            faults: FaultSet::none(),
+            memory: FaultMemory::default(),
         }
     }
 

@@ -6,6 +6,7 @@
 //! every token returned follows the caller's role as it is after the request's own change.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -17,8 +18,9 @@ use super::cma::{PathId, path_id, success};
 use super::errors::ApiError;
 use super::http::{check_headers, json_body};
 use super::resources::{LastAccess, Reference, Token, TokenInput, is_blank, read_input};
-use super::state::{App, State as Data};
-use crate::spec::SchemaId;
+use super::state::{App, REPLICA_LAG, State as Data, fresh};
+use crate::faults::{Fault, FaultSet};
+use crate::spec::{SchemaId, Violation};
 
 /// `GET /access_tokens`: every token, factory tokens included.
 pub(crate) async fn list(
@@ -30,7 +32,11 @@ pub(crate) async fn list(
     let caller = auth::authenticate_cma(&mut state, request.headers())?;
     auth::authorize(&state, &caller, Action::ListTokens)?;
     let show = auth::sees_secrets(&state, &caller);
-    let tokens: Vec<Value> = state.tokens.iter().map(|t| t.to_resource(show)).collect();
+    let tokens: Vec<Value> = state
+        .tokens
+        .iter()
+        .map(|t| as_read(&state, t).to_resource(show))
+        .collect();
     Ok(success(StatusCode::OK, Value::Array(tokens)))
 }
 
@@ -51,7 +57,7 @@ pub(crate) async fn create(
 
     validate_name(&state, &input.attributes.name, None)?;
     let role = match input.relationships {
-        Some(relationships) => validate_role(&state, relationships.role.data)?,
+        Some(relationships) => validate_role(&state, relationships.role.data.as_ref())?,
         None => None,
     };
 
@@ -82,7 +88,7 @@ pub(crate) async fn retrieve(
     let mut state = app.lock();
     let caller = auth::authenticate_cma(&mut state, request.headers())?;
     auth::authorize(&state, &caller, Action::ReadToken)?;
-    let token = lookup(&state, path_id(id))?;
+    let token = as_read(&state, lookup(&state, path_id(id))?);
     Ok(success(
         StatusCode::OK,
         token.to_resource(auth::sees_secrets(&state, &caller)),
@@ -99,39 +105,90 @@ pub(crate) async fn update(
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     check_headers(&parts.headers)?;
-    let body = json_body(&parts.headers, body).await?;
+    let mut body = json_body(&parts.headers, body).await?;
     let schema = app.spec.schemas().validate(SchemaId::UpdateRequest, &body);
     let mut state = app.lock();
     let caller = auth::authenticate_cma(&mut state, &parts.headers)?;
     auth::authorize(&state, &caller, Action::UpdateToken)?;
-    schema.map_err(|v| ApiError::invalid_format(&v))?;
+    let path_id = path_id(id);
+    if let Err(violations) = tolerate(&state.faults, &mut body, schema) {
+        partly_apply(&mut state, path_id.as_deref(), &body);
+        return Err(invalid_body(&state.faults, &violations));
+    }
     let input: TokenInput = read_input(&body).map_err(|v| ApiError::invalid_format(&v))?;
-    let token = lookup(&state, path_id(id))?;
-    if token.hardcoded_type.is_some() {
-        return Err(ApiError::non_editable_access_token());
-    }
+    let token = lookup_for_update(&state, path_id)?;
     let token_id = token.id.clone();
-
-    if input.id.as_deref() != Some(token_id.as_str()) {
-        return Err(ApiError::invalid_field("id", "VALIDATION_INVALID"));
+    // Fault hardcoded-accepts-updates: the factory-token guard is missing.
+    let guarded = !state.faults.has(Fault::HardcodedAcceptsUpdates);
+    if token.hardcoded_type.is_some() && guarded {
+        return Err(refuse_factory_token(
+            &mut state,
+            &token_id,
+            input.attributes.name,
+        ));
     }
-    validate_name(&state, &input.attributes.name, Some(&token_id))?;
-    let new_role = match input.relationships {
-        Some(relationships) => Some(validate_role(&state, relationships.role.data)?),
-        None => None,
-    };
 
-    let Some(token) = state.token_mut(&token_id) else {
-        return Err(ApiError::not_found());
+    let new_role = match validate_update(&state, &input, &token_id) {
+        Ok(new_role) => new_role,
+        Err(error) => {
+            partly_apply(&mut state, Some(&token_id), &body);
+            return Err(error);
+        }
     };
-    token.name = input.attributes.name;
-    token.can_access_cda = input.attributes.can_access_cda;
-    token.can_access_cda_preview = input.attributes.can_access_cda_preview;
-    token.can_access_cma = input.attributes.can_access_cma;
-    if let Some(role) = new_role {
-        token.role = role;
+    let name = stored_name(&state.faults, input.attributes.name)?;
+    let flags = [
+        input.attributes.can_access_cda,
+        input.attributes.can_access_cda_preview,
+        input.attributes.can_access_cma,
+    ];
+    remember_before_write(&mut state, &token_id, true);
+    store_update(&mut state, &token_id, name, flags, new_role);
+    update_response(&state, &caller, &token_id)
+}
+
+/// Write a validated update: name, `[cda, cda_preview, cma]` flags, and the role when sent.
+fn store_update(
+    state: &mut Data,
+    token_id: &str,
+    name: String,
+    [cda, cda_preview, cma]: [bool; 3],
+    new_role: Option<Option<String>>,
+) {
+    let faults = state.faults.clone();
+    // Fault secret-rotated-by-update: the update path shares the create path's secret generator.
+    let new_secret = faults
+        .has(Fault::SecretRotatedByUpdate)
+        .then(|| state.new_secret());
+    // Fault old-secret-refused-after-update: the update re-issues the credential the secret is
+    // checked against (see `auth`), but keeps the `token` attribute.
+    if faults.has(Fault::OldSecretRefusedAfterUpdate) {
+        state.memory.broken_secrets.insert(token_id.to_owned());
     }
-    respond_with(&state, &caller, &token_id)
+    let admin_role = state.admin_role_id.clone();
+    let Some(token) = state.token_mut(token_id) else {
+        return;
+    };
+    token.name = name;
+    if faults.has(Fault::FlagsSwapped) {
+        // Fault flags-swapped: the two CDA columns are mapped the wrong way round.
+        (token.can_access_cda, token.can_access_cda_preview) = (cda_preview, cda);
+    } else {
+        (token.can_access_cda, token.can_access_cda_preview) = (cda, cda_preview);
+    }
+    token.can_access_cma = cma;
+    match new_role {
+        // Fault role-ignored-when-sent: the role is validated, then forgotten.
+        Some(_) if faults.has(Fault::RoleIgnoredWhenSent) => {}
+        Some(role) => token.role = role,
+        // Fault role-dropped-when-omitted: an omitted relationship is read as `null`.
+        None if faults.has(Fault::RoleDroppedWhenOmitted) => token.role = None,
+        // Fault role-reset-when-omitted: an omitted relationship takes the default role.
+        None if faults.has(Fault::RoleResetWhenOmitted) => token.role = admin_role,
+        None => {}
+    }
+    if let Some(secret) = new_secret {
+        token.secret = secret;
+    }
 }
 
 /// `POST /access_tokens/{id}/regenerate_token`: a new secret; the old one stops working at
@@ -145,11 +202,19 @@ pub(crate) async fn rotate(
     let mut state = app.lock();
     let caller = auth::authenticate_cma(&mut state, request.headers())?;
     auth::authorize(&state, &caller, Action::RotateToken)?;
-    let token_id = lookup(&state, path_id(id))?.id.clone();
+    let token = lookup(&state, path_id(id))?;
+    // Fault hardcoded-cannot-rotate: the update's factory-token guard was copied here.
+    if token.hardcoded_type.is_some() && state.faults.has(Fault::HardcodedCannotRotate) {
+        return Err(ApiError::non_editable_access_token());
+    }
+    let token_id = token.id.clone();
+    remember_before_write(&mut state, &token_id, false);
     let secret = state.new_secret();
     if let Some(token) = state.token_mut(&token_id) {
         token.secret = secret;
     }
+    // The new secret authenticates again (fault old-secret-refused-after-update).
+    state.memory.broken_secrets.remove(&token_id);
     respond_with(&state, &caller, &token_id)
 }
 
@@ -168,9 +233,14 @@ pub(crate) async fn delete(
     if token.id == caller.token_id {
         return Err(ApiError::cannot_destroy_current_user());
     }
+    // Fault hardcoded-cannot-delete: the update's factory-token guard was copied here.
+    if token.hardcoded_type.is_some() && state.faults.has(Fault::HardcodedCannotDelete) {
+        return Err(ApiError::non_editable_access_token());
+    }
     let resource = token.to_resource(auth::sees_secrets(&state, &caller));
     let token_id = token.id.clone();
     state.tokens.retain(|t| t.id != token_id);
+    state.memory.before_last_write.remove(&token_id);
     Ok(success(StatusCode::OK, resource))
 }
 
@@ -185,6 +255,259 @@ fn respond_with(state: &Data, caller: &Caller, token_id: &str) -> Result<Respons
     let show = auth::sees_secrets(state, caller);
     let token = lookup(state, Some(token_id.to_owned()))?;
     Ok(success(StatusCode::OK, token.to_resource(show)))
+}
+
+/// The token of a read (retrieve, list).
+fn as_read<'s>(state: &'s Data, token: &'s Token) -> &'s Token {
+    // Fault stale-read: reads are served by a replica that lags 1 s behind writes.
+    if state.faults.has(Fault::StaleRead)
+        && let Some(before) = fresh(
+            state.memory.before_last_write.get(&token.id),
+            Instant::now(),
+            REPLICA_LAG,
+        )
+    {
+        return before;
+    }
+    token
+}
+
+/// Keep the copies of token `token_id` that lagging parts of a faulty server still see:
+/// before every write (`stale-read`), and before every update (`stale-node`).
+fn remember_before_write(state: &mut Data, token_id: &str, is_update: bool) {
+    let (stale_read, stale_node) = (
+        state.faults.has(Fault::StaleRead),
+        is_update && state.faults.has(Fault::StaleNode),
+    );
+    if !(stale_read || stale_node) {
+        return;
+    }
+    let Some(before) = state.token(token_id).cloned() else {
+        return;
+    };
+    if stale_read {
+        let entry = (Instant::now(), before.clone());
+        state
+            .memory
+            .before_last_write
+            .insert(token_id.to_owned(), entry);
+    }
+    if stale_node {
+        state
+            .memory
+            .before_last_update
+            .insert(token_id.to_owned(), before);
+    }
+}
+
+/// The token an update names; an unknown id is `NOT_FOUND`.
+fn lookup_for_update(state: &Data, id: Option<String>) -> Result<&Token, ApiError> {
+    lookup(state, id).map_err(|not_found| {
+        if state.faults.has(Fault::UnknownId500) {
+            // Fault unknown-id-500: the missing row is dereferenced.
+            ApiError::internal_server_error()
+        } else if state.faults.has(Fault::UnknownIdWrongCode) {
+            // Fault unknown-id-wrong-code: the path id is validated like a body field.
+            ApiError::invalid_field("id", "VALIDATION_INVALID").with_status(StatusCode::BAD_REQUEST)
+        } else {
+            not_found
+        }
+    })
+}
+
+/// The refusal of an update of a factory token, which must change nothing.
+fn refuse_factory_token(state: &mut Data, token_id: &str, name: String) -> ApiError {
+    // Fault hardcoded-applies-name: the name is saved before the guard runs.
+    if state.faults.has(Fault::HardcodedAppliesName)
+        && let Some(token) = state.token_mut(token_id)
+    {
+        token.name = name;
+    }
+    if state.faults.has(Fault::HardcodedWrongCode) {
+        // Fault hardcoded-wrong-code: the guard reuses the permission error.
+        ApiError::insufficient_permissions("can_manage_access_tokens")
+    } else {
+        ApiError::non_editable_access_token()
+    }
+}
+
+/// The checks of an update body past the schema: the body id is the path id, the name is
+/// valid, the role (when sent) exists. `Ok` holds the new role, `None` when not sent.
+fn validate_update(
+    state: &Data,
+    input: &TokenInput,
+    token_id: &str,
+) -> Result<Option<Option<String>>, ApiError> {
+    if input.id.as_deref() != Some(token_id) {
+        return Err(ApiError::invalid_field("id", "VALIDATION_INVALID"));
+    }
+    validate_name(state, &input.attributes.name, Some(token_id))?;
+    let Some(relationships) = &input.relationships else {
+        return Ok(None);
+    };
+    let role = validate_role(state, relationships.role.data.as_ref())?;
+    // Fault role-reassigned-wrong: an off-by-one in the role lookup.
+    if state.faults.has(Fault::RoleReassignedWrong) {
+        return Ok(Some(role.map(|id| neighbour_role(state, id))));
+    }
+    Ok(Some(role))
+}
+
+/// The role created just before `id` (the next one for the first role).
+fn neighbour_role(state: &Data, id: String) -> String {
+    let Some(index) = state.roles.iter().position(|r| r.id == id) else {
+        return id;
+    };
+    let neighbour = match index {
+        0 => state.roles.get(1),
+        _ => state.roles.get(index - 1),
+    };
+    neighbour.map_or(id, |role| role.id.clone())
+}
+
+/// The name as it is written to the store.
+fn stored_name(faults: &FaultSet, name: String) -> Result<String, ApiError> {
+    // Fault non-ascii-name-500: a legacy encoding step crashes on anything but ASCII.
+    if faults.has(Fault::NonAsciiName500) && !name.is_ascii() {
+        return Err(ApiError::internal_server_error());
+    }
+    // Fault name-trimmed: the input layer trims every string.
+    let name = if faults.has(Fault::NameTrimmed) {
+        name.trim().to_owned()
+    } else {
+        name
+    };
+    // Fault name-truncated-64: the column holds 64 characters.
+    if faults.has(Fault::NameTruncated64) {
+        return Ok(name.chars().take(64).collect());
+    }
+    Ok(name)
+}
+
+/// 200 with the updated token.
+fn update_response(state: &Data, caller: &Caller, token_id: &str) -> Result<Response, ApiError> {
+    let show = auth::sees_secrets(state, caller);
+    let mut resource = lookup(state, Some(token_id.to_owned()))?.to_resource(show);
+    let faults = &state.faults;
+    if let Some(data) = resource.as_object_mut() {
+        // Fault different-id: the id is formatted from the wrong variable.
+        if faults.has(Fault::DifferentId) {
+            data.insert("id".to_owned(), Value::from(format!("{token_id}0")));
+        }
+        // Fault wrong-resource-type: the serializer of the older resource name.
+        if faults.has(Fault::WrongResourceType) {
+            data.insert("type".to_owned(), Value::from("api_token"));
+        }
+    }
+    if let Some(attributes) = resource
+        .get_mut("attributes")
+        .and_then(Value::as_object_mut)
+    {
+        // Fault attribute-missing: the update serializer leaves one attribute out.
+        if faults.has(Fault::AttributeMissing) {
+            attributes.remove("last_cda_access");
+        }
+        // Fault boolean-as-string: one flag is serialized from its text column.
+        if faults.has(Fault::BooleanAsString)
+            && let Some(flag) = attributes.get_mut("can_access_cma")
+        {
+            *flag = Value::from(flag.to_string());
+        }
+    }
+    Ok(success(StatusCode::OK, resource))
+}
+
+/// The surface flags of an update body.
+const FLAGS: [&str; 3] = ["can_access_cda", "can_access_cda_preview", "can_access_cma"];
+
+/// The schema's verdict on an update body, minus the violations that faults let through; what
+/// they let through is made readable (a missing flag becomes `false`, `"true"` becomes `true`;
+/// unknown members need nothing, reading ignores them).
+fn tolerate(
+    faults: &FaultSet,
+    body: &mut Value,
+    verdict: Result<(), Vec<Violation>>,
+) -> Result<(), Vec<Violation>> {
+    let Err(violations) = verdict else {
+        return Ok(());
+    };
+    if faults.is_empty() {
+        return Err(violations);
+    }
+    let mut fixes: Vec<(String, bool)> = Vec::new();
+    let mut kept = Vec::new();
+    for violation in violations {
+        let at = violation.instance_path.as_str();
+        let keyword = violation.schema_path.rsplit('/').next().unwrap_or_default();
+        let missing_flag = FLAGS
+            .into_iter()
+            .find(|f| violation.message == format!("\"{f}\" is a required property"));
+        let text_flag = FLAGS
+            .into_iter()
+            .find(|f| at.strip_prefix("/data/attributes/") == Some(*f))
+            .and_then(|_| body.pointer(at).and_then(Value::as_str))
+            .and_then(|text| text.parse::<bool>().ok());
+        let names_type = at == "/data/type"
+            || (at == "/data" && violation.message == "\"type\" is a required property");
+        if faults.has(Fault::AnyTypeAccepted) && names_type {
+            // Fault any-type-accepted: data.type is never looked at (wrong or missing).
+        } else if faults.has(Fault::UnknownMembersAccepted) && keyword == "additionalProperties" {
+            // Fault unknown-members-accepted: the schema's closed objects are not enforced.
+        } else if let (true, "/data/attributes", Some(flag)) = (
+            faults.has(Fault::MissingFlagDefaultsFalse),
+            at,
+            missing_flag,
+        ) {
+            // Fault missing-flag-defaults-false: the flags are read with a default.
+            fixes.push((format!("{at}/{flag}"), false));
+        } else if let (true, Some(value)) = (faults.has(Fault::StringTrueCoerced), text_flag) {
+            // Fault string-true-coerced: the flags go through a lenient boolean parser.
+            fixes.push((at.to_owned(), value));
+        } else {
+            kept.push(violation);
+        }
+    }
+    if !kept.is_empty() {
+        return Err(kept);
+    }
+    for (pointer, value) in fixes {
+        if let Some((parent, member)) = pointer.rsplit_once('/')
+            && let Some(Value::Object(object)) = body.pointer_mut(parent)
+        {
+            object.insert(member.to_owned(), Value::Bool(value));
+        }
+    }
+    Ok(())
+}
+
+/// The refusal of a body the schema does not accept: `INVALID_FORMAT`.
+fn invalid_body(faults: &FaultSet, violations: &[Violation]) -> ApiError {
+    // Fault invalid-body-5xx: the handler reads the members before validating them, and
+    // crashes on a missing one.
+    if faults.has(Fault::InvalidBody5xx)
+        && violations
+            .iter()
+            .any(|v| v.schema_path.ends_with("/required"))
+    {
+        return ApiError::internal_server_error();
+    }
+    ApiError::invalid_format(violations)
+}
+
+/// Fault invalid-partly-applied: the handler assigns the name before it validates the body,
+/// so a refused body still renames the token.
+fn partly_apply(state: &mut Data, token_id: Option<&str>, body: &Value) {
+    if !state.faults.has(Fault::InvalidPartlyApplied) {
+        return;
+    }
+    let name = body
+        .pointer("/data/attributes/name")
+        .and_then(Value::as_str);
+    if let (Some(id), Some(name)) = (token_id, name)
+        && let Some(token) = state.token_mut(id)
+    {
+        token.name = name.to_owned();
+    }
 }
 
 /// A name must not be blank and no other token may have it (exact comparison).
@@ -203,10 +526,10 @@ fn validate_name(state: &Data, name: &str, this_token: Option<&str>) -> Result<(
 }
 
 /// A role reference must name an existing role; `null` (allowed by older schemas) means none.
-fn validate_role(state: &Data, reference: Option<Reference>) -> Result<Option<String>, ApiError> {
+fn validate_role(state: &Data, reference: Option<&Reference>) -> Result<Option<String>, ApiError> {
     match reference {
         None => Ok(None),
-        Some(Reference { id }) if state.role(&id).is_some() => Ok(Some(id)),
+        Some(Reference { id }) if state.role(id).is_some() => Ok(Some(id.clone())),
         Some(_) => Err(ApiError::invalid_field("role", "VALIDATION_INVALID")),
     }
 }

@@ -1,0 +1,82 @@
+//! Detection power: every fault of the reference server is caught by the clause it declares,
+//! every check fails under at least one fault, and the fault-free server passes every clause
+//! whatever the seed.
+#![allow(clippy::unwrap_used)]
+
+use token_conformance::checks::Profile;
+use token_conformance::faults::Fault;
+use token_conformance::mutants::{self, Verdict};
+
+/// Fewer cases than the CLI default: each fault is still killed (the table in the README is
+/// made with the default), and the whole file stays well under a minute on two cores.
+const CASES: u32 = 16;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn every_fault_is_detected_by_its_declared_clause() {
+    let results = runtime().block_on(mutants::run_all(Fault::ALL, 11, CASES, 2, |_, _, _| {}));
+    let problems: Vec<String> = results
+        .iter()
+        .filter(|r| r.verdict != Verdict::Killed)
+        .map(|r| {
+            format!(
+                "{} ({:?}, declared {:?}): {} — failing {:?} {}",
+                r.fault,
+                r.profile,
+                r.fault.clauses(),
+                r.verdict.as_str(),
+                r.failed_clauses,
+                r.note
+            )
+        })
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "faults not detected by their declared clause:\n{}",
+        problems.join("\n")
+    );
+    // Faults that only the strict profile can see run (and are killed) under it.
+    for r in &results {
+        assert_eq!(
+            r.profile == Profile::Strict,
+            r.fault.strict_only(),
+            "{}",
+            r.fault
+        );
+    }
+    let never = mutants::checks_never_failed(&results);
+    assert!(
+        never.is_empty(),
+        "checks that no fault makes fail: {never:?}"
+    );
+}
+
+#[test]
+fn the_fault_free_server_passes_every_clause_under_20_seeds() {
+    let rt = runtime();
+    for seed in 0..20u64 {
+        // Alternate the profiles: the fault-free server must satisfy strict as well.
+        let profile = if seed % 2 == 0 {
+            Profile::Documented
+        } else {
+            Profile::Strict
+        };
+        let result = rt.block_on(mutants::run_one(None, 1000 + seed, CASES, profile));
+        assert!(
+            result.failed_clauses.is_empty() && result.note.is_empty(),
+            "seed {} ({profile:?}): failing {:?} {:?} {}",
+            1000 + seed,
+            result.failed_clauses,
+            result.failed_checks,
+            result.note
+        );
+        assert_eq!(result.verdict, Verdict::Survived, "seed {}", 1000 + seed);
+    }
+}

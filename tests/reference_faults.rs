@@ -1,0 +1,813 @@
+//! The reference server's faults, driven without sockets through `tower::ServiceExt::oneshot`.
+//!
+//! One test per family: the same short scenario runs against the conformant server and against
+//! a server with each fault of the family, and the answers differ exactly as the fault's
+//! description says. Time-based faults (caches, lagging replica, stale node) are asserted by
+//! their immediate effect only, never by waiting for them to expire.
+#![allow(clippy::unwrap_used)]
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request};
+use serde_json::{Value, json};
+use token_conformance::faults::{Fault, FaultSet};
+use token_conformance::reference::{
+    ADMIN_ROLE_NAME, READ_ONLY_ROLE_NAME, READ_ONLY_TOKEN_NAME, RateLimit, ServerConfig, routers,
+};
+use tower::ServiceExt;
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+struct Api {
+    cma: Router,
+    cda: Router,
+    admin: String,
+}
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Resp {
+    fn code(&self) -> &str {
+        self.body
+            .pointer("/data/0/attributes/code")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+    fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+/// `[can_access_cda, can_access_cda_preview, can_access_cma]`.
+type Flags = [bool; 3];
+const ALL: Flags = [true, true, true];
+
+fn attributes(name: &str, [cda, preview, cma]: Flags) -> Value {
+    json!({"name": name, "can_access_cda": cda, "can_access_cda_preview": preview,
+           "can_access_cma": cma})
+}
+
+fn update_body(id: &str, name: &str, flags: Flags, role: Option<&str>) -> Value {
+    let mut body =
+        json!({"data": {"type": "access_token", "id": id, "attributes": attributes(name, flags)}});
+    if let Some(role) = role {
+        body["data"]["relationships"] = json!({"role": {"data": {"type": "role", "id": role}}});
+    }
+    body
+}
+
+async fn send(
+    router: &Router,
+    method: Method,
+    uri: &str,
+    auth: Option<&str>,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> Resp {
+    let mut builder = Request::builder().method(method).uri(uri);
+    if let Some(secret) = auth {
+        builder = builder.header("authorization", format!("Bearer {secret}"));
+    }
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let body = match body {
+        Some(body) => {
+            builder = builder.header("content-type", "application/json");
+            Body::from(body.to_string())
+        }
+        None => Body::empty(),
+    };
+    let response = router
+        .clone()
+        .oneshot(builder.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    Resp {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap(),
+    }
+}
+
+impl Api {
+    /// A server with these faults (none: the conformant server), rate limiting off.
+    fn new(faults: &[Fault]) -> Api {
+        Api::with(ServerConfig {
+            rate_limit: None,
+            faults: FaultSet::of(faults.iter().copied()),
+            ..ServerConfig::default()
+        })
+    }
+
+    fn with(config: ServerConfig) -> Api {
+        let (cma, cda, admin) = routers(&config).unwrap();
+        Api { cma, cda, admin }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        auth: Option<&str>,
+        body: Option<&Value>,
+    ) -> Resp {
+        send(&self.cma, method, uri, auth, body, &[]).await
+    }
+
+    async fn get(&self, uri: &str) -> Resp {
+        self.call(Method::GET, uri, Some(&self.admin), None).await
+    }
+
+    async fn put(&self, id: &str, body: &Value) -> Resp {
+        self.call(
+            Method::PUT,
+            &format!("/access_tokens/{id}"),
+            Some(&self.admin),
+            Some(body),
+        )
+        .await
+    }
+
+    async fn site(&self, secret: &str) -> u16 {
+        self.call(Method::GET, "/site", Some(secret), None)
+            .await
+            .status
+    }
+
+    async fn cda(&self, secret: &str, drafts: bool) -> u16 {
+        let query = json!({"query": "{ _site { locales } }"});
+        let drafts = [("x-include-drafts", if drafts { "true" } else { "false" })];
+        send(
+            &self.cda,
+            Method::POST,
+            "/",
+            Some(secret),
+            Some(&query),
+            &drafts,
+        )
+        .await
+        .status
+    }
+
+    async fn role_id(&self, name: &str) -> String {
+        let roles = self.get("/roles").await;
+        let role = roles
+            .data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["attributes"]["name"] == name);
+        role.unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn role(&self, name: &str, permissions: &[&str]) -> String {
+        let mut attributes = json!({"name": name});
+        for p in permissions {
+            attributes[*p] = json!(true);
+        }
+        let body = json!({"data": {"type": "role", "attributes": attributes}});
+        let created = self
+            .call(Method::POST, "/roles", Some(&self.admin), Some(&body))
+            .await;
+        assert_eq!(created.status, 201, "{created:?}");
+        created.data()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A new token: (id, secret).
+    async fn token(&self, name: &str, role: &str, flags: Flags) -> (String, String) {
+        let body = json!({"data": {"type": "access_token", "attributes": attributes(name, flags),
+            "relationships": {"role": {"data": {"type": "role", "id": role}}}}});
+        let created = self
+            .call(
+                Method::POST,
+                "/access_tokens",
+                Some(&self.admin),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{created:?}");
+        let data = created.data();
+        (
+            data["id"].as_str().unwrap().to_owned(),
+            data["attributes"]["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// A token with a permission-less role: (id, secret).
+    async fn plain_token(&self, name: &str, flags: Flags) -> (String, String) {
+        let role = self.role(&format!("{name} role"), &[]).await;
+        self.token(name, &role, flags).await
+    }
+
+    async fn stored(&self, id: &str) -> Value {
+        self.get(&format!("/access_tokens/{id}"))
+            .await
+            .data()
+            .clone()
+    }
+}
+
+fn role_of(data: &Value) -> Option<&str> {
+    data.pointer("/relationships/role/data/id")
+        .and_then(Value::as_str)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every fault
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn every_fault_starts_and_serves() {
+    for fault in Fault::ALL {
+        let api = Api::new(&[*fault]);
+        assert_eq!(api.site(&api.admin.clone()).await, 200, "{fault}");
+        assert_eq!(api.get("/access_tokens").await.status, 200, "{fault}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Families
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn role_faults() {
+    /// The role after an update that omits relationships, then after one that sends role `a`;
+    /// and the ids of `a`, `b` (the token's role), Admin and Read-only.
+    async fn scenario(faults: &[Fault]) -> ([Option<String>; 2], [String; 4]) {
+        let api = Api::new(faults);
+        let a = api.role("a", &[]).await;
+        let b = api.role("b", &[]).await;
+        let (id, _) = api.token("t", &b, ALL).await;
+        let omitted = api.put(&id, &update_body(&id, "t", ALL, None)).await;
+        let sent = api.put(&id, &update_body(&id, "t", ALL, Some(&a))).await;
+        assert_eq!(role_of(&api.stored(&id).await), role_of(sent.data()));
+        let roles = [
+            a,
+            b,
+            api.role_id(ADMIN_ROLE_NAME).await,
+            api.role_id(READ_ONLY_ROLE_NAME).await,
+        ];
+        let got = [omitted, sent].map(|r| role_of(r.data()).map(str::to_owned));
+        (got, roles)
+    }
+    let ([omitted, sent], [a, b, ..]) = scenario(&[]).await;
+    assert_eq!((omitted, sent), (Some(b), Some(a)));
+
+    let ([omitted, sent], [a, ..]) = scenario(&[Fault::RoleDroppedWhenOmitted]).await;
+    assert_eq!((omitted, sent), (None, Some(a)));
+
+    let ([omitted, _], [_, _, admin, _]) = scenario(&[Fault::RoleResetWhenOmitted]).await;
+    assert_eq!(omitted, Some(admin));
+
+    let ([_, sent], [_, b, ..]) = scenario(&[Fault::RoleIgnoredWhenSent]).await;
+    assert_eq!(sent, Some(b));
+
+    // `a` was created right after Read-only.
+    let ([_, sent], [_, _, _, read_only]) = scenario(&[Fault::RoleReassignedWrong]).await;
+    assert_eq!(sent, Some(read_only));
+}
+
+#[tokio::test]
+async fn secret_faults() {
+    /// Whether the update shows the same secret, and whether that secret still authenticates.
+    async fn scenario(faults: &[Fault]) -> (bool, u16) {
+        let api = Api::new(faults);
+        let (id, secret) = api.plain_token("t", ALL).await;
+        let updated = api.put(&id, &update_body(&id, "t2", ALL, None)).await;
+        assert_eq!(updated.status, 200);
+        let same = updated.data()["attributes"]["token"] == secret.as_str();
+        (same, api.site(&secret).await)
+    }
+    assert_eq!(scenario(&[]).await, (true, 200));
+    assert_eq!(
+        scenario(&[Fault::SecretRotatedByUpdate]).await,
+        (false, 401)
+    );
+    assert_eq!(
+        scenario(&[Fault::OldSecretRefusedAfterUpdate]).await,
+        (true, 401)
+    );
+}
+
+#[tokio::test]
+async fn immediacy_faults() {
+    /// The answer to `GET /site` right after revoking `can_access_cma` (after one call while
+    /// it was on).
+    async fn cma_after_revoke(faults: &[Fault]) -> u16 {
+        let api = Api::new(faults);
+        let (id, secret) = api.plain_token("t", ALL).await;
+        assert_eq!(api.site(&secret).await, 200);
+        assert_eq!(
+            api.put(&id, &update_body(&id, "t", [true, true, false], None))
+                .await
+                .status,
+            200
+        );
+        api.site(&secret).await
+    }
+    assert_eq!(cma_after_revoke(&[]).await, 401);
+    assert_eq!(cma_after_revoke(&[Fault::CmaDecisionCached]).await, 200);
+    assert_eq!(cma_after_revoke(&[Fault::CmaFlagIgnored]).await, 200);
+
+    /// The CDA's answer right after revoking `can_access_cda` (after one call while it was on).
+    async fn cda_after_revoke(faults: &[Fault]) -> u16 {
+        let api = Api::new(faults);
+        let (id, secret) = api.plain_token("t", [true, false, true]).await;
+        assert_eq!(api.cda(&secret, false).await, 200);
+        assert_eq!(
+            api.put(&id, &update_body(&id, "t", [false, false, true], None))
+                .await
+                .status,
+            200
+        );
+        api.cda(&secret, false).await
+    }
+    assert_eq!(cda_after_revoke(&[]).await, 401);
+    assert_eq!(cda_after_revoke(&[Fault::CdaDecisionCached]).await, 200);
+
+    /// Drafts for a token that reads published content only.
+    async fn drafts_without_preview(faults: &[Fault]) -> u16 {
+        let api = Api::new(faults);
+        let (_, secret) = api.plain_token("t", [true, false, true]).await;
+        api.cda(&secret, true).await
+    }
+    assert_eq!(drafts_without_preview(&[]).await, 401);
+    assert_eq!(
+        drafts_without_preview(&[Fault::PreviewFlagIgnored]).await,
+        200
+    );
+
+    /// A write gated by `can_manage_access_tokens`, right after the token lost that permission
+    /// (after one such write while it had it).
+    async fn gated_write_after_demotion(faults: &[Fault]) -> u16 {
+        let api = Api::new(faults);
+        let manager = api.role("manager", &["can_manage_access_tokens"]).await;
+        let plain = api.role("plain", &[]).await;
+        let (id, secret) = api.token("t", &manager, ALL).await;
+        let (other, _) = api.token("other", &plain, ALL).await;
+        let write = update_body(&other, "other", ALL, None);
+        let uri = format!("/access_tokens/{other}");
+        assert_eq!(
+            api.call(Method::PUT, &uri, Some(&secret), Some(&write))
+                .await
+                .status,
+            200
+        );
+        assert_eq!(
+            api.put(&id, &update_body(&id, "t", ALL, Some(&plain)))
+                .await
+                .status,
+            200
+        );
+        api.call(Method::PUT, &uri, Some(&secret), Some(&write))
+            .await
+            .status
+    }
+    assert_eq!(gated_write_after_demotion(&[]).await, 401);
+    assert_eq!(
+        gated_write_after_demotion(&[Fault::RolePermissionsCached]).await,
+        200
+    );
+
+    /// Of three calls right after revoking `can_access_cma`, how many were granted.
+    async fn granted_of_three_after_revoke(faults: &[Fault]) -> usize {
+        let api = Api::new(faults);
+        let (id, secret) = api.plain_token("t", ALL).await;
+        assert_eq!(
+            api.put(&id, &update_body(&id, "t", [true, true, false], None))
+                .await
+                .status,
+            200
+        );
+        let mut granted = 0;
+        for _ in 0..3 {
+            granted += usize::from(api.site(&secret).await == 200);
+        }
+        granted
+    }
+    assert_eq!(granted_of_three_after_revoke(&[]).await, 0);
+    assert_eq!(granted_of_three_after_revoke(&[Fault::StaleNode]).await, 1);
+}
+
+#[tokio::test]
+async fn hardcoded_faults() {
+    /// An update of the factory token with a new name: (status, code, name afterwards), then
+    /// the statuses of rotating and deleting it.
+    async fn scenario(faults: &[Fault]) -> (u16, String, String, u16, u16) {
+        let api = Api::new(faults);
+        let tokens = api.get("/access_tokens").await;
+        let factory = tokens
+            .data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["attributes"]["name"] == READ_ONLY_TOKEN_NAME)
+            .unwrap()
+            .clone();
+        let id = factory["id"].as_str().unwrap();
+        let updated = api
+            .put(id, &update_body(id, "renamed", [true, false, false], None))
+            .await;
+        let name = api.stored(id).await["attributes"]["name"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let uri = format!("/access_tokens/{id}");
+        let rotated = api
+            .call(
+                Method::POST,
+                &format!("{uri}/regenerate_token"),
+                Some(&api.admin),
+                None,
+            )
+            .await;
+        let deleted = api.call(Method::DELETE, &uri, Some(&api.admin), None).await;
+        (
+            updated.status,
+            updated.code().to_owned(),
+            name,
+            rotated.status,
+            deleted.status,
+        )
+    }
+    let original = READ_ONLY_TOKEN_NAME.to_owned();
+    let non_editable = "NON_EDITABLE_ACCESS_TOKEN".to_owned();
+    assert_eq!(
+        scenario(&[]).await,
+        (401, non_editable.clone(), original.clone(), 200, 200)
+    );
+    assert_eq!(
+        scenario(&[Fault::HardcodedAcceptsUpdates]).await,
+        (200, String::new(), "renamed".to_owned(), 200, 200)
+    );
+    assert_eq!(
+        scenario(&[Fault::HardcodedWrongCode]).await,
+        (
+            401,
+            "INSUFFICIENT_PERMISSIONS".to_owned(),
+            original.clone(),
+            200,
+            200
+        )
+    );
+    assert_eq!(
+        scenario(&[Fault::HardcodedAppliesName]).await,
+        (401, non_editable.clone(), "renamed".to_owned(), 200, 200)
+    );
+    assert_eq!(
+        scenario(&[Fault::HardcodedCannotRotate]).await,
+        (401, non_editable.clone(), original.clone(), 401, 200)
+    );
+    assert_eq!(
+        scenario(&[Fault::HardcodedCannotDelete]).await,
+        (401, non_editable, original, 200, 401)
+    );
+}
+
+#[tokio::test]
+async fn validation_faults() {
+    /// One invalid body, made by `break_it` from a valid one that renames the token to
+    /// "renamed": the answer and the token afterwards.
+    async fn scenario(faults: &[Fault], break_it: fn(&mut Value)) -> (Resp, Value) {
+        let api = Api::new(faults);
+        let (id, _) = api.plain_token("t", ALL).await;
+        let mut body = update_body(&id, "renamed", ALL, None);
+        break_it(&mut body);
+        let answer = api.put(&id, &body).await;
+        (answer, api.stored(&id).await)
+    }
+    let no_cma: fn(&mut Value) = |b| {
+        b["data"]["attributes"]
+            .as_object_mut()
+            .unwrap()
+            .remove("can_access_cma");
+    };
+    let other_type: fn(&mut Value) = |b| b["data"]["type"] = json!("api_token");
+    let text_flag: fn(&mut Value) = |b| b["data"]["attributes"]["can_access_cda"] = json!("false");
+    let unknown_member: fn(&mut Value) = |b| b["data"]["attributes"]["x_extra"] = json!(1);
+    let no_name: fn(&mut Value) = |b| {
+        b["data"]["attributes"]
+            .as_object_mut()
+            .unwrap()
+            .remove("name");
+    };
+
+    // The conformant server refuses every one of them and changes nothing.
+    for break_it in [no_cma, other_type, text_flag, unknown_member, no_name] {
+        let (answer, after) = scenario(&[], break_it).await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (422, "INVALID_FORMAT"),
+            "{answer:?}"
+        );
+        assert_eq!(after["attributes"]["name"], "t");
+    }
+
+    let (answer, after) = scenario(&[Fault::MissingFlagDefaultsFalse], no_cma).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(after["attributes"]["can_access_cma"], false);
+
+    let (answer, after) = scenario(&[Fault::AnyTypeAccepted], other_type).await;
+    assert_eq!(
+        (answer.status, &after["attributes"]["name"]),
+        (200, &json!("renamed"))
+    );
+
+    let (answer, after) = scenario(&[Fault::StringTrueCoerced], text_flag).await;
+    assert_eq!(
+        (answer.status, &after["attributes"]["can_access_cda"]),
+        (200, &json!(false))
+    );
+
+    let (answer, after) = scenario(&[Fault::UnknownMembersAccepted], unknown_member).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(after["attributes"].get("x_extra"), None);
+
+    let (answer, after) = scenario(&[Fault::InvalidPartlyApplied], other_type).await;
+    assert_eq!(
+        (answer.status, &after["attributes"]["name"]),
+        (422, &json!("renamed"))
+    );
+
+    let (answer, after) = scenario(&[Fault::InvalidBody5xx], no_name).await;
+    assert_eq!(
+        (answer.status, answer.code()),
+        (500, "INTERNAL_SERVER_ERROR")
+    );
+    assert_eq!(after["attributes"]["name"], "t");
+    // Only a missing member crashes it.
+    let (answer, _) = scenario(&[Fault::InvalidBody5xx], other_type).await;
+    assert_eq!(answer.status, 422);
+}
+
+#[tokio::test]
+async fn name_and_flag_faults() {
+    /// The stored name and flags after an update with `name` and cda on, preview off.
+    async fn scenario(faults: &[Fault], name: &str) -> (u16, Value) {
+        let api = Api::new(faults);
+        let (id, _) = api.plain_token("t", ALL).await;
+        let answer = api
+            .put(&id, &update_body(&id, name, [true, false, true], None))
+            .await;
+        (answer.status, api.stored(&id).await["attributes"].clone())
+    }
+    let long = "é".repeat(70);
+    let (status, stored) = scenario(&[], &long).await;
+    assert_eq!(
+        (status, stored["name"].as_str().unwrap()),
+        (200, long.as_str())
+    );
+    let (_, stored) = scenario(&[Fault::NameTruncated64], &long).await;
+    assert_eq!(stored["name"].as_str().unwrap(), "é".repeat(64));
+
+    let (status, stored) = scenario(&[Fault::NonAsciiName500], "café").await;
+    assert_eq!((status, &stored["name"]), (500, &json!("t")));
+    let (status, _) = scenario(&[Fault::NonAsciiName500], "cafe").await;
+    assert_eq!(status, 200);
+
+    let (_, stored) = scenario(&[], "  spaced \u{3000}").await;
+    assert_eq!(stored["name"], "  spaced \u{3000}");
+    let (_, stored) = scenario(&[Fault::NameTrimmed], "  spaced \u{3000}").await;
+    assert_eq!(stored["name"], "spaced");
+
+    let (_, stored) = scenario(&[], "x").await;
+    assert_eq!(
+        (&stored["can_access_cda"], &stored["can_access_cda_preview"]),
+        (&json!(true), &json!(false))
+    );
+    let (_, stored) = scenario(&[Fault::FlagsSwapped], "x").await;
+    assert_eq!(
+        (&stored["can_access_cda"], &stored["can_access_cda_preview"]),
+        (&json!(false), &json!(true))
+    );
+}
+
+#[tokio::test]
+async fn update_response_faults() {
+    /// The update's `data`, and the same token as a read shows it.
+    async fn scenario(faults: &[Fault]) -> (String, Value, Value) {
+        let api = Api::new(faults);
+        let (id, _) = api.plain_token("t", ALL).await;
+        let answer = api.put(&id, &update_body(&id, "t2", ALL, None)).await;
+        assert_eq!(answer.status, 200);
+        (id.clone(), answer.data().clone(), api.stored(&id).await)
+    }
+    let (id, data, read) = scenario(&[]).await;
+    assert_eq!(
+        (&data["id"], &data["type"]),
+        (&json!(id), &json!("access_token"))
+    );
+    assert_eq!(data["attributes"]["last_cda_access"], "never");
+    assert_eq!(data["attributes"]["can_access_cma"], true);
+    assert_eq!(data, read);
+
+    let (_, data, read) = scenario(&[Fault::AttributeMissing]).await;
+    assert_eq!(data["attributes"].get("last_cda_access"), None);
+    assert_eq!(read["attributes"]["last_cda_access"], "never");
+
+    let (_, data, read) = scenario(&[Fault::BooleanAsString]).await;
+    assert_eq!(data["attributes"]["can_access_cma"], "true");
+    assert_eq!(read["attributes"]["can_access_cma"], true);
+
+    let (id, data, read) = scenario(&[Fault::DifferentId]).await;
+    assert_eq!(data["id"], format!("{id}0"));
+    assert_eq!(read["id"], id);
+
+    let (_, data, read) = scenario(&[Fault::WrongResourceType]).await;
+    assert_eq!(data["type"], "api_token");
+    assert_eq!(read["type"], "access_token");
+}
+
+#[tokio::test]
+async fn header_and_envelope_faults() {
+    /// A success and an error of the CMA, and an error of the CDA.
+    async fn scenario(faults: &[Fault]) -> [Resp; 3] {
+        let api = Api::new(faults);
+        let success = api.get("/site").await;
+        let error = api.call(Method::GET, "/site", None, None).await;
+        let cda_error = send(&api.cda, Method::POST, "/", None, Some(&json!({})), &[]).await;
+        [success, error, cda_error]
+    }
+    let content_types = |r: &[Resp; 3]| {
+        r.each_ref()
+            .map(|r| r.header("content-type").unwrap().to_owned())
+    };
+    let json_utf8 = "application/json; charset=utf-8";
+
+    let conformant = scenario(&[]).await;
+    assert_eq!(content_types(&conformant), [json_utf8; 3]);
+    assert!(conformant[1].body["data"][0]["attributes"]["code"] == "INVALID_SITE");
+    for r in &conformant {
+        assert!(
+            r.header("x-ratelimit-limit").is_some() && r.header("x-ratelimit-remaining").is_some()
+        );
+    }
+
+    let html = scenario(&[Fault::HtmlContentType]).await;
+    assert_eq!(
+        content_types(&html),
+        [json_utf8, "text/html; charset=utf-8", json_utf8]
+    );
+    assert_eq!(html[1].body, conformant[1].body);
+
+    let bare = scenario(&[Fault::NoCharset]).await;
+    assert_eq!(content_types(&bare), ["application/json"; 3]);
+
+    let under_errors = scenario(&[Fault::ErrorsUnderErrors]).await;
+    assert_eq!(
+        under_errors[1].body,
+        json!({"errors": conformant[1].body["data"]})
+    );
+    assert_eq!(under_errors[0].body, conformant[0].body);
+
+    let no_headers = scenario(&[Fault::NoRateLimitHeaders]).await;
+    assert_eq!(no_headers[0].header("x-ratelimit-limit"), None);
+    assert_eq!(no_headers[0].header("x-ratelimit-remaining"), None);
+    assert!(no_headers[1].header("x-ratelimit-limit").is_some());
+
+    /// The second request in a window of one.
+    async fn limited(faults: &[Fault]) -> Resp {
+        let api = Api::with(ServerConfig {
+            rate_limit: Some(RateLimit {
+                requests: 1,
+                window: std::time::Duration::from_secs(60),
+            }),
+            faults: FaultSet::of(faults.iter().copied()),
+            ..ServerConfig::default()
+        });
+        assert_eq!(api.get("/site").await.status, 200);
+        api.get("/site").await
+    }
+    let conformant = limited(&[]).await;
+    assert_eq!(
+        (conformant.status, conformant.header("x-ratelimit-reset")),
+        (429, Some("60"))
+    );
+    let without_reset = limited(&[Fault::RateLimitWithoutReset]).await;
+    assert_eq!(
+        (
+            without_reset.status,
+            without_reset.header("x-ratelimit-reset")
+        ),
+        (429, None)
+    );
+    assert_eq!(without_reset.header("x-ratelimit-remaining"), Some("0"));
+}
+
+#[tokio::test]
+async fn credential_and_lookup_faults() {
+    /// An update without credentials: the answer and the token's name afterwards.
+    async fn anonymous_update(faults: &[Fault]) -> (u16, String, Value) {
+        let api = Api::new(faults);
+        let (id, _) = api.plain_token("t", ALL).await;
+        let body = update_body(&id, "renamed", ALL, None);
+        let answer = api
+            .call(
+                Method::PUT,
+                &format!("/access_tokens/{id}"),
+                None,
+                Some(&body),
+            )
+            .await;
+        (
+            answer.status,
+            answer.code().to_owned(),
+            api.stored(&id).await["attributes"]["name"].clone(),
+        )
+    }
+    assert_eq!(
+        anonymous_update(&[]).await,
+        (401, "INVALID_SITE".to_owned(), json!("t"))
+    );
+    assert_eq!(
+        anonymous_update(&[Fault::AuthWrongStatus]).await,
+        (403, "INVALID_SITE".to_owned(), json!("t"))
+    );
+    let (status, _, name) = anonymous_update(&[Fault::NoCredentialsAccepted]).await;
+    assert_eq!((status, name), (200, json!("renamed")));
+
+    /// An update of an id no token has.
+    async fn unknown_id(faults: &[Fault]) -> Resp {
+        let api = Api::new(faults);
+        api.put("9999", &update_body("9999", "x", ALL, None)).await
+    }
+    let answer = unknown_id(&[]).await;
+    assert_eq!((answer.status, answer.code()), (404, "NOT_FOUND"));
+    let answer = unknown_id(&[Fault::UnknownId500]).await;
+    assert_eq!(
+        (answer.status, answer.code()),
+        (500, "INTERNAL_SERVER_ERROR")
+    );
+    let answer = unknown_id(&[Fault::UnknownIdWrongCode]).await;
+    assert_eq!((answer.status, answer.code()), (400, "INVALID_FIELD"));
+    assert_eq!(
+        answer.body["data"][0]["attributes"]["details"],
+        json!({"field": "id", "code": "VALIDATION_INVALID"})
+    );
+
+    /// The `token` attribute a caller without `can_manage_access_tokens` reads.
+    async fn shown_to_plain_caller(faults: &[Fault]) -> Value {
+        let api = Api::new(faults);
+        let (id, secret) = api.plain_token("t", ALL).await;
+        let read = api
+            .call(
+                Method::GET,
+                &format!("/access_tokens/{id}"),
+                Some(&secret),
+                None,
+            )
+            .await;
+        read.data()["attributes"]["token"].clone()
+    }
+    assert_eq!(shown_to_plain_caller(&[]).await, Value::Null);
+    assert!(
+        shown_to_plain_caller(&[Fault::TokenShownToEveryone])
+            .await
+            .is_string()
+    );
+}
+
+#[tokio::test]
+async fn stale_read_fault() {
+    /// The name in the update's answer, then in a read and in the list right after it.
+    async fn scenario(faults: &[Fault]) -> [Value; 3] {
+        let api = Api::new(faults);
+        let (id, _) = api.plain_token("t", ALL).await;
+        let answer = api.put(&id, &update_body(&id, "renamed", ALL, None)).await;
+        let read = api.stored(&id).await;
+        let list = api.get("/access_tokens").await;
+        let listed = list
+            .data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id.as_str())
+            .unwrap()
+            .clone();
+        [answer.data(), &read, &listed].map(|d| d["attributes"]["name"].clone())
+    }
+    assert_eq!(
+        scenario(&[]).await,
+        [json!("renamed"), json!("renamed"), json!("renamed")]
+    );
+    assert_eq!(
+        scenario(&[Fault::StaleRead]).await,
+        [json!("renamed"), json!("t"), json!("t")]
+    );
+}
