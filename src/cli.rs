@@ -176,6 +176,21 @@ struct ServeArgs {
     /// Switch a fault on (repeatable; `token-conformance mutants --list` lists them).
     #[arg(long = "fault", value_name = "NAME")]
     faults: Vec<Fault>,
+    /// Simulate network trouble: this fraction of requests (0.0-1.0) gets a transient 503 or a
+    /// dropped connection, and every request up to 20 ms of latency.
+    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction)]
+    flaky: Option<f64>,
+    /// Serve over TLS with a generated CA and certificate; the CA is written to this PEM file
+    /// (pass it to `run --ca-cert`).
+    #[arg(long, value_name = "PEM")]
+    tls_ca_out: Option<PathBuf>,
+}
+
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("{text:?} is not a fraction between 0 and 1")),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -342,6 +357,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
         legacy_factory_tokens: args.legacy_factory_tokens,
         admin_secret: from_env,
         faults: FaultSet::of(args.faults.iter().copied()),
+        flaky: args.flaky,
+        tls: args.tls_ca_out.is_some(),
     };
     let server = match ReferenceServer::start(config).await {
         Ok(server) => server,
@@ -350,6 +367,20 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let (Some(path), Some(pem)) = (&args.tls_ca_out, server.tls_ca_pem()) {
+        if let Err(err) = std::fs::write(path, pem) {
+            eprintln!(
+                "error: failed to write the CA certificate to {}: {err}",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
+        println!(
+            "TLS: the CA certificate is in {} (run --ca-cert {})",
+            path.display(),
+            path.display()
+        );
+    }
     println!("CMA: {}", server.cma_url());
     println!("CDA: {}", server.cda_url());
     if server.admin_secret_was_generated() {

@@ -26,6 +26,13 @@ pub struct ServerConfig {
     pub admin_secret: Option<String>,
     /// Switchable bugs (see [`crate::faults`]); empty for the conformant server.
     pub faults: crate::faults::FaultSet,
+    /// Network trouble, for testing clients: this fraction of requests (0.0 to 1.0) gets a
+    /// transient 503 before it is handled, or its connection dropped after it was handled;
+    /// every request gets up to 20 ms of added latency. `None`: a quiet network.
+    pub flaky: Option<f64>,
+    /// Serve both listeners over TLS with a freshly generated CA and certificate
+    /// ([`ReferenceServer::tls_ca_pem`](super::ReferenceServer::tls_ca_pem)).
+    pub tls: bool,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +45,8 @@ impl Default for ServerConfig {
             legacy_factory_tokens: false,
             admin_secret: None,
             faults: crate::faults::FaultSet::none(),
+            flaky: None,
+            tls: false,
         }
     }
 }
@@ -55,6 +64,8 @@ impl fmt::Debug for ServerConfig {
                 &self.admin_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("faults", &self.faults)
+            .field("flaky", &self.flaky)
+            .field("tls", &self.tls)
             .finish()
     }
 }

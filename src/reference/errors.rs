@@ -64,11 +64,13 @@ pub enum ErrorCode {
     /// The handler crashed. The conformant server never answers it: only faults do
     /// (`invalid-body-5xx`, `non-ascii-name-500`, `unknown-id-500`).
     InternalServerError,
+    /// Network trouble (`ServerConfig::flaky`): try again later. The only transient code.
+    ServiceUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the checks that produce them.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::RateLimitExceeded,
         ErrorCode::InvalidEndpoint,
         ErrorCode::InvalidAcceptHeader,
@@ -87,6 +89,7 @@ impl ErrorCode {
         ErrorCode::InvalidXIncludeDraftsHeader,
         ErrorCode::InvalidRequestBody,
         ErrorCode::InternalServerError,
+        ErrorCode::ServiceUnavailable,
     ];
 
     /// The code as it appears in `attributes.code`.
@@ -110,6 +113,7 @@ impl ErrorCode {
             ErrorCode::InvalidXIncludeDraftsHeader => "INVALID_X_INCLUDE_DRAFTS_HEADER",
             ErrorCode::InvalidRequestBody => "INVALID_REQUEST_BODY",
             ErrorCode::InternalServerError => "INTERNAL_SERVER_ERROR",
+            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
         }
     }
 
@@ -136,6 +140,7 @@ impl ErrorCode {
             | ErrorCode::CannotDestroyCurrentUser => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -307,6 +312,14 @@ impl ApiError {
         ApiError::new(ErrorCode::InternalServerError, json!({}))
     }
 
+    /// Network trouble: a transient 503 (only `ServerConfig::flaky` answers it).
+    pub(crate) fn service_unavailable() -> ApiError {
+        ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            json!({"message": "try again"}),
+        )
+    }
+
     /// The documented envelope: `{"data": [api_error]}`.
     pub(crate) fn to_body(&self, faults: &FaultSet) -> Value {
         let code = self.code.as_str();
@@ -317,9 +330,9 @@ impl ApiError {
                 "code": code,
                 "details": self.details,
                 "doc_url": format!("{DOC_URL_BASE}#{code}"),
-                // Nothing here gets better by retrying the same request, rate limits included:
-                // clients wait X-RateLimit-Reset instead.
-                "transient": false,
+                // Only network trouble gets better by retrying the same request; rate limits
+                // included, clients wait X-RateLimit-Reset instead.
+                "transient": self.code == ErrorCode::ServiceUnavailable,
             },
         }]);
         // Fault errors-under-errors: the api_error objects go under the wrong member.

@@ -14,7 +14,7 @@ use axum::extract::{Request, State};
 use axum::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::errors::ApiError;
@@ -44,11 +44,27 @@ pub(crate) struct Edge {
     pub(crate) faults: FaultSet,
     /// Whether this is the CMA listener (`html-content-type` is a CMA bug).
     pub(crate) cma: bool,
+    /// Network trouble: the fraction of requests that fail (see `ServerConfig::flaky`).
+    pub(crate) flaky: Option<f64>,
 }
 
 /// The middleware of [`Edge`].
 pub(crate) async fn edge(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Response {
+    let trouble = match edge.flaky {
+        Some(rate) => network_trouble(rate).await,
+        None => Trouble::None,
+    };
+    if trouble == Trouble::Unavailable {
+        return ApiError::service_unavailable().into_response();
+    }
     let mut response = next.run(request).await;
+    if trouble == Trouble::DropAfter {
+        // The request was handled, but its answer never arrives: the body fails mid-way, so
+        // hyper closes the connection.
+        *response.body_mut() = Body::new(DroppedConnection);
+        response.headers_mut().remove(CONTENT_LENGTH);
+        return response;
+    }
     if edge.faults.is_empty() {
         return response;
     }
@@ -274,5 +290,52 @@ mod tests {
         assert!(parse_json(b"1e999999").is_err());
         assert!(parse_json(&[b'['; 10_000]).is_err());
         assert!(parse_json(b"").is_err());
+    }
+}
+
+/// What the flaky network does to one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trouble {
+    None,
+    /// A transient 503 before the request is handled.
+    Unavailable,
+    /// The connection is dropped after the request was handled.
+    DropAfter,
+}
+
+/// Up to 20 ms of latency, then with probability `rate` one kind of trouble (half each).
+async fn network_trouble(rate: f64) -> Trouble {
+    use rand::Rng;
+    let (delay_ms, roll, before) = {
+        let mut rng = rand::rng();
+        (
+            rng.random_range(0..20u64),
+            rng.random::<f64>(),
+            rng.random::<bool>(),
+        )
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+    match (roll < rate, before) {
+        (false, _) => Trouble::None,
+        (true, true) => Trouble::Unavailable,
+        (true, false) => Trouble::DropAfter,
+    }
+}
+
+/// A response body that fails at once: the connection breaks after the headers.
+struct DroppedConnection;
+
+impl http_body::Body for DroppedConnection {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "flaky network: connection dropped",
+        ))))
     }
 }

@@ -46,6 +46,7 @@ mod roles;
 mod seed;
 mod server;
 mod state;
+mod tls;
 mod tokens;
 
 pub use config::{RateLimit, RateLimitParseError, ServerConfig};

@@ -50,6 +50,9 @@ pub enum ServerError {
     /// The configured admin secret cannot be sent in an `Authorization` header.
     #[error("invalid admin secret: it must be non-empty visible ASCII without spaces")]
     InvalidAdminSecret,
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] super::tls::TlsError),
     /// The embedded spec does not describe role attributes as the server needs.
     #[error("failed to read role attributes from the spec: {0}")]
     Spec(String),
@@ -57,11 +60,11 @@ pub enum ServerError {
 
 /// The CMA and CDA routers over one freshly seeded state, and the admin secret.
 pub fn routers(config: &ServerConfig) -> Result<(Router, Router, String), ServerError> {
-    let (cma, cda, secret, _generated) = build(config)?;
+    let (cma, cda, secret, _generated, _app) = build(config)?;
     Ok((cma, cda, secret))
 }
 
-fn build(config: &ServerConfig) -> Result<(Router, Router, String, bool), ServerError> {
+fn build(config: &ServerConfig) -> Result<(Router, Router, String, bool, Arc<App>), ServerError> {
     let (secret, generated) = match &config.admin_secret {
         Some(secret) if is_valid_secret(secret) => (secret.clone(), false),
         Some(_) => return Err(ServerError::InvalidAdminSecret),
@@ -78,11 +81,12 @@ fn build(config: &ServerConfig) -> Result<(Router, Router, String, bool), Server
         Arc::new(Edge {
             faults: config.faults.clone(),
             cma,
+            flaky: config.flaky,
         })
     };
     let cma = cma::router(app.clone(), limiter(), edge(true));
-    let cda = cda::router(app, limiter(), edge(false));
-    Ok((cma, cda, secret, generated))
+    let cda = cda::router(app.clone(), limiter(), edge(false));
+    Ok((cma, cda, secret, generated, app))
 }
 
 fn is_valid_secret(secret: &str) -> bool {
@@ -97,6 +101,8 @@ pub struct ReferenceServer {
     admin_secret_was_generated: bool,
     stop: Vec<oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
+    tls_ca_pem: Option<String>,
+    app: Arc<App>,
 }
 
 // Hand-written so that the secret never reaches logs or panic messages.
@@ -117,7 +123,12 @@ impl fmt::Debug for ReferenceServer {
 impl ReferenceServer {
     /// Bind both listeners and serve them in background tasks of the current runtime.
     pub async fn start(config: ServerConfig) -> Result<ReferenceServer, ServerError> {
-        let (cma, cda, admin_secret, admin_secret_was_generated) = build(&config)?;
+        let (cma, cda, admin_secret, admin_secret_was_generated, app) = build(&config)?;
+        let tls = if config.tls {
+            Some(super::tls::generate()?)
+        } else {
+            None
+        };
         let cma_listener = bind("CMA", config.cma_addr).await?;
         let cda_listener = bind("CDA", config.cda_addr).await?;
         let cma_addr = local_addr("CMA", &cma_listener)?;
@@ -129,14 +140,23 @@ impl ReferenceServer {
             admin_secret_was_generated,
             stop: Vec::new(),
             tasks: Vec::new(),
+            tls_ca_pem: tls.as_ref().map(|t| t.ca_pem.clone()),
+            app,
         };
         for (listener, router) in [(cma_listener, cma), (cda_listener, cda)] {
             let (stop, stopped) = oneshot::channel::<()>();
+            server.stop.push(stop);
+            if let Some(tls) = &tls {
+                let acceptor = tls.acceptor.clone();
+                server.tasks.push(tokio::spawn(super::tls::serve(
+                    listener, router, acceptor, stopped,
+                )));
+                continue;
+            }
             // A dropped sender resolves `stopped` too: that is what makes drop stop the server.
             let serving = axum::serve(listener, router).with_graceful_shutdown(async move {
                 let _ = stopped.await;
             });
-            server.stop.push(stop);
             server.tasks.push(tokio::spawn(async move {
                 // Accept errors are retried inside axum; `serve` only returns at shutdown.
                 let _ = serving.await;
@@ -145,14 +165,33 @@ impl ReferenceServer {
         Ok(server)
     }
 
-    /// The CMA base URL, e.g. `http://127.0.0.1:41235` (no trailing slash).
+    /// The CMA base URL, e.g. `http://127.0.0.1:41235` (no trailing slash; `https` with TLS).
     pub fn cma_url(&self) -> String {
-        format!("http://{}", self.cma_addr)
+        format!("{}://{}", self.scheme(), self.cma_addr)
     }
 
     /// The CDA (GraphQL) URL, e.g. `http://127.0.0.1:41236`; queries are POSTed to `/`.
     pub fn cda_url(&self) -> String {
-        format!("http://{}", self.cda_addr)
+        format!("{}://{}", self.scheme(), self.cda_addr)
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls_ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// With TLS: the generated CA certificate (PEM) that clients must trust.
+    pub fn tls_ca_pem(&self) -> Option<&str> {
+        self.tls_ca_pem.as_deref()
+    }
+
+    /// Every secret the server has handed out (generated at seeding, creation and rotation),
+    /// so that tests can search a run's outputs for leaks.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        self.app.lock().issued_secrets()
     }
 
     /// The management token's secret.

@@ -55,6 +55,8 @@ pub(crate) struct State {
     pub(crate) faults: FaultSet,
     /// What those bugs remember between requests; never read when `faults` is empty.
     pub(crate) memory: FaultMemory,
+    /// Every secret handed out, so that tests can search outputs for leaks.
+    issued: Mutex<Vec<String>>,
 }
 
 /// How long the buggy caches (`cma-decision-cached`, `cda-decision-cached`,
@@ -106,6 +108,7 @@ impl State {
             management_token_id: None,
             faults: FaultSet::none(),
             memory: FaultMemory::default(),
+            issued: Mutex::new(Vec::new()),
         }
     }
 
@@ -126,9 +129,21 @@ impl State {
         loop {
             let secret = random_secret();
             if self.tokens.iter().all(|t| t.secret != secret) {
+                self.issued
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(secret.clone());
                 return secret;
             }
         }
+    }
+
+    /// Every secret this state has handed out.
+    pub(crate) fn issued_secrets(&self) -> Vec<String> {
+        self.issued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub(crate) fn token(&self, id: &str) -> Option<&Token> {
