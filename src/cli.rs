@@ -43,6 +43,11 @@ enum Command {
     Serve(ServeArgs),
     /// Print the clause catalog with the checks that cover each clause.
     Clauses,
+    /// Run the suite against several targets and write a compatibility table (clauses × targets).
+    #[command(
+        after_help = "Exit codes:\n  0  the table was written (failing targets are data, not errors)\n  2  bad usage, or an invalid targets file"
+    )]
+    Matrix(MatrixArgs),
     /// Remove the roles and tokens a killed run left behind (names `conformance-<run id>-…` only).
     Sweep(SweepArgs),
     /// Print an OpenAPI 3.1 document of the access-token endpoints, generated from specs/.
@@ -52,6 +57,24 @@ enum Command {
         after_help = "Exit codes:\n  0  every fault was detected by a clause it declares, and every check failed under some fault\n  1  a fault survived, was caught only by undeclared clauses, or a check never failed\n  2  bad usage"
     )]
     Mutants(MutantsArgs),
+}
+
+#[derive(Debug, Args)]
+struct MatrixArgs {
+    /// The targets file (TOML; see examples/matrix.toml).
+    targets: PathBuf,
+    /// Write the table as Markdown here (default: print it).
+    #[arg(long, value_name = "PATH")]
+    markdown: Option<PathBuf>,
+    /// Write the table as one self-contained HTML page here.
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
+    /// Seed of the generated requests (random by default, printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Generated cases per property.
+    #[arg(long, default_value_t = DEFAULT_CASES)]
+    cases: u32,
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +151,9 @@ struct RunArgs {
     /// Also write the report as JSON (schema: specs/report.schema.json).
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
+    /// Also write the report as JUnit XML: one testcase per check, one testsuite per clause.
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
     /// Allow destructive clauses (rotating and deleting a factory token) on a non-loopback target.
     #[arg(long, conflicts_with = "no_destructive")]
     destructive: bool,
@@ -229,6 +255,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Clauses => clauses(),
         Command::Sweep(args) => runtime.block_on(sweep(args)),
+        Command::Matrix(args) => runtime.block_on(matrix(args)),
         Command::Openapi => openapi(),
         Command::Mutants(args) => runtime.block_on(mutants(args)),
     }
@@ -328,6 +355,12 @@ async fn run(args: RunArgs) -> ExitCode {
             eprintln!("error: failed to write {}: {err}", path.display());
             return ExitCode::from(2);
         }
+    }
+    if let Some(path) = &args.junit
+        && let Err(err) = std::fs::write(path, crate::report::junit::junit(&report))
+    {
+        eprintln!("error: failed to write {}: {err}", path.display());
+        return ExitCode::from(2);
     }
     let dir = crate::observe::snapshot_dir(&args.snapshot_dir, &report.target_name);
     if args.update_snapshots || dir.is_dir() {
@@ -525,11 +558,11 @@ async fn mutants(args: MutantsArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    if let Some(path) = &args.markdown {
-        if let Err(err) = std::fs::write(path, &table) {
-            eprintln!("error: failed to write {}: {err}", path.display());
-            return ExitCode::from(2);
-        }
+    if let Some(path) = &args.markdown
+        && let Err(err) = std::fs::write(path, &table)
+    {
+        eprintln!("error: failed to write {}: {err}", path.display());
+        return ExitCode::from(2);
     }
     let all_killed = results
         .iter()
@@ -638,4 +671,57 @@ fn report_snapshots(
     for name in &new {
         println!("  new: {name} (record with --update-snapshots)");
     }
+}
+
+async fn matrix(args: MatrixArgs) -> ExitCode {
+    let file = match crate::matrix::MatrixFile::load(&args.targets) {
+        Ok(file) => file,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let seed = args.seed.unwrap_or_else(engine::random_seed);
+    eprintln!(
+        "matrix: {} targets, seed {seed}, {} cases per property",
+        file.targets.len(),
+        args.cases
+    );
+    let tty = std::io::stderr().is_terminal();
+    let matrix =
+        crate::matrix::run_matrix_with(&file, seed, args.cases, |target, check, done, total| {
+            if tty {
+                eprint!(
+                    "\r\x1b[2K{target}: [{done}/{total}] {} {}",
+                    check.status,
+                    check.full_name()
+                );
+                let _ = std::io::stderr().flush();
+            }
+        })
+        .await;
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
+    let markdown = crate::matrix::markdown(&matrix);
+    match &args.markdown {
+        Some(path) => {
+            if let Err(err) = std::fs::write(path, &markdown) {
+                eprintln!("error: failed to write {}: {err}", path.display());
+                return ExitCode::from(2);
+            }
+            println!("wrote {}", path.display());
+        }
+        None => print!("{markdown}"),
+    }
+    if let Some(path) = &args.html {
+        match std::fs::write(path, crate::matrix::html(&matrix)) {
+            Ok(()) => println!("wrote {}", path.display()),
+            Err(err) => {
+                eprintln!("error: failed to write {}: {err}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }

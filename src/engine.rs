@@ -466,10 +466,7 @@ pub const STAGING_DEFAULT_MAX_REQUESTS: u64 = 400;
 
 /// The most generated cases per property that keep a staging run within `max_requests`.
 pub fn staging_cases(max_requests: u64) -> Result<u32, RunError> {
-    let room = max_requests
-        .checked_sub(STAGING_FIXED_REQUESTS)
-        .unwrap_or(0)
-        / STAGING_REQUESTS_PER_CASE;
+    let room = max_requests.saturating_sub(STAGING_FIXED_REQUESTS) / STAGING_REQUESTS_PER_CASE;
     if room == 0 {
         return Err(RunError::Config(format!(
             "--max-requests {max_requests} is too small: covering every clause takes about {} requests",

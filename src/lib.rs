@@ -7,6 +7,7 @@ pub mod engine;
 pub mod faults;
 pub mod fixtures;
 pub mod generate;
+pub mod matrix;
 pub mod mutants;
 pub mod observe;
 pub mod openapi;

@@ -62,7 +62,7 @@ fn mask_fixture_names(text: &str) -> String {
     out
 }
 
-fn normalise(value: &Value, key: Option<&str>, known: &Known) -> Value {
+fn normalise(value: &Value, known: &Known) -> Value {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
@@ -73,15 +73,13 @@ fn normalise(value: &Value, key: Option<&str>, known: &Known) -> Value {
                 let v = match (k.as_str(), v) {
                     ("id", Value::String(_)) if is_error => json!("[error id]"),
                     ("token", Value::String(_)) => json!("[secret]"),
-                    _ => normalise(v, Some(k), known),
+                    _ => normalise(v, known),
                 };
                 out.insert(known.text(k), v);
             }
             Value::Object(out)
         }
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| normalise(v, key, known)).collect())
-        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| normalise(v, known)).collect()),
         Value::String(s) => Value::String(known.text(s)),
         other => other.clone(),
     }
@@ -94,7 +92,7 @@ fn record(name: &str, ex: &Exchange, known: &Known) -> Observation {
         .split_once("://")
         .map_or("", |(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]));
     let body = match &ex.json {
-        Some(json) => normalise(json, None, known),
+        Some(json) => normalise(json, known),
         None => json!(known.text(&crate::fixtures::truncate(&ex.body_text, 500))),
     };
     Observation {

@@ -68,8 +68,9 @@ fn schema_ref(id: SchemaId) -> Value {
     json!({ "$ref": format!("#/components/schemas/{}{pointer}", component_name(file)) })
 }
 
+/// A request body: required (the endpoints refuse a request without one), JSON.
 fn json_body(id: SchemaId) -> Value {
-    json!({ "content": { "application/json": { "schema": schema_ref(id) } } })
+    json!({ "required": true, "content": { "application/json": { "schema": schema_ref(id) } } })
 }
 
 fn response(description: &str, id: SchemaId) -> Value {
@@ -122,13 +123,13 @@ pub fn document(spec: &Spec) -> Value {
                           "responses": { "201": response("The new token", SchemaId::AccessToken), "default": errors() } }
             },
             "/access_tokens/{access_token_id}": {
-                "get": { "operationId": "retrieveAccessToken", "summary": "Retrieve an API token", "parameters": with(&[id_param.clone()]),
+                "get": { "operationId": "retrieveAccessToken", "summary": "Retrieve an API token", "parameters": with(std::slice::from_ref(&id_param)),
                          "responses": { "200": response("The token", SchemaId::AccessToken), "default": errors() } },
-                "put": { "operationId": "updateAccessToken", "summary": "Update an API token", "parameters": with(&[id_param.clone()]),
+                "put": { "operationId": "updateAccessToken", "summary": "Update an API token", "parameters": with(std::slice::from_ref(&id_param)),
                          "description": "If relationships is omitted, the token's role is preserved. Changes take effect immediately. Factory tokens (hardcoded_type non-null) answer NON_EDITABLE_ACCESS_TOKEN.",
                          "requestBody": json_body(SchemaId::UpdateRequest),
                          "responses": { "200": response("The updated token", SchemaId::AccessToken), "default": errors() } },
-                "delete": { "operationId": "deleteAccessToken", "summary": "Delete an API token", "parameters": with(&[id_param.clone()]),
+                "delete": { "operationId": "deleteAccessToken", "summary": "Delete an API token", "parameters": with(std::slice::from_ref(&id_param)),
                             "responses": { "200": response("The deleted token", SchemaId::AccessToken), "default": errors() } }
             },
             "/access_tokens/{access_token_id}/regenerate_token": {

@@ -3,6 +3,7 @@
 //! run's secret redaction.
 
 mod curl;
+pub mod junit;
 
 use std::fmt::Write as _;
 use std::time::Duration;

@@ -1,0 +1,155 @@
+//! Secrets never leave the process: the suite runs against a server whose every issued
+//! secret is known, with a fault that puts secrets into answers (so failures are printed in
+//! full), and every output and artifact is searched for them.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+use std::sync::Arc;
+
+use token_conformance::engine::{RunOptions, Session};
+use token_conformance::faults::{Fault, FaultSet};
+use token_conformance::reference::{ReferenceServer, ServerConfig};
+
+const SECRET: &str = "redaction-management-secret-0f3c9b";
+
+fn runtime() -> tokio::runtime::Runtime {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn assert_no_secret(what: &str, text: &str, secrets: &[String]) {
+    for secret in secrets {
+        assert!(!text.contains(secret.as_str()), "{what} contains a secret");
+    }
+}
+
+#[test]
+fn no_output_or_artifact_holds_a_secret() {
+    let rt = runtime();
+    let server = rt.block_on(async {
+        let config = ServerConfig {
+            admin_secret: Some(SECRET.to_owned()),
+            rate_limit: None,
+            faults: FaultSet::of([Fault::TokenShownToEveryone]),
+            ..ServerConfig::default()
+        };
+        ReferenceServer::start(config).await.unwrap()
+    });
+    let dir = std::env::temp_dir().join(format!("tc-redaction-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("report.json");
+    let junit = dir.join("report.xml");
+    let snapshots = dir.join("snapshots");
+    let out = Command::new(env!("CARGO_BIN_EXE_token-conformance"))
+        .args([
+            "run",
+            "-v",
+            "--seed",
+            "8",
+            "--cases",
+            "8",
+            "--base-url",
+            &server.cma_url(),
+            "--cda-url",
+            &server.cda_url(),
+        ])
+        .args([
+            "--json",
+            json.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ])
+        .args([
+            "--update-snapshots",
+            "--snapshot-dir",
+            snapshots.to_str().unwrap(),
+        ])
+        .env("CONFORMANCE_API_TOKEN", SECRET)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    // The fault is caught, so failures (with their exchanges) were printed in full.
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("FAIL update.token.visibility"), "{stdout}");
+    assert!(stdout.contains("Authorization: Bearer $"), "{stdout}");
+    assert!(stdout.contains("[secret]") || stdout.contains("$FIXTURE_TOKEN_"), "{stdout}");
+
+    let mut secrets = server.issued_secrets();
+    secrets.push(SECRET.to_owned());
+    assert!(
+        secrets.len() > 10,
+        "the run's fixture tokens are among the issued secrets"
+    );
+    assert_no_secret("stdout", &stdout, &secrets);
+    assert_no_secret("stderr", &stderr, &secrets);
+    assert_no_secret(
+        "the JSON report",
+        &std::fs::read_to_string(&json).unwrap(),
+        &secrets,
+    );
+    assert_no_secret(
+        "the JUnit report",
+        &std::fs::read_to_string(&junit).unwrap(),
+        &secrets,
+    );
+    let mut snapshot_files = 0;
+    for entry in walk(&snapshots) {
+        snapshot_files += 1;
+        assert_no_secret(
+            &entry.display().to_string(),
+            &std::fs::read_to_string(&entry).unwrap(),
+            &secrets,
+        );
+    }
+    assert!(snapshot_files > 10, "snapshots were recorded");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_library_report_holds_no_secret_either() {
+    runtime().block_on(async {
+        let config = ServerConfig {
+            admin_secret: Some(SECRET.to_owned()),
+            rate_limit: None,
+            faults: FaultSet::of([Fault::TokenShownToEveryone, Fault::SecretRotatedByUpdate]),
+            ..ServerConfig::default()
+        };
+        let server = ReferenceServer::start(config).await.unwrap();
+        let options = RunOptions {
+            base_url: Some(server.cma_url()),
+            cda_url: Some(server.cda_url()),
+            secret: Some(SECRET.to_owned()),
+            seed: 2,
+            cases: 8,
+            ..RunOptions::default()
+        };
+        let session = Arc::new(Session::open(&options).await.unwrap());
+        let report = session.run_all(&options, |_, _, _| {}).await;
+        let mut secrets = server.issued_secrets();
+        secrets.push(SECRET.to_owned());
+        assert_no_secret("the rendered report", &report.render(true), &secrets);
+        assert_no_secret("the JSON report", &report.to_json().to_string(), &secrets);
+        let sent = session.client().stats().sent.lock().unwrap().clone();
+        assert_no_secret("the transcript", &format!("{sent:?}"), &secrets);
+    });
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files.extend(walk(&path));
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
