@@ -77,7 +77,10 @@ fn no_output_or_artifact_holds_a_secret() {
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stdout.contains("FAIL update.token.visibility"), "{stdout}");
     assert!(stdout.contains("Authorization: Bearer $"), "{stdout}");
-    assert!(stdout.contains("[secret]") || stdout.contains("$FIXTURE_TOKEN_"), "{stdout}");
+    assert!(
+        stdout.contains("[secret]") || stdout.contains("$FIXTURE_TOKEN_"),
+        "{stdout}"
+    );
 
     let mut secrets = server.issued_secrets();
     secrets.push(SECRET.to_owned());

@@ -107,19 +107,7 @@ pub(super) async fn unknown_id_is_not_found(cx: Cx) -> CheckResult {
     let body = json!({ "data": { "type": "access_token", "id": id, "attributes": {
         "name": cx.fixture_name("missing"), "can_access_cda": true, "can_access_cda_preview": true, "can_access_cma": true } } });
     let req = cx.update_request(&id, body, Auth::Management);
-    let mut ex = cx.send(req.clone()).await?;
-    for _ in 0..2 {
-        if ex.status < 500 || crate::target::is_transient(&ex) {
-            break;
-        }
-        ex = cx.send(req.clone()).await?;
-    }
-    if crate::target::is_transient(&ex) {
-        return Err(Finding::inconclusive(format!(
-            "transient failure: {}",
-            ex.summary()
-        )));
-    }
+    let ex = cx.send_settled(req, "an unknown id").await?;
     cx.ensure(
         !ex.is_success(),
         || format!("updating an unknown id succeeded ({})", ex.summary()),

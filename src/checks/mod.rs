@@ -345,14 +345,32 @@ impl Cx {
     /// transient failure is inconclusive; a non-transient 5xx is a violation only when it
     /// answers the same request the same way three times.
     pub async fn expect_success(&self, req: Request, what: &str) -> Result<Exchange, Finding> {
-        let mut ex = self.send(req.clone()).await?;
-        let mut tries = 1;
-        while ex.status >= 500 && !crate::target::is_transient(&ex) && tries < 3 {
-            ex = self.send(req.clone()).await?;
-            tries += 1;
-        }
+        let ex = self.send_settled(req, what).await?;
         if ex.is_success() {
             return Ok(ex);
+        }
+        let body = truncate(&ex.body_text, 300);
+        let how = if ex.status >= 500 {
+            "answered a valid request with a server error 3 times out of 3"
+        } else {
+            "refused a valid request"
+        };
+        Err(Finding::fail(
+            format!("{what}: the target {how} ({}): {body}", ex.summary()),
+            &[&ex],
+        ))
+    }
+
+    /// Send a request whose answer the clause is about. A transient failure (left after the
+    /// client's retries) makes the check inconclusive; a non-transient 5xx is sent again, and
+    /// stands only when the target answers it three times.
+    pub async fn send_settled(&self, req: Request, what: &str) -> Result<Exchange, Finding> {
+        let mut ex = self.send(req.clone()).await?;
+        for _ in 1..3 {
+            if ex.status < 500 || crate::target::is_transient(&ex) {
+                break;
+            }
+            ex = self.send(req.clone()).await?;
         }
         if crate::target::is_transient(&ex) {
             return Err(Finding::inconclusive(format!(
@@ -360,23 +378,35 @@ impl Cx {
                 ex.summary()
             )));
         }
-        let body = truncate(&ex.body_text, 300);
-        if ex.status >= 500 {
-            return Err(Finding::fail(
-                format!(
-                    "{what}: the target answered a valid request with a server error 3 times out of 3 ({}): {body}",
-                    ex.summary()
-                ),
-                &[&ex],
-            ));
-        }
-        Err(Finding::fail(
-            format!(
-                "{what}: a valid request was refused ({}): {body}",
-                ex.summary()
-            ),
-            &[&ex],
-        ))
+        Ok(ex)
+    }
+
+    /// Run a property over generated valid update bodies for `token`, bound to its id, to
+    /// `roles` and to a marker of the check's own (so generated names stay unique).
+    pub async fn each_valid_update<F, Fut>(
+        &self,
+        token: &TokenFx,
+        roles: &[RoleFx],
+        test: F,
+    ) -> CheckResult
+    where
+        F: Fn(Cx, Value) -> Fut + Send + 'static,
+        Fut: Future<Output = CheckResult>,
+    {
+        let role_ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
+        let marker = self.fixture_name("n");
+        let token_id = token.id.clone();
+        let cx = self.clone();
+        let strategy = || crate::generate::valid_update(Spec::embedded());
+        self.property(strategy, move |template| {
+            let binding = crate::generate::Binding {
+                path_id: &token_id,
+                roles: &role_ids,
+                marker: &marker,
+            };
+            test(cx.clone(), template.bind(&binding))
+        })
+        .await
     }
 
     /// Create a role with these permissions.

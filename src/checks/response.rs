@@ -4,7 +4,6 @@ use serde_json::Value;
 
 use super::{Cx, role_id};
 use crate::fixtures::Flags;
-use crate::generate::{self, Binding};
 use crate::outcome::{CheckResult, Finding};
 use crate::spec::SchemaId;
 use crate::target::Auth;
@@ -17,14 +16,10 @@ pub(super) async fn success_matches_the_resource_schema(cx: Cx) -> CheckResult {
         cx.role("schema-b", &[]).await?,
     ];
     let token = cx.token("schema", &roles[0], Flags::ALL).await?;
-    let role_ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
-    let marker = cx.fixture_name("n");
-    let spec = cx.spec();
-    let c = cx.clone();
-    cx.property(move || generate::valid_update(spec), move |template| {
-        let (cx, token, role_ids, marker) = (c.clone(), token.clone(), role_ids.clone(), marker.clone());
+    let fixture = token.clone();
+    cx.each_valid_update(&token, &roles, move |cx, body| {
+        let token = fixture.clone();
         async move {
-            let body = template.bind(&Binding { path_id: &token.id, roles: &role_ids, marker: &marker });
             let ex = cx.expect_success(cx.update_request(&token.id, body, Auth::Management), "update").await?;
             let Some(json) = ex.json.as_ref() else {
                 return Err(Finding::fail("the success body is not JSON", &[&ex]));
@@ -69,64 +64,53 @@ pub(super) async fn attributes_are_stored_as_sent(cx: Cx) -> CheckResult {
         cx.role("applies-b", &[]).await?,
     ];
     let token = cx.token("applies", &roles[0], Flags::ALL).await?;
-    let role_ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
-    let marker = cx.fixture_name("n");
-    let c = cx.clone();
-    cx.property(
-        || generate::valid_update(crate::spec::Spec::embedded()),
-        move |template| {
-            let (cx, token, role_ids, marker) =
-                (c.clone(), token.clone(), role_ids.clone(), marker.clone());
-            async move {
-                let body = template.bind(&Binding {
-                    path_id: &token.id,
-                    roles: &role_ids,
-                    marker: &marker,
-                });
-                let ex = cx
-                    .expect_success(
-                        cx.update_request(&token.id, body.clone(), Auth::Management),
-                        "update",
-                    )
-                    .await?;
-                let (read, data) = cx.read_token(&token.id).await?;
-                for (what, resource, evidence) in [
-                    ("the response", ex.data(), &ex),
-                    ("a fresh read", Some(&data), &read),
+    let fixture = token.clone();
+    cx.each_valid_update(&token, &roles, move |cx, body| {
+        let token = fixture.clone();
+        async move {
+            let ex = cx
+                .expect_success(
+                    cx.update_request(&token.id, body.clone(), Auth::Management),
+                    "update",
+                )
+                .await?;
+            let (read, data) = cx.read_token(&token.id).await?;
+            for (what, resource, evidence) in [
+                ("the response", ex.data(), &ex),
+                ("a fresh read", Some(&data), &read),
+            ] {
+                let Some(resource) = resource else {
+                    return Err(Finding::fail(format!("{what} has no data"), &[&ex]));
+                };
+                for attr in [
+                    "name",
+                    "can_access_cda",
+                    "can_access_cda_preview",
+                    "can_access_cma",
                 ] {
-                    let Some(resource) = resource else {
-                        return Err(Finding::fail(format!("{what} has no data"), &[&ex]));
-                    };
-                    for attr in [
-                        "name",
-                        "can_access_cda",
-                        "can_access_cda_preview",
-                        "can_access_cma",
-                    ] {
-                        let sent = body.pointer(&format!("/data/attributes/{attr}"));
-                        let got = resource.pointer(&format!("/attributes/{attr}"));
-                        cx.ensure(
-                            sent == got,
-                            || format!("{attr} in {what} is {}, sent {}", show(got), show(sent)),
-                            &[&ex, evidence],
-                        )?;
-                    }
-                    if let Some(sent_role) = body
-                        .pointer("/data/relationships/role/data/id")
-                        .and_then(Value::as_str)
-                    {
-                        let got = role_id(resource);
-                        cx.ensure(
-                            got == Some(sent_role),
-                            || format!("the role in {what} is {got:?}, sent {sent_role:?}"),
-                            &[&ex, evidence],
-                        )?;
-                    }
+                    let sent = body.pointer(&format!("/data/attributes/{attr}"));
+                    let got = resource.pointer(&format!("/attributes/{attr}"));
+                    cx.ensure(
+                        sent == got,
+                        || format!("{attr} in {what} is {}, sent {}", show(got), show(sent)),
+                        &[&ex, evidence],
+                    )?;
                 }
-                Ok(())
+                if let Some(sent_role) = body
+                    .pointer("/data/relationships/role/data/id")
+                    .and_then(Value::as_str)
+                {
+                    let got = role_id(resource);
+                    cx.ensure(
+                        got == Some(sent_role),
+                        || format!("the role in {what} is {got:?}, sent {sent_role:?}"),
+                        &[&ex, evidence],
+                    )?;
+                }
             }
-        },
-    )
+            Ok(())
+        }
+    })
     .await
 }
 

@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 
 use super::Cx;
 use crate::fixtures::Flags;
-use crate::generate::{self, Binding};
 use crate::outcome::{CheckResult, Finding};
 use crate::target::{Auth, Request};
 
@@ -14,58 +13,43 @@ use crate::target::{Auth, Request};
 pub(super) async fn token_value_is_unchanged_by_an_update(cx: Cx) -> CheckResult {
     let role = cx.role("secret", &[]).await?;
     let token = cx.token("secret", &role, Flags::ALL).await?;
-    let role_ids = vec![role.id.clone()];
-    let marker = cx.fixture_name("n");
-    let c = cx.clone();
-    cx.property(
-        || generate::valid_update(crate::spec::Spec::embedded()),
-        move |template| {
-            let (cx, token, role_ids, marker) =
-                (c.clone(), token.clone(), role_ids.clone(), marker.clone());
-            async move {
-                let body = template.bind(&Binding {
-                    path_id: &token.id,
-                    roles: &role_ids,
-                    marker: &marker,
-                });
-                let ex = cx
-                    .expect_success(
-                        cx.update_request(&token.id, body, Auth::Management),
-                        "update",
-                    )
-                    .await?;
-                let (read, data) = cx.read_token(&token.id).await?;
-                for (what, value, evidence) in [
-                    (
-                        "the update's response",
-                        ex.json
-                            .as_ref()
-                            .and_then(|j| j.pointer("/data/attributes/token")),
-                        &ex,
-                    ),
-                    ("a fresh read", data.pointer("/attributes/token"), &read),
-                ] {
-                    // The management token's role manages tokens, so it sees the secret; without
-                    // it there is nothing to compare (visibility is another clause's business).
-                    let Some(Value::String(now)) = value else {
-                        return Err(Finding::inconclusive(format!(
-                            "{what} shows no token value to compare"
-                        )));
-                    };
-                    cx.ensure(
-                        *now == token.secret,
-                        || {
-                            format!(
-                                "the token value in {what} changed: the update rotated the secret"
-                            )
-                        },
-                        &[&ex, evidence],
-                    )?;
-                }
-                Ok(())
+    let fixture = token.clone();
+    cx.each_valid_update(&token, std::slice::from_ref(&role), move |cx, body| {
+        let token = fixture.clone();
+        async move {
+            let ex = cx
+                .expect_success(
+                    cx.update_request(&token.id, body, Auth::Management),
+                    "update",
+                )
+                .await?;
+            let (read, data) = cx.read_token(&token.id).await?;
+            for (what, value, evidence) in [
+                (
+                    "the update's response",
+                    ex.json
+                        .as_ref()
+                        .and_then(|j| j.pointer("/data/attributes/token")),
+                    &ex,
+                ),
+                ("a fresh read", data.pointer("/attributes/token"), &read),
+            ] {
+                // The management token's role manages tokens, so it sees the secret; without
+                // it there is nothing to compare (visibility is another clause's business).
+                let Some(Value::String(now)) = value else {
+                    return Err(Finding::inconclusive(format!(
+                        "{what} shows no token value to compare"
+                    )));
+                };
+                cx.ensure(
+                    *now == token.secret,
+                    || format!("the token value in {what} changed: the update rotated the secret"),
+                    &[&ex, evidence],
+                )?;
             }
-        },
-    )
+            Ok(())
+        }
+    })
     .await
 }
 
@@ -73,47 +57,36 @@ pub(super) async fn token_value_is_unchanged_by_an_update(cx: Cx) -> CheckResult
 pub(super) async fn old_secret_still_authenticates_after_an_update(cx: Cx) -> CheckResult {
     let role = cx.role("oldsecret", &[]).await?;
     let token = cx.token("oldsecret", &role, Flags::ALL).await?;
-    let role_ids = vec![role.id.clone()];
-    let marker = cx.fixture_name("n");
-    let c = cx.clone();
-    cx.property(
-        || generate::valid_update(crate::spec::Spec::embedded()),
-        move |template| {
-            let (cx, token, role_ids, marker) =
-                (c.clone(), token.clone(), role_ids.clone(), marker.clone());
-            async move {
-                let mut body = template.bind(&Binding {
-                    path_id: &token.id,
-                    roles: &role_ids,
-                    marker: &marker,
-                });
-                // The probe is a CMA call, so the token keeps CMA access.
-                if let Some(flag) = body.pointer_mut("/data/attributes/can_access_cma") {
-                    *flag = json!(true);
-                }
-                let ex = cx
-                    .expect_success(
-                        cx.update_request(&token.id, body, Auth::Management),
-                        "update",
-                    )
-                    .await?;
-                let probe = cx
-                    .send(Request::cma(Method::GET, "/site").auth(token.auth()))
-                    .await?;
-                cx.answered(&probe)?;
-                cx.ensure(
-                    probe.is_success(),
-                    || {
-                        format!(
-                            "the token's secret no longer authenticates after an update: {}",
-                            probe.summary()
-                        )
-                    },
-                    &[&ex, &probe],
-                )
+    let fixture = token.clone();
+    cx.each_valid_update(&token, std::slice::from_ref(&role), move |cx, mut body| {
+        let token = fixture.clone();
+        async move {
+            // The probe is a CMA call, so the token keeps CMA access.
+            if let Some(flag) = body.pointer_mut("/data/attributes/can_access_cma") {
+                *flag = json!(true);
             }
-        },
-    )
+            let ex = cx
+                .expect_success(
+                    cx.update_request(&token.id, body, Auth::Management),
+                    "update",
+                )
+                .await?;
+            let probe = cx
+                .send(Request::cma(Method::GET, "/site").auth(token.auth()))
+                .await?;
+            cx.answered(&probe)?;
+            cx.ensure(
+                probe.is_success(),
+                || {
+                    format!(
+                        "the token's secret no longer authenticates after an update: {}",
+                        probe.summary()
+                    )
+                },
+                &[&ex, &probe],
+            )
+        }
+    })
     .await
 }
 

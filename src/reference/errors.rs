@@ -381,7 +381,10 @@ mod tests {
     #[test]
     fn every_code_but_the_crash_and_network_trouble_is_a_4xx() {
         for code in ErrorCode::ALL {
-            if matches!(code, ErrorCode::InternalServerError | ErrorCode::ServiceUnavailable) {
+            if matches!(
+                code,
+                ErrorCode::InternalServerError | ErrorCode::ServiceUnavailable
+            ) {
                 assert!(code.status().is_server_error());
             } else {
                 assert!(code.status().is_client_error(), "{code}");
