@@ -341,7 +341,8 @@ async fn run(args: RunArgs) -> ExitCode {
     if tty {
         eprint!("\r\x1b[2K");
     }
-    print!("{}", report.render(args.verbose));
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    print!("{}", report.render_styled(args.verbose, color));
     if let Some(path) = &args.json {
         let json = report.to_json();
         if let Err(violations) = Spec::embedded().schemas().validate(SchemaId::Report, &json) {

@@ -196,8 +196,7 @@ impl Session {
                 (target, None)
             }
         };
-        let destructive = !options.no_destructive
-            && (target.embedded || target.is_loopback() || options.destructive);
+        let destructive = destructive_allowed(&target, options);
         let client = Client::new(target)?;
         client.set_request_cap(options.max_requests);
         preflight(&client).await?;
@@ -456,6 +455,12 @@ pub fn overall(report: &RunReport) -> Status {
     Status::combine(report.clauses.iter().map(|c| c.status))
 }
 
+/// Whether destructive clauses may run: on the embedded server and loopback targets, on any
+/// other host only with `--destructive`, and nowhere with `--no-destructive`.
+pub fn destructive_allowed(target: &Target, options: &RunOptions) -> bool {
+    !options.no_destructive && (target.embedded || target.is_loopback() || options.destructive)
+}
+
 /// Requests a staging run needs besides its generated cases (fixtures, tours, permission
 /// probes), measured against the embedded server and rounded up.
 pub const STAGING_FIXED_REQUESTS: u64 = 230;
@@ -603,6 +608,60 @@ mod tests {
         assert!(cases >= 1);
         assert!(STAGING_FIXED_REQUESTS + STAGING_REQUESTS_PER_CASE * u64::from(cases) <= 400);
         assert!(staging_cases(100).is_err());
+    }
+
+    #[test]
+    fn destructive_clauses_need_loopback_or_the_flag() {
+        let target = |url: &str, embedded| Target {
+            base_url: url.to_owned(),
+            cda_url: None,
+            environment: None,
+            secret: "x".to_owned(),
+            name: "t".to_owned(),
+            embedded,
+            ca_pem: None,
+        };
+        let options = RunOptions::default();
+        let forced = RunOptions {
+            destructive: true,
+            ..RunOptions::default()
+        };
+        let forbidden = RunOptions {
+            no_destructive: true,
+            ..RunOptions::default()
+        };
+        assert!(destructive_allowed(
+            &target("http://127.0.0.1:1", true),
+            &options
+        ));
+        assert!(destructive_allowed(
+            &target("http://127.0.0.1:3000", false),
+            &options
+        ));
+        assert!(destructive_allowed(
+            &target("http://localhost:3000", false),
+            &options
+        ));
+        assert!(destructive_allowed(
+            &target("http://[::1]:3000", false),
+            &options
+        ));
+        assert!(!destructive_allowed(
+            &target("https://staging.example.com", false),
+            &options
+        ));
+        assert!(!destructive_allowed(
+            &target("http://10.0.0.7", false),
+            &options
+        ));
+        assert!(destructive_allowed(
+            &target("https://staging.example.com", false),
+            &forced
+        ));
+        assert!(!destructive_allowed(
+            &target("http://127.0.0.1:3000", false),
+            &forbidden
+        ));
     }
 
     #[test]

@@ -267,6 +267,24 @@ impl RunReport {
 
     /// The human report: a table per clause, the failures in full, a summary line.
     pub fn render(&self, verbose: bool) -> String {
+        self.render_styled(verbose, false)
+    }
+
+    /// [`render`](Self::render), with the results coloured when `color` (a terminal without
+    /// `NO_COLOR`).
+    pub fn render_styled(&self, verbose: bool, color: bool) -> String {
+        let paint = |status: Status, text: String| -> String {
+            if !color {
+                return text;
+            }
+            let code = match status {
+                Status::Pass => "32",
+                Status::Fail => "1;31",
+                Status::Inconclusive => "33",
+                Status::Skipped => "2",
+            };
+            format!("\x1b[{code}m{text}\x1b[0m")
+        };
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -291,8 +309,11 @@ impl RunReport {
             let cases: u64 = clause.checks.iter().map(|c| c.cases).sum();
             let _ = writeln!(
                 out,
-                "{:<13} {:<11} {:>6} {:>8}  {} — {}",
-                clause.status.as_str().to_uppercase(),
+                "{} {:<11} {:>6} {:>8}  {} — {}",
+                paint(
+                    clause.status,
+                    format!("{:<13}", clause.status.as_str().to_uppercase())
+                ),
                 clause.evidence.to_string(),
                 cases,
                 clause.requests,
@@ -304,13 +325,13 @@ impl RunReport {
                     let reason = check.message.lines().next().unwrap_or("");
                     let _ = writeln!(
                         out,
-                        "{:<13} {:<11} {:>6} {:>8}    {} {}",
+                        "{:<13} {} {:>6} {:>8}    {} {}",
                         "",
-                        check.status.as_str(),
+                        paint(check.status, format!("{:<11}", check.status.as_str())),
                         check.cases,
                         check.requests,
                         check.name,
-                        if check.status == Status::Fail {
+                        if check.status == Status::Fail || reason.is_empty() {
                             String::new()
                         } else {
                             format!("({reason})")
@@ -326,8 +347,11 @@ impl RunReport {
             for check in clause.checks.iter().filter(|c| c.status == Status::Fail) {
                 let _ = writeln!(
                     out,
-                    "\n──── FAIL {} ────\n{}",
-                    check.full_name(),
+                    "\n{}\n{}",
+                    paint(
+                        Status::Fail,
+                        format!("──── FAIL {} ────", check.full_name())
+                    ),
                     check.message
                 );
             }
