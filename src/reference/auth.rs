@@ -8,6 +8,7 @@
 //! faults that model a permission cache or a lagging node.
 
 use std::collections::HashMap;
+use std::sync::MutexGuard;
 use std::time::Instant;
 
 use axum::http::header::AUTHORIZATION;
@@ -15,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 
 use super::errors::ApiError;
 use super::resources::{LastAccess, Role, Token};
-use super::state::{CACHE_TTL, State, fresh};
+use super::state::{App, CACHE_TTL, State, fresh};
 use crate::faults::Fault;
 
 /// The authenticated caller of a CMA request.
@@ -64,6 +65,20 @@ impl Action {
 
 const MANAGE_ACCESS_TOKENS: &str = "can_manage_access_tokens";
 const MANAGE_USERS: &str = "can_manage_users";
+
+/// Credentials, then the role's permission for `action`, on the locked state: the common
+/// tail of every CMA endpoint's checks (after its header and body checks). Returns the guard
+/// and the caller.
+pub(crate) fn admit<'a>(
+    app: &'a App,
+    headers: &HeaderMap,
+    action: Action,
+) -> Result<(MutexGuard<'a, State>, Caller), ApiError> {
+    let mut state = app.lock();
+    let caller = authenticate_cma(&mut state, headers)?;
+    authorize(&state, &caller, action)?;
+    Ok((state, caller))
+}
 
 /// The CMA caller: no `Authorization` is `INVALID_SITE`; a malformed header, an unknown secret
 /// or a token without `can_access_cma` is `INVALID_AUTHORIZATION_HEADER`. A token that gets

@@ -74,9 +74,7 @@ pub(crate) async fn invalid_endpoint() -> ApiError {
 /// `GET /site`: a minimal site resource.
 async fn site(State(app): State<Arc<App>>, request: Request) -> Result<Response, ApiError> {
     check_headers(request.headers())?;
-    let mut state = app.lock();
-    let caller = auth::authenticate_cma(&mut state, request.headers())?;
-    auth::authorize(&state, &caller, Action::ReadSite)?;
+    let _admitted = auth::admit(&app, request.headers(), Action::ReadSite)?;
     Ok(success(
         StatusCode::OK,
         json!({
@@ -97,9 +95,7 @@ async fn current_token(
     request: Request,
 ) -> Result<Response, ApiError> {
     check_headers(request.headers())?;
-    let mut state = app.lock();
-    let caller = auth::authenticate_cma(&mut state, request.headers())?;
-    auth::authorize(&state, &caller, Action::ReadCurrentToken)?;
+    let (state, caller) = auth::admit(&app, request.headers(), Action::ReadCurrentToken)?;
     let show = auth::sees_secrets(&state, &caller);
     let token = state
         .token(&caller.token_id)

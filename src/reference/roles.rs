@@ -25,9 +25,7 @@ pub(crate) async fn list(
     request: Request,
 ) -> Result<Response, ApiError> {
     check_headers(request.headers())?;
-    let mut state = app.lock();
-    let caller = auth::authenticate_cma(&mut state, request.headers())?;
-    auth::authorize(&state, &caller, Action::ListRoles)?;
+    let (state, _caller) = auth::admit(&app, request.headers(), Action::ListRoles)?;
     let roles: Vec<Value> = state.roles.iter().map(Role::to_resource).collect();
     Ok(success(StatusCode::OK, Value::Array(roles)))
 }
@@ -44,9 +42,7 @@ pub(crate) async fn create(
         .spec
         .schemas()
         .validate(SchemaId::RoleCreateRequest, &body);
-    let mut state = app.lock();
-    let caller = auth::authenticate_cma(&mut state, &parts.headers)?;
-    auth::authorize(&state, &caller, Action::CreateRole)?;
+    let (mut state, _caller) = auth::admit(&app, &parts.headers, Action::CreateRole)?;
     schema.map_err(|v| ApiError::invalid_format(&v))?;
     let input: RoleInput = read_input(&body).map_err(|v| ApiError::invalid_format(&v))?;
     validate_name(&input.attributes, true)?;
@@ -64,9 +60,7 @@ pub(crate) async fn retrieve(
     request: Request,
 ) -> Result<Response, ApiError> {
     check_headers(request.headers())?;
-    let mut state = app.lock();
-    let caller = auth::authenticate_cma(&mut state, request.headers())?;
-    auth::authorize(&state, &caller, Action::ReadRole)?;
+    let (state, _caller) = auth::admit(&app, request.headers(), Action::ReadRole)?;
     let role = lookup(&state, path_id(id))?;
     Ok(success(StatusCode::OK, role.to_resource()))
 }
@@ -84,9 +78,7 @@ pub(crate) async fn update(
         .spec
         .schemas()
         .validate(SchemaId::RoleUpdateRequest, &body);
-    let mut state = app.lock();
-    let caller = auth::authenticate_cma(&mut state, &parts.headers)?;
-    auth::authorize(&state, &caller, Action::UpdateRole)?;
+    let (mut state, _caller) = auth::admit(&app, &parts.headers, Action::UpdateRole)?;
     schema.map_err(|v| ApiError::invalid_format(&v))?;
     let input: RoleInput = read_input(&body).map_err(|v| ApiError::invalid_format(&v))?;
     let role_id = lookup(&state, path_id(id))?.id.clone();
@@ -108,9 +100,7 @@ pub(crate) async fn delete(
     request: Request,
 ) -> Result<Response, ApiError> {
     check_headers(request.headers())?;
-    let mut state = app.lock();
-    let caller = auth::authenticate_cma(&mut state, request.headers())?;
-    auth::authorize(&state, &caller, Action::DeleteRole)?;
+    let (mut state, _caller) = auth::admit(&app, request.headers(), Action::DeleteRole)?;
     let role = lookup(&state, path_id(id))?;
     if state
         .tokens

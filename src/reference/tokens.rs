@@ -28,9 +28,7 @@ pub(crate) async fn list(
     request: Request,
 ) -> Result<Response, ApiError> {
     check_headers(request.headers())?;
-    let mut state = app.lock();
-    let caller = auth::authenticate_cma(&mut state, request.headers())?;
-    auth::authorize(&state, &caller, Action::ListTokens)?;
+    let (state, caller) = auth::admit(&app, request.headers(), Action::ListTokens)?;
     let show = auth::sees_secrets(&state, &caller);
     let tokens: Vec<Value> = state
         .tokens
@@ -49,9 +47,7 @@ pub(crate) async fn create(
     check_headers(&parts.headers)?;
     let body = json_body(&parts.headers, body).await?;
     let schema = app.spec.schemas().validate(SchemaId::CreateRequest, &body);
-    let mut state = app.lock();
-    let caller = auth::authenticate_cma(&mut state, &parts.headers)?;
-    auth::authorize(&state, &caller, Action::CreateToken)?;
+    let (mut state, caller) = auth::admit(&app, &parts.headers, Action::CreateToken)?;
     schema.map_err(|v| ApiError::invalid_format(&v))?;
     let input: TokenInput = read_input(&body).map_err(|v| ApiError::invalid_format(&v))?;
 
@@ -85,9 +81,7 @@ pub(crate) async fn retrieve(
     request: Request,
 ) -> Result<Response, ApiError> {
     check_headers(request.headers())?;
-    let mut state = app.lock();
-    let caller = auth::authenticate_cma(&mut state, request.headers())?;
-    auth::authorize(&state, &caller, Action::ReadToken)?;
+    let (state, caller) = auth::admit(&app, request.headers(), Action::ReadToken)?;
     let token = as_read(&state, lookup(&state, path_id(id))?);
     Ok(success(
         StatusCode::OK,
@@ -107,9 +101,7 @@ pub(crate) async fn update(
     check_headers(&parts.headers)?;
     let mut body = json_body(&parts.headers, body).await?;
     let schema = app.spec.schemas().validate(SchemaId::UpdateRequest, &body);
-    let mut state = app.lock();
-    let caller = auth::authenticate_cma(&mut state, &parts.headers)?;
-    auth::authorize(&state, &caller, Action::UpdateToken)?;
+    let (mut state, caller) = auth::admit(&app, &parts.headers, Action::UpdateToken)?;
     let path_id = path_id(id);
     if let Err(violations) = tolerate(&state.faults, &mut body, schema) {
         partly_apply(&mut state, path_id.as_deref(), &body);
@@ -199,9 +191,7 @@ pub(crate) async fn rotate(
     request: Request,
 ) -> Result<Response, ApiError> {
     check_headers(request.headers())?;
-    let mut state = app.lock();
-    let caller = auth::authenticate_cma(&mut state, request.headers())?;
-    auth::authorize(&state, &caller, Action::RotateToken)?;
+    let (mut state, caller) = auth::admit(&app, request.headers(), Action::RotateToken)?;
     let token = lookup(&state, path_id(id))?;
     // Fault hardcoded-cannot-rotate: the update's factory-token guard was copied here.
     if token.hardcoded_type.is_some() && state.faults.has(Fault::HardcodedCannotRotate) {
@@ -226,9 +216,7 @@ pub(crate) async fn delete(
     request: Request,
 ) -> Result<Response, ApiError> {
     check_headers(request.headers())?;
-    let mut state = app.lock();
-    let caller = auth::authenticate_cma(&mut state, request.headers())?;
-    auth::authorize(&state, &caller, Action::DeleteToken)?;
+    let (mut state, caller) = auth::admit(&app, request.headers(), Action::DeleteToken)?;
     let token = lookup(&state, path_id(id))?;
     if token.id == caller.token_id {
         return Err(ApiError::cannot_destroy_current_user());
