@@ -118,7 +118,7 @@ struct MutantsArgs {
     list: bool,
 }
 
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args)]
 struct RunArgs {
     /// CMA base URL of the target. Without it, the embedded reference server is started.
     /// The management token is read from CONFORMANCE_API_TOKEN, never from a flag.
@@ -165,7 +165,7 @@ struct RunArgs {
     #[arg(long, env = "CONFORMANCE_MAX_REQUESTS", value_name = "N")]
     max_requests: Option<u64>,
     /// Allow the public production host (site-api.datocms.com); staging is the intended target.
-    #[arg(long)]
+    #[arg(long, env = "CONFORMANCE_ALLOW_PRODUCTION")]
     allow_production: bool,
     /// Also trust the CA certificates in this PEM file (a target behind a private CA).
     #[arg(long, env = "CONFORMANCE_CA_CERT", value_name = "PEM")]
@@ -250,7 +250,26 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
+    // No subcommand means `run`, parsed as such so that its defaults and CONFORMANCE_*
+    // variables apply.
+    let command = match cli.command {
+        Some(command) => command,
+        None => match Cli::try_parse_from(
+            std::env::args_os()
+                .take(1)
+                .chain([std::ffi::OsString::from("run")]),
+        ) {
+            Ok(Cli {
+                command: Some(command),
+            }) => command,
+            Ok(Cli { command: None }) => return ExitCode::from(2),
+            Err(err) => {
+                let _ = err.print();
+                return ExitCode::from(2);
+            }
+        },
+    };
+    match command {
         Command::Run(args) => runtime.block_on(run(args)),
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Clauses => clauses(),

@@ -344,6 +344,7 @@ impl Session {
     ) -> RunReport {
         let started = Instant::now();
         let defs = Session::selected(options.filter.as_deref());
+        let all_defs = defs.clone();
         let total = defs.len();
         let catalog = Spec::embedded().catalog();
         let (last, first): (Vec<_>, Vec<_>) = defs
@@ -366,6 +367,13 @@ impl Session {
                     progress(&report, reports.len() + 1, total);
                     reports.push((index, report));
                 }
+            }
+        }
+        // A task that died (a panic outside the check itself) still gets its row.
+        for (index, def) in all_defs.iter().enumerate() {
+            if !reports.iter().any(|(i, _)| *i == index) {
+                let reason = "the check's task failed (a bug in token-conformance)".to_owned();
+                reports.push((index, self.inconclusive(def, reason, started)));
             }
         }
         reports.sort_by_key(|(i, _)| *i);
@@ -489,8 +497,10 @@ pub fn is_production(url: &str) -> bool {
     reqwest::Url::parse(url)
         .ok()
         .and_then(|u| {
-            u.host_str()
-                .map(|h| h.eq_ignore_ascii_case(PRODUCTION_HOST))
+            u.host_str().map(|h| {
+                h.trim_end_matches('.')
+                    .eq_ignore_ascii_case(PRODUCTION_HOST)
+            })
         })
         .unwrap_or(false)
 }
@@ -668,6 +678,8 @@ mod tests {
     fn production_is_recognised() {
         assert!(is_production("https://site-api.datocms.com"));
         assert!(is_production("https://SITE-API.datocms.com/"));
+        assert!(is_production("https://site-api.datocms.com./"));
+        assert!(is_production("https://site-api.datocms.com./"));
         assert!(!is_production("https://staging.example.com"));
     }
 }

@@ -87,7 +87,7 @@ impl TokenFx {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Created {
     Role(String),
     Token(String),
@@ -99,6 +99,9 @@ pub struct Fixtures {
     client: Client,
     prefix: String,
     created: Mutex<Vec<Created>>,
+    /// Creates sent but not confirmed (`(collection path, name)`): if the check is stopped
+    /// while one is in flight, cleanup looks the name up.
+    pending: Mutex<Vec<(String, String)>>,
     serial: std::sync::atomic::AtomicU32,
 }
 
@@ -109,6 +112,7 @@ impl Fixtures {
             client,
             prefix: format!("{NAME_PREFIX}{run_id}-{check_serial}-"),
             created: Mutex::new(Vec::new()),
+            pending: Mutex::new(Vec::new()),
             serial: std::sync::atomic::AtomicU32::new(0),
         }
     }
@@ -121,9 +125,12 @@ impl Fixtures {
         format!("{}{n}-{label}", self.prefix)
     }
 
-    fn remember(&self, created: Created) {
+    fn remember(&self, created: Created, name: &str) {
         if let Ok(mut list) = self.created.lock() {
             list.push(created);
+        }
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.retain(|(_, n)| n != name);
         }
     }
 
@@ -142,7 +149,7 @@ impl Fixtures {
         let body = json!({ "data": { "type": "role", "attributes": attributes } });
         let ex = self.create("/roles", body, &name).await?;
         let id = created_id(&ex, "role")?;
-        self.remember(Created::Role(id.clone()));
+        self.remember(Created::Role(id.clone()), &name);
         Ok(RoleFx {
             id,
             name,
@@ -170,7 +177,7 @@ impl Fixtures {
         }});
         let ex = self.create("/access_tokens", body, &name).await?;
         let id = created_id(&ex, "access token")?;
-        self.remember(Created::Token(id.clone()));
+        self.remember(Created::Token(id.clone()), &name);
         let secret = ex
             .json
             .as_ref()
@@ -200,6 +207,9 @@ impl Fixtures {
     /// exist all the same. Its name is unique to the run, so look it up and adopt it: it is
     /// then cleaned up like any other, and never created twice.
     async fn create(&self, path: &str, body: Value, name: &str) -> Result<Exchange, Finding> {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.push((path.to_owned(), name.to_owned()));
+        }
         let first = self
             .client
             .send(&Request::cma(Method::POST, path).json(body))
@@ -211,7 +221,11 @@ impl Fixtures {
         if !ambiguous {
             return Ok(first?);
         }
-        let list = self.client.send(&Request::cma(Method::GET, path)).await?;
+        let list = self
+            .client
+            .uncapped()
+            .send(&Request::cma(Method::GET, path))
+            .await?;
         let found = list
             .data()
             .and_then(Value::as_array)
@@ -234,29 +248,76 @@ impl Fixtures {
     /// Delete everything this check created: tokens first, then roles, newest first.
     /// Returns a description of each fixture that could not be removed.
     pub async fn cleanup(&self) -> Vec<String> {
+        // Work on a copy and forget each fixture only once it is gone: if this cleanup is
+        // stopped half-way (Ctrl-C), another one still knows what is left.
         let created: Vec<Created> = match self.created.lock() {
-            Ok(mut list) => std::mem::take(&mut *list),
+            Ok(list) => list.clone(),
             Err(_) => return vec!["the fixture list was poisoned by a panic".to_owned()],
         };
         let (tokens, roles): (Vec<_>, Vec<_>) = created
             .into_iter()
             .rev()
             .partition(|c| matches!(c, Created::Token(_)));
+        let client = self.client.uncapped();
         let mut leftovers = Vec::new();
         for item in tokens.into_iter().chain(roles) {
             let path = match &item {
                 Created::Token(id) => format!("/access_tokens/{id}"),
                 Created::Role(id) => format!("/roles/{id}"),
             };
-            match self
-                .client
-                .uncapped()
+            match client
                 .send(&Request::cma(Method::DELETE, path.clone()))
                 .await
             {
-                Ok(ex) if ex.is_success() || ex.status == 404 => {}
+                Ok(ex) if ex.is_success() || ex.status == 404 => {
+                    if let Ok(mut list) = self.created.lock() {
+                        list.retain(|c| *c != item);
+                    }
+                }
                 Ok(ex) => leftovers.push(format!("{path}: {}", ex.summary())),
                 Err(err) => leftovers.push(format!("{path}: {err}")),
+            }
+        }
+        leftovers.extend(self.clean_up_pending(&client).await);
+        leftovers
+    }
+
+    /// Creates that were sent but never confirmed: find them by their unique name.
+    async fn clean_up_pending(&self, client: &Client) -> Vec<String> {
+        let pending: Vec<(String, String)> = match self.pending.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(_) => return Vec::new(),
+        };
+        let mut leftovers = Vec::new();
+        for (path, name) in pending {
+            let Ok(list) = client.send(&Request::cma(Method::GET, path.clone())).await else {
+                leftovers.push(format!("{path}: a fixture named {name:?} may exist"));
+                continue;
+            };
+            let ids: Vec<String> = list
+                .data()
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter(|i| {
+                            i.pointer("/attributes/name").and_then(Value::as_str)
+                                == Some(name.as_str())
+                        })
+                        .filter_map(|i| i.get("id").and_then(Value::as_str).map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for id in ids {
+                let target = format!("{path}/{id}");
+                match client
+                    .send(&Request::cma(Method::DELETE, target.clone()))
+                    .await
+                {
+                    Ok(ex) if ex.is_success() || ex.status == 404 => {}
+                    Ok(ex) => leftovers.push(format!("{target}: {}", ex.summary())),
+                    Err(err) => leftovers.push(format!("{target}: {err}")),
+                }
             }
         }
         leftovers
@@ -275,9 +336,19 @@ fn created_id(ex: &Exchange, what: &str) -> Result<String, Finding> {
         .as_ref()
         .and_then(|j| j.pointer("/data/id"))
         .and_then(Value::as_str)
+        // Ids end up in paths, reports and shell reproducers: accept only plain ones.
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
         .map(str::to_owned)
         .ok_or_else(|| {
-            Finding::inconclusive(format!("creating a fixture {what} returned no data.id"))
+            Finding::inconclusive(format!(
+                "creating a fixture {what} returned no usable data.id (letters, digits, - and _)"
+            ))
         })
 }
 

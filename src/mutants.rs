@@ -205,6 +205,30 @@ pub async fn run_all(
             results.push((index, result));
         }
     }
+    // A run whose task died still gets its row, as an error.
+    for (index, fault) in faults.iter().copied().enumerate() {
+        if !results.iter().any(|(i, _)| *i == index) {
+            let profile = if fault.strict_only() {
+                Profile::Strict
+            } else {
+                Profile::Documented
+            };
+            results.push((
+                index,
+                MutantResult {
+                    fault,
+                    profile,
+                    failed_clauses: Vec::new(),
+                    failed_checks: Vec::new(),
+                    requests_to_detection: None,
+                    time_to_detection: None,
+                    requests: 0,
+                    verdict: Verdict::Error,
+                    note: "the run's task failed (a bug in token-conformance)".to_owned(),
+                },
+            ));
+        }
+    }
     results.sort_by_key(|(i, _)| *i);
     results.into_iter().map(|(_, r)| r).collect()
 }

@@ -85,14 +85,20 @@ fn normalise(value: &Value, known: &Known) -> Value {
     }
 }
 
-fn record(name: &str, ex: &Exchange, known: &Known) -> Observation {
+fn record(
+    name: &str,
+    ex: &Exchange,
+    known: &Known,
+    secrets: &crate::target::Secrets,
+) -> Observation {
     let path = ex
         .request
         .url
         .split_once("://")
         .map_or("", |(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]));
     let body = match &ex.json {
-        Some(json) => normalise(json, known),
+        // Known secrets first, wherever they stand (an error echoing a header, say).
+        Some(json) => normalise(&secrets.redact_json(json), known),
         None => json!(known.text(&crate::fixtures::truncate(&ex.body_text, 500))),
     };
     Observation {
@@ -226,6 +232,13 @@ async fn observe_with(
         ),
     ];
     // The factory token answer, with its own current values sent back unchanged.
+    // Never the token the run authenticates with, even when it is a factory token.
+    let me = client.send(&Request::cma(Method::GET, "/users/me")).await?;
+    let my_id = me
+        .data()
+        .and_then(|d| d.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let list = client
         .send(&Request::cma(Method::GET, "/access_tokens"))
         .await?;
@@ -234,9 +247,10 @@ async fn observe_with(
         .and_then(Value::as_array)
         .and_then(|items| {
             items.iter().find(|t| {
-                t.pointer("/attributes/hardcoded_type")
-                    .and_then(Value::as_str)
-                    .is_some_and(|s| !s.is_empty())
+                t.get("id").and_then(Value::as_str) != my_id.as_deref()
+                    && t.pointer("/attributes/hardcoded_type")
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| !s.is_empty())
             })
         })
         .cloned();
@@ -267,7 +281,7 @@ async fn observe_with(
     let mut out = Vec::with_capacity(cases.len());
     for (name, req) in cases {
         let ex = client.send(&req).await?;
-        let mut observation = record(name, &ex, &known);
+        let mut observation = record(name, &ex, &known, client.secrets());
         // The fixtures' ids wherever they stand as values.
         observation.value = replace_exact(
             &observation.value,

@@ -365,9 +365,11 @@ impl Cx {
     /// client's retries) makes the check inconclusive; a non-transient 5xx is sent again, and
     /// stands only when the target answers it three times.
     pub async fn send_settled(&self, req: Request, what: &str) -> Result<Exchange, Finding> {
+        // A request that is not idempotent (a CMA POST) is never sent twice.
+        let repeatable = req.method != Method::POST || req.api == crate::target::Api::Cda;
         let mut ex = self.send(req.clone()).await?;
         for _ in 1..3 {
-            if ex.status < 500 || crate::target::is_transient(&ex) {
+            if !repeatable || ex.status < 500 || crate::target::is_transient(&ex) {
                 break;
             }
             ex = self.send(req.clone()).await?;

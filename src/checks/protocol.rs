@@ -46,7 +46,7 @@ async fn tour(cx: &Cx) -> Result<Vec<Exchange>, Finding> {
     ];
     let mut out = Vec::with_capacity(requests.len());
     for req in requests {
-        out.push(cx.send(req).await?);
+        out.push(cx.send_settled(req, "the tour").await?);
     }
     Ok(out)
 }

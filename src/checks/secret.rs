@@ -134,11 +134,13 @@ pub(super) async fn token_is_shown_only_to_token_managers(cx: Cx) -> CheckResult
         )
         .await?;
     cx.answered(&read)?;
-    cx.ensure(
+    // A target may refuse the read outright: then it shows nothing, which keeps the promise;
+    // reading is open to any CMA token only as observed behaviour.
+    cx.observed(
         read.is_success(),
         || {
             format!(
-                "reading a token is open to any CMA token, got {}",
+                "reading a token was refused to a CMA token ({}), observed open",
                 read.summary()
             )
         },
@@ -159,7 +161,7 @@ pub(super) async fn token_is_shown_only_to_token_managers(cx: Cx) -> CheckResult
         &[&read],
     )?;
     cx.observed(
-        shown.is_some(),
+        shown.is_some() || !read.is_success(),
         || {
             "token is absent instead of null for a caller without can_manage_access_tokens"
                 .to_owned()

@@ -246,7 +246,7 @@ impl Mutation {
             }
             MutationKind::WrongType(t) => set(body, &self.pointer, t.sample()),
             MutationKind::WrongConst => {
-                let replacement = if self.text == "access_token" {
+                let replacement = if self.text == "access_token" || self.text == "role" {
                     "access_tokens".to_owned()
                 } else {
                     self.text.clone()

@@ -18,9 +18,10 @@ pub fn curl_command(ex: &Exchange) -> String {
         format!("-X {}", ex.request.method),
     ];
     for (name, value) in &ex.request.headers {
-        if name.eq_ignore_ascii_case("authorization") && value.contains('$') {
-            let safe = value.replace(['"', '\\', '`'], "");
-            parts.push(format!("-H \"{name}: {safe}\""));
+        if is_variable_bearer(value) {
+            // Double quotes, so that the shell expands the variable; nothing else can be in
+            // there (see `is_variable_bearer`).
+            parts.push(format!("-H \"{name}: {value}\""));
         } else {
             parts.push(format!("-H {}", shell_quote(&format!("{name}: {value}"))));
         }
@@ -29,4 +30,30 @@ pub fn curl_command(ex: &Exchange) -> String {
         parts.push(format!("--data-binary {}", shell_quote(body)));
     }
     parts.join(" ")
+}
+
+/// Exactly `Bearer $NAME` with `NAME` of capitals, digits and `_`: safe to double-quote.
+fn is_variable_bearer(value: &str) -> bool {
+    value.strip_prefix("Bearer $").is_some_and(|name| {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_plain_variable_is_expanded() {
+        assert!(is_variable_bearer("Bearer $CONFORMANCE_API_TOKEN"));
+        assert!(is_variable_bearer("Bearer $FIXTURE_TOKEN_12"));
+        assert!(!is_variable_bearer(
+            "Bearer $FIXTURE_TOKEN_1$(touch /tmp/x)"
+        ));
+        assert!(!is_variable_bearer("Bearer $(id)"));
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
 }

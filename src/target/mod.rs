@@ -422,7 +422,7 @@ impl Client {
         }
         let http = builder.build()?;
         let secrets = Secrets::default();
-        secrets.register(&target.secret, "$CONFORMANCE_API_TOKEN");
+        secrets.register_always(&target.secret, "$CONFORMANCE_API_TOKEN");
         Ok(Client {
             http,
             target: Arc::new(target),
@@ -543,7 +543,7 @@ impl Client {
             gates.get(key).map(|gate| {
                 let now = Instant::now();
                 if gate.blocked_until > now {
-                    gate.blocked_until - now
+                    (gate.blocked_until - now).min(MAX_RATE_LIMIT_WAIT)
                 } else if gate.remaining <= PACE_LOW_WATER {
                     PACE_DELAY
                 } else {
@@ -575,7 +575,10 @@ impl Client {
         }
         if ex.status == 429 {
             // Everyone calling as this token holds back until the window resets.
-            gate.blocked_until = gate.blocked_until.max(Instant::now() + rate_limit_wait(ex));
+            let until = Instant::now()
+                .checked_add(rate_limit_wait(ex))
+                .unwrap_or_else(Instant::now);
+            gate.blocked_until = gate.blocked_until.max(until);
             gate.remaining = u64::MAX;
         }
     }
@@ -662,10 +665,16 @@ impl Client {
             builder = builder.body(text.clone());
         }
         let cap = self.stats.cap.load(Ordering::Relaxed);
-        if self.capped && cap > 0 && self.stats.requests.load(Ordering::Relaxed) >= cap {
+        // Take a slot atomically, so that concurrent checks cannot overshoot the cap.
+        let took = self
+            .stats
+            .requests
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sent| {
+                (!self.capped || cap == 0 || sent < cap).then_some(sent + 1)
+            });
+        if took.is_err() {
             return Err(TransportError::Budget(cap));
         }
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
         self.local.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let response = builder.send().await.map_err(|err| classify(&url, &err))?;
@@ -736,7 +745,9 @@ fn rate_limit_wait(ex: &Exchange) -> Duration {
         .header("x-ratelimit-reset")
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(1);
-    Duration::from_secs(secs.max(1))
+    // A target may send anything here (an epoch timestamp, u64::MAX): never wait longer than
+    // the client would accept anyway, so one bad header cannot stall the run or its cleanup.
+    Duration::from_secs(secs.clamp(1, MAX_RATE_LIMIT_WAIT.as_secs() + 1))
 }
 
 fn backoff(attempt: u32) -> Duration {

@@ -22,15 +22,28 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Secrets {
-    /// Replace `secret` by `placeholder` from now on.
+    /// Replace `secret` by `placeholder` from now on (a better name replaces the generic
+    /// `[secret]` of a secret first seen in a response).
     pub fn register(&self, secret: &str, placeholder: &str) {
         if secret.len() < MIN_SECRET_LEN {
+            return;
+        }
+        self.register_always(secret, placeholder);
+    }
+
+    /// [`register`](Self::register) whatever the length: for the user's own token, which
+    /// must never show even when it is short.
+    pub fn register_always(&self, secret: &str, placeholder: &str) {
+        if secret.is_empty() {
             return;
         }
         let Ok(mut known) = self.known.write() else {
             return;
         };
-        if known.iter().any(|(s, _)| s == secret) {
+        if let Some(entry) = known.iter_mut().find(|(s, _)| s == secret) {
+            if entry.1 == "[secret]" {
+                entry.1 = placeholder.to_owned();
+            }
             return;
         }
         known.push((secret.to_owned(), placeholder.to_owned()));
