@@ -509,9 +509,12 @@ impl Cx {
                         message: "a generated case failed".to_owned(),
                         exchanges: Vec::new(),
                     });
+                    // The exchanges below show the minimal request itself; this is the generator's
+                    // view of it, for whoever debugs the generator.
                     failure.message = format!(
-                        "{}\nminimal input (after shrinking): {minimal:?}",
-                        failure.message
+                        "{}\n(shrunk to the smallest failing input; generator value: {})",
+                        failure.message,
+                        truncate(&format!("{minimal:?}"), 240)
                     );
                     Err(Finding::Fail(failure))
                 }

@@ -174,8 +174,14 @@ fn failure_text(
     }
     let _ = writeln!(
         out,
-        "\nreplay: token-conformance run --seed {} --filter {}",
+        "\nreplay: token-conformance run --seed {} --cases {} --profile {} --filter {} (plus the same target options)",
         settings.seed,
+        settings.budget.cases,
+        match settings.profile {
+            Profile::Documented => "documented",
+            Profile::Strict => "strict",
+            Profile::Staging => "staging",
+        },
         def.full_name()
     );
     if let Some(curl) = curl {
