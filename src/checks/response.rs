@@ -1,6 +1,6 @@
 //! `update.response.schema` and `update.applies`: what a successful update returns and stores.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{Cx, role_id};
 use crate::fixtures::Flags;
@@ -64,54 +64,71 @@ pub(super) async fn attributes_are_stored_as_sent(cx: Cx) -> CheckResult {
         cx.role("applies-b", &[]).await?,
     ];
     let token = cx.token("applies", &roles[0], Flags::ALL).await?;
+    // Every combination of the three flags once, each with a role sent and without...
+    let name = cx.fixture_name("flags");
+    for combination in 0..8u8 {
+        let flag = |bit: u8| combination & bit != 0;
+        let mut body = json!({ "data": { "type": "access_token", "id": token.id, "attributes": {
+            "name": name, "can_access_cda": flag(1), "can_access_cda_preview": flag(2),
+            "can_access_cma": flag(4) } } });
+        if combination % 2 == 1 {
+            body["data"]["relationships"] = json!({ "role": { "data": roles[1].reference() } });
+        }
+        stored_as_sent(&cx, &token.id, body).await?;
+    }
+    // ...then generated bodies: names from all of Unicode, roles or none.
     let fixture = token.clone();
     cx.each_valid_update(&token, &roles, move |cx, body| {
         let token = fixture.clone();
-        async move {
-            let ex = cx
-                .expect_success(
-                    cx.update_request(&token.id, body.clone(), Auth::Management),
-                    "update",
-                )
-                .await?;
-            let (read, data) = cx.read_token(&token.id).await?;
-            for (what, resource, evidence) in [
-                ("the response", ex.data(), &ex),
-                ("a fresh read", Some(&data), &read),
-            ] {
-                let Some(resource) = resource else {
-                    return Err(Finding::fail(format!("{what} has no data"), &[&ex]));
-                };
-                for attr in [
-                    "name",
-                    "can_access_cda",
-                    "can_access_cda_preview",
-                    "can_access_cma",
-                ] {
-                    let sent = body.pointer(&format!("/data/attributes/{attr}"));
-                    let got = resource.pointer(&format!("/attributes/{attr}"));
-                    cx.ensure(
-                        sent == got,
-                        || format!("{attr} in {what} is {}, sent {}", show(got), show(sent)),
-                        &[&ex, evidence],
-                    )?;
-                }
-                if let Some(sent_role) = body
-                    .pointer("/data/relationships/role/data/id")
-                    .and_then(Value::as_str)
-                {
-                    let got = role_id(resource);
-                    cx.ensure(
-                        got == Some(sent_role),
-                        || format!("the role in {what} is {got:?}, sent {sent_role:?}"),
-                        &[&ex, evidence],
-                    )?;
-                }
-            }
-            Ok(())
-        }
+        async move { stored_as_sent(&cx, &token.id, body).await }
     })
     .await
+}
+
+/// Send `body` as an update of `id`: every attribute (and the role, when sent) must come
+/// back as sent, in the response and on a fresh read.
+async fn stored_as_sent(cx: &Cx, id: &str, body: Value) -> CheckResult {
+    let ex = cx
+        .expect_success(
+            cx.update_request(id, body.clone(), Auth::Management),
+            "update",
+        )
+        .await?;
+    let (read, data) = cx.read_token(id).await?;
+    for (what, resource, evidence) in [
+        ("the response", ex.data(), &ex),
+        ("a fresh read", Some(&data), &read),
+    ] {
+        let Some(resource) = resource else {
+            return Err(Finding::fail(format!("{what} has no data"), &[&ex]));
+        };
+        for attr in [
+            "name",
+            "can_access_cda",
+            "can_access_cda_preview",
+            "can_access_cma",
+        ] {
+            let sent = body.pointer(&format!("/data/attributes/{attr}"));
+            let got = resource.pointer(&format!("/attributes/{attr}"));
+            cx.ensure(
+                sent == got,
+                || format!("{attr} in {what} is {}, sent {}", show(got), show(sent)),
+                &[&ex, evidence],
+            )?;
+        }
+        if let Some(sent_role) = body
+            .pointer("/data/relationships/role/data/id")
+            .and_then(Value::as_str)
+        {
+            let got = role_id(resource);
+            cx.ensure(
+                got == Some(sent_role),
+                || format!("the role in {what} is {got:?}, sent {sent_role:?}"),
+                &[&ex, evidence],
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// A JSON value for messages (`(absent)` when missing).
