@@ -66,6 +66,41 @@ impl Action {
 const MANAGE_ACCESS_TOKENS: &str = "can_manage_access_tokens";
 const MANAGE_USERS: &str = "can_manage_users";
 
+/// What a body endpoint has once its checks up to the schema have run.
+pub(crate) struct Admitted<'a> {
+    /// The locked state.
+    pub(crate) state: MutexGuard<'a, State>,
+    /// Who is calling.
+    pub(crate) caller: Caller,
+    /// The parsed body.
+    pub(crate) body: serde_json::Value,
+    /// The body against its schema; checked after the permission, per the documented order.
+    pub(crate) schema: Result<(), Vec<crate::spec::Violation>>,
+}
+
+/// The checks every CMA endpoint with a body starts with, in the documented order: headers,
+/// content type and JSON, credentials, then the role's permission for `action`. The schema
+/// result is returned rather than raised: it comes after the permission, and some faults
+/// overlook parts of it.
+pub(crate) async fn admit_with_body(
+    app: &App,
+    request: axum::extract::Request,
+    schema: crate::spec::SchemaId,
+    action: Action,
+) -> Result<Admitted<'_>, ApiError> {
+    let (parts, body) = request.into_parts();
+    super::http::check_headers(&parts.headers)?;
+    let body = super::http::json_body(&parts.headers, body).await?;
+    let schema = app.spec.schemas().validate(schema, &body);
+    let (state, caller) = admit(app, &parts.headers, action)?;
+    Ok(Admitted {
+        state,
+        caller,
+        body,
+        schema,
+    })
+}
+
 /// Credentials, then the role's permission for `action`, on the locked state: the common
 /// tail of every CMA endpoint's checks (after its header and body checks). Returns the guard
 /// and the caller.

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::auth::{self, Action};
 use super::cma::{PathId, path_id, success};
 use super::errors::ApiError;
-use super::http::{check_headers, json_body};
+use super::http::check_headers;
 use super::resources::{Role, RoleInput, is_blank, read_input};
 use super::state::{App, State as Data};
 use crate::spec::SchemaId;
@@ -35,14 +35,18 @@ pub(crate) async fn create(
     State(app): State<Arc<App>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    check_headers(&parts.headers)?;
-    let body = json_body(&parts.headers, body).await?;
-    let schema = app
-        .spec
-        .schemas()
-        .validate(SchemaId::RoleCreateRequest, &body);
-    let (mut state, _caller) = auth::admit(&app, &parts.headers, Action::CreateRole)?;
+    let auth::Admitted {
+        mut state,
+        caller: _,
+        body,
+        schema,
+    } = auth::admit_with_body(
+        &app,
+        request,
+        SchemaId::RoleCreateRequest,
+        Action::CreateRole,
+    )
+    .await?;
     schema.map_err(|v| ApiError::invalid_format(&v))?;
     let input: RoleInput = read_input(&body).map_err(|v| ApiError::invalid_format(&v))?;
     validate_name(&input.attributes, true)?;
@@ -71,14 +75,18 @@ pub(crate) async fn update(
     id: PathId,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    check_headers(&parts.headers)?;
-    let body = json_body(&parts.headers, body).await?;
-    let schema = app
-        .spec
-        .schemas()
-        .validate(SchemaId::RoleUpdateRequest, &body);
-    let (mut state, _caller) = auth::admit(&app, &parts.headers, Action::UpdateRole)?;
+    let auth::Admitted {
+        mut state,
+        caller: _,
+        body,
+        schema,
+    } = auth::admit_with_body(
+        &app,
+        request,
+        SchemaId::RoleUpdateRequest,
+        Action::UpdateRole,
+    )
+    .await?;
     schema.map_err(|v| ApiError::invalid_format(&v))?;
     let input: RoleInput = read_input(&body).map_err(|v| ApiError::invalid_format(&v))?;
     let role_id = lookup(&state, path_id(id))?.id.clone();

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::auth::{self, Action, Caller};
 use super::cma::{PathId, path_id, success};
 use super::errors::ApiError;
-use super::http::{check_headers, json_body};
+use super::http::check_headers;
 use super::resources::{LastAccess, Reference, Token, TokenInput, is_blank, read_input};
 use super::state::{App, REPLICA_LAG, State as Data, fresh};
 use crate::faults::{Fault, FaultSet};
@@ -43,11 +43,12 @@ pub(crate) async fn create(
     State(app): State<Arc<App>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    check_headers(&parts.headers)?;
-    let body = json_body(&parts.headers, body).await?;
-    let schema = app.spec.schemas().validate(SchemaId::CreateRequest, &body);
-    let (mut state, caller) = auth::admit(&app, &parts.headers, Action::CreateToken)?;
+    let auth::Admitted {
+        mut state,
+        caller,
+        body,
+        schema,
+    } = auth::admit_with_body(&app, request, SchemaId::CreateRequest, Action::CreateToken).await?;
     schema.map_err(|v| ApiError::invalid_format(&v))?;
     let input: TokenInput = read_input(&body).map_err(|v| ApiError::invalid_format(&v))?;
 
@@ -97,11 +98,12 @@ pub(crate) async fn update(
     id: PathId,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    check_headers(&parts.headers)?;
-    let mut body = json_body(&parts.headers, body).await?;
-    let schema = app.spec.schemas().validate(SchemaId::UpdateRequest, &body);
-    let (mut state, caller) = auth::admit(&app, &parts.headers, Action::UpdateToken)?;
+    let auth::Admitted {
+        mut state,
+        caller,
+        mut body,
+        schema,
+    } = auth::admit_with_body(&app, request, SchemaId::UpdateRequest, Action::UpdateToken).await?;
     let path_id = path_id(id);
     if let Err(violations) = tolerate(&state.faults, &mut body, schema) {
         partly_apply(&mut state, path_id.as_deref(), &body);
