@@ -92,39 +92,40 @@ fn a_target_where_nothing_listens_is_reported_with_exit_4() {
     assert_no_panic(&out);
 }
 
-#[test]
-fn a_target_answering_html_is_reported_with_exit_4() {
-    let url = fake_server(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 20\r\nConnection: close\r\n\r\n<html>hello</html>\r\n",
-    );
+/// `run` against a loopback server that answers every request with `response`: exit 4 with
+/// each of `expected` in the output, and no panic.
+fn run_against_fake(response: &'static str, expected: &[&str]) {
+    let url = fake_server(response);
     let out = bin()
         .args(["run", "--base-url", &url])
         .env("CONFORMANCE_API_TOKEN", "some-secret-value")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
-    assert!(
-        text(&out).contains("does not answer like the API"),
-        "{}",
-        text(&out)
-    );
-    assert!(text(&out).contains("text/html"), "{}", text(&out));
+    for wanted in expected {
+        assert!(
+            text(&out).contains(wanted),
+            "{wanted:?} missing from: {}",
+            text(&out)
+        );
+    }
     assert_no_panic(&out);
 }
 
 #[test]
-fn a_target_answering_invalid_json_is_reported_with_exit_4() {
-    let url = fake_server(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9\r\nConnection: close\r\n\r\n{\"data\":[",
+fn a_target_answering_html_is_reported_with_exit_4() {
+    run_against_fake(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 20\r\nConnection: close\r\n\r\n<html>hello</html>\r\n",
+        &["does not answer like the API", "text/html"],
     );
-    let out = bin()
-        .args(["run", "--base-url", &url])
-        .env("CONFORMANCE_API_TOKEN", "some-secret-value")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
-    assert!(text(&out).contains("not JSON"), "{}", text(&out));
-    assert_no_panic(&out);
+}
+
+#[test]
+fn a_target_answering_invalid_json_is_reported_with_exit_4() {
+    run_against_fake(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9\r\nConnection: close\r\n\r\n{\"data\":[",
+        &["does not answer like the API", "not JSON"],
+    );
 }
 
 #[test]

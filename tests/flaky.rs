@@ -3,6 +3,8 @@
 //! failure (every clause passes or is inconclusive) and no fixture left behind.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -14,12 +16,7 @@ const SECRET: &str = "flaky-management-secret-9e1d";
 
 #[test]
 fn a_flaky_network_gives_no_false_failure_and_leaves_nothing_behind() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     rt.block_on(async {
         let config = ServerConfig {
             admin_secret: Some(SECRET.to_owned()),
@@ -29,12 +26,8 @@ fn a_flaky_network_gives_no_false_failure_and_leaves_nothing_behind() {
         };
         let server = ReferenceServer::start(config).await.unwrap();
         let options = RunOptions {
-            base_url: Some(server.cma_url()),
-            cda_url: Some(server.cda_url()),
-            secret: Some(SECRET.to_owned()),
-            seed: 21,
             cases: 8,
-            ..RunOptions::default()
+            ..common::options_for(&server, SECRET, 21)
         };
         let session = Arc::new(Session::open(&options).await.unwrap());
         let report = session.run_all(&options, |_, _, _| {}).await;

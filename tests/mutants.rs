@@ -3,6 +3,8 @@
 //! whatever the seed.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use token_conformance::checks::Profile;
 use token_conformance::faults::Fault;
 use token_conformance::mutants::{self, Verdict};
@@ -11,17 +13,10 @@ use token_conformance::mutants::{self, Verdict};
 /// made with the default), and the whole file stays well under a minute on two cores.
 const CASES: u32 = 16;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn every_fault_is_detected_by_its_declared_clause() {
-    let results = runtime().block_on(mutants::run_all(Fault::ALL, 11, CASES, 2, |_, _, _| {}));
+    let results =
+        common::runtime().block_on(mutants::run_all(Fault::ALL, 11, CASES, 2, |_, _, _| {}));
     let problems: Vec<String> = results
         .iter()
         .filter(|r| r.verdict != Verdict::Killed)
@@ -60,7 +55,7 @@ fn every_fault_is_detected_by_its_declared_clause() {
 
 #[test]
 fn the_fault_free_server_passes_every_clause_under_20_seeds() {
-    let rt = runtime();
+    let rt = common::runtime();
     for seed in 0..20u64 {
         // Alternate the profiles: the fault-free server must satisfy strict as well.
         let profile = if seed % 2 == 0 {

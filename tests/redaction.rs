@@ -3,6 +3,8 @@
 //! full), and every output and artifact is searched for them.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::process::Command;
 use std::sync::Arc;
 
@@ -12,15 +14,6 @@ use token_conformance::reference::{ReferenceServer, ServerConfig};
 
 const SECRET: &str = "redaction-management-secret-0f3c9b";
 
-fn runtime() -> tokio::runtime::Runtime {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn assert_no_secret(what: &str, text: &str, secrets: &[String]) {
     for secret in secrets {
         assert!(!text.contains(secret.as_str()), "{what} contains a secret");
@@ -29,7 +22,7 @@ fn assert_no_secret(what: &str, text: &str, secrets: &[String]) {
 
 #[test]
 fn no_output_or_artifact_holds_a_secret() {
-    let rt = runtime();
+    let rt = common::runtime();
     let server = rt.block_on(async {
         let config = ServerConfig {
             admin_secret: Some(SECRET.to_owned()),
@@ -115,7 +108,7 @@ fn no_output_or_artifact_holds_a_secret() {
 
 #[test]
 fn the_library_report_holds_no_secret_either() {
-    runtime().block_on(async {
+    common::runtime().block_on(async {
         let config = ServerConfig {
             admin_secret: Some(SECRET.to_owned()),
             rate_limit: None,
@@ -124,12 +117,8 @@ fn the_library_report_holds_no_secret_either() {
         };
         let server = ReferenceServer::start(config).await.unwrap();
         let options = RunOptions {
-            base_url: Some(server.cma_url()),
-            cda_url: Some(server.cda_url()),
-            secret: Some(SECRET.to_owned()),
-            seed: 2,
             cases: 8,
-            ..RunOptions::default()
+            ..common::options_for(&server, SECRET, 2)
         };
         let session = Arc::new(Session::open(&options).await.unwrap());
         let report = session.run_all(&options, |_, _, _| {}).await;

@@ -3,6 +3,8 @@
 //! create (but the unchanged-values update of factory tokens); production needs a flag.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -29,12 +31,8 @@ async fn server(rate_limited: bool) -> ReferenceServer {
 
 fn options(server: &ReferenceServer, profile: Profile) -> RunOptions {
     RunOptions {
-        base_url: Some(server.cma_url()),
-        cda_url: Some(server.cda_url()),
-        secret: Some(SECRET.to_owned()),
-        seed: 99,
         profile,
-        ..RunOptions::default()
+        ..common::options_for(server, SECRET, 99)
     }
 }
 
@@ -74,18 +72,9 @@ fn fixture_names(all: &BTreeMap<String, Value>) -> Vec<String> {
         .collect()
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn the_staging_profile_passes_under_the_documented_rate_limit_within_400_requests() {
-    runtime().block_on(async {
+    common::runtime().block_on(async {
         let server = server(true).await;
         let before = everything(&server.cma_url()).await;
         let mut options = options(&server, Profile::Staging);
@@ -130,7 +119,7 @@ fn the_staging_profile_passes_under_the_documented_rate_limit_within_400_request
 
 #[test]
 fn a_run_touches_nothing_it_did_not_create() {
-    runtime().block_on(async {
+    common::runtime().block_on(async {
         let server = server(false).await;
         // A bystander role and token the run must not touch.
         let client = reqwest::Client::new();
@@ -182,7 +171,7 @@ fn a_run_touches_nothing_it_did_not_create() {
 
 #[test]
 fn production_needs_an_explicit_flag() {
-    runtime().block_on(async {
+    common::runtime().block_on(async {
         let options = RunOptions {
             base_url: Some("https://site-api.datocms.com".to_owned()),
             secret: Some(SECRET.to_owned()),
@@ -195,7 +184,7 @@ fn production_needs_an_explicit_flag() {
 
 #[test]
 fn sweep_removes_what_a_killed_run_left_behind() {
-    let rt = runtime();
+    let rt = common::runtime();
     let server = rt.block_on(server(false));
     let base = server.cma_url();
     let before = rt.block_on(everything(&base));

@@ -2,6 +2,8 @@
 //! generated CA, trusted through `--ca-cert`; refused without it.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use token_conformance::engine::{RunError, RunOptions, Session};
@@ -9,15 +11,6 @@ use token_conformance::outcome::Status;
 use token_conformance::reference::{ReferenceServer, ServerConfig};
 
 const SECRET: &str = "tls-management-secret-55aa";
-
-fn runtime() -> tokio::runtime::Runtime {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 async fn tls_server() -> ReferenceServer {
     let config = ServerConfig {
@@ -31,19 +24,15 @@ async fn tls_server() -> ReferenceServer {
 
 fn options(server: &ReferenceServer, ca: Option<std::path::PathBuf>) -> RunOptions {
     RunOptions {
-        base_url: Some(server.cma_url()),
-        cda_url: Some(server.cda_url()),
-        secret: Some(SECRET.to_owned()),
         ca_cert: ca,
-        seed: 5,
         cases: 4,
-        ..RunOptions::default()
+        ..common::options_for(server, SECRET, 5)
     }
 }
 
 #[test]
 fn the_suite_passes_over_tls_with_the_private_ca() {
-    runtime().block_on(async {
+    common::runtime().block_on(async {
         let server = tls_server().await;
         assert!(server.cma_url().starts_with("https://127.0.0.1:"));
         let dir = std::env::temp_dir().join(format!("tc-tls-{}", std::process::id()));
@@ -64,7 +53,7 @@ fn the_suite_passes_over_tls_with_the_private_ca() {
 
 #[test]
 fn without_the_ca_the_certificate_is_refused() {
-    runtime().block_on(async {
+    common::runtime().block_on(async {
         let server = tls_server().await;
         let err = Session::open(&options(&server, None)).await.unwrap_err();
         assert!(matches!(err, RunError::Unreachable(_)), "{err}");
@@ -77,7 +66,7 @@ fn without_the_ca_the_certificate_is_refused() {
 
 #[test]
 fn a_ca_file_that_is_not_pem_is_a_configuration_error() {
-    runtime().block_on(async {
+    common::runtime().block_on(async {
         let server = tls_server().await;
         let dir = std::env::temp_dir().join(format!("tc-tls-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
