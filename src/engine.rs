@@ -13,7 +13,10 @@ use crate::outcome::{Finding, Status};
 use crate::reference::{ReferenceServer, ServerConfig};
 use crate::report::{self, CheckReport, RunReport};
 use crate::spec::Spec;
-use crate::target::{Client, ClientError, Request, Target, TransportError, normalize_url};
+use crate::target::{
+    Client, ClientError, Collection, Request, ResourceId, Target, TransportError, normalize_url,
+    shown,
+};
 
 /// Where and how to run.
 #[derive(Debug, Clone)]
@@ -200,6 +203,8 @@ impl Session {
         let client = Client::new(target)?;
         client.set_request_cap(options.max_requests);
         preflight(&client).await?;
+        // From now on no write reaches the token the run authenticates with.
+        client.learn_management_id().await;
         let settings = Settings {
             seed: options.seed,
             budget: match options.profile {
@@ -252,7 +257,10 @@ impl Session {
                     let client = Client::new(target);
                     private = Some(server);
                     match client {
-                        Ok(client) => client,
+                        Ok(client) => {
+                            client.learn_management_id().await;
+                            client
+                        }
                         Err(err) => {
                             return self.inconclusive(
                                 def,
@@ -463,10 +471,12 @@ pub fn overall(report: &RunReport) -> Status {
     Status::combine(report.clauses.iter().map(|c| c.status))
 }
 
-/// Whether destructive clauses may run: on the embedded server and loopback targets, on any
-/// other host only with `--destructive`, and nowhere with `--no-destructive`.
+/// Whether destructive clauses may run: on the embedded server the suite starts itself, on
+/// any other target only with `--destructive`, and nowhere with `--no-destructive`. A loopback
+/// address is not enough: a vendor's server on `localhost`, or a staging behind
+/// `kubectl port-forward`, is someone else's data.
 pub fn destructive_allowed(target: &Target, options: &RunOptions) -> bool {
-    !options.no_destructive && (target.embedded || target.is_loopback() || options.destructive)
+    !options.no_destructive && (target.embedded || options.destructive)
 }
 
 /// Requests a staging run needs besides its generated cases (fixtures, tours, permission
@@ -505,12 +515,24 @@ pub fn is_production(url: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Whether `name` is a fixture of some run: it contains `conformance-<8 hex>-`.
+/// Whether `name` is a fixture of some run: it contains the marker every fixture name and
+/// every generated name carries, `conformance-<8 hex>-<check serial>-<n>-`.
 pub fn is_fixture_name(name: &str) -> bool {
     name.match_indices(NAME_PREFIX).any(|(at, _)| {
-        let rest = &name[at + NAME_PREFIX.len()..];
-        let bytes = rest.as_bytes();
-        bytes.len() > 8 && bytes[..8].iter().all(u8::is_ascii_hexdigit) && bytes[8] == b'-'
+        let rest = name[at + NAME_PREFIX.len()..].as_bytes();
+        if rest.len() <= 8 || !rest[..8].iter().all(u8::is_ascii_hexdigit) || rest[8] != b'-' {
+            return false;
+        }
+        // Two runs of digits, each ended by `-`.
+        let mut rest = &rest[9..];
+        for _ in 0..2 {
+            let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+            if digits == 0 || rest.get(digits) != Some(&b'-') {
+                return false;
+            }
+            rest = &rest[digits + 1..];
+        }
+        true
     })
 }
 
@@ -523,23 +545,24 @@ pub struct SweepReport {
     pub failed: Vec<String>,
 }
 
-/// Remove every token and role a run left behind: only names of the fixture form, never
-/// the token the sweep authenticates with. Tokens first (a role in use cannot be deleted).
+/// Remove every token and role a run left behind: only resources whose own listing entry
+/// carries the fixture marker in its name and a safe id, that read back by that id with that
+/// same name, never a factory token and never the token the sweep authenticates with.
+/// Tokens first (a role in use cannot be deleted).
 pub async fn sweep(client: &Client) -> Result<SweepReport, RunError> {
     let me = client
         .send(&Request::cma(Method::GET, "/users/me"))
         .await
         .map_err(RunError::Unreachable)?;
-    let my_id = me
-        .json
-        .as_ref()
-        .and_then(|j| j.pointer("/data/id"))
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_owned);
+    let my_id = me.data().and_then(|d| ResourceId::of(d).ok());
+    if let Some(id) = &my_id {
+        client.set_management_id(id.clone());
+    }
     let mut report = SweepReport::default();
-    for (kind, path) in [("token", "/access_tokens"), ("role", "/roles")] {
+    for collection in [Collection::AccessTokens, Collection::Roles] {
+        let kind = collection.noun();
         let list = client
-            .send(&Request::cma(Method::GET, path))
+            .send(&Request::cma(Method::GET, collection.path()))
             .await
             .map_err(RunError::Unreachable)?;
         let Some(items) = list.data().and_then(serde_json::Value::as_array) else {
@@ -548,21 +571,55 @@ pub async fn sweep(client: &Client) -> Result<SweepReport, RunError> {
                 detail: format!("listing answered {}", list.summary()),
             });
         };
+        let name_of = |item: &serde_json::Value| {
+            item.pointer("/attributes/name")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
         for item in items {
-            let id = item
-                .get("id")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default();
-            let name = item
-                .pointer("/attributes/name")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default();
-            if !is_fixture_name(name) || (kind == "token" && my_id.as_deref() == Some(id)) {
+            let Some(name) = name_of(item).filter(|n| is_fixture_name(n)) else {
+                continue;
+            };
+            let what = format!("{kind} {}", shown(&name));
+            let id = match ResourceId::of(item) {
+                Ok(id) => id,
+                Err(err) => {
+                    report.failed.push(format!(
+                        "{what}: {}",
+                        crate::fixtures::listed_unsafe(collection, &err)
+                    ));
+                    continue;
+                }
+            };
+            let what = format!("{kind} {id} {}", shown(&name));
+            if collection == Collection::AccessTokens && my_id.as_ref() == Some(&id) {
+                report.failed.push(format!(
+                    "{what}: the token this sweep authenticates with: not deleted"
+                ));
                 continue;
             }
-            let what = format!("{kind} {id} {name:?}");
+            // One id listed under two names: the listing cannot say which resource it is.
+            let same_id = items
+                .iter()
+                .filter(|other| other.get("id").and_then(serde_json::Value::as_str) == Some(&*id))
+                .count();
+            if same_id > 1 {
+                report.failed.push(format!(
+                    "{what}: the listing shows this id {same_id} times: not deleted"
+                ));
+                continue;
+            }
+            if let Err(why) = confirm_fixture(client, collection, &id, &name).await {
+                report.failed.push(format!("{what}: {why}: not deleted"));
+                continue;
+            }
             match client
-                .send(&Request::cma(Method::DELETE, format!("{path}/{id}")))
+                .send(&Request::cma_resource(
+                    Method::DELETE,
+                    collection,
+                    &id,
+                    None,
+                ))
                 .await
             {
                 Ok(ex) if ex.is_success() || ex.status == 404 => report.removed.push(what),
@@ -572,6 +629,32 @@ pub async fn sweep(client: &Client) -> Result<SweepReport, RunError> {
         }
     }
     Ok(report)
+}
+
+/// Read `id` back: it must be a resource with that id and exactly `name`, and not a factory
+/// token (fixtures never are).
+async fn confirm_fixture(
+    client: &Client,
+    collection: Collection,
+    id: &ResourceId,
+    name: &str,
+) -> Result<(), String> {
+    let read = client
+        .send(&Request::cma_resource(Method::GET, collection, id, None))
+        .await
+        .map_err(|err| err.to_string())?;
+    let data = read
+        .data()
+        .filter(|_| read.is_success())
+        .ok_or_else(|| format!("reading it back answered {}", read.summary()))?;
+    let str_at = |pointer: &str| data.pointer(pointer).and_then(serde_json::Value::as_str);
+    if str_at("/id") != Some(&**id) || str_at("/attributes/name") != Some(name) {
+        return Err("it reads back as another resource".to_owned());
+    }
+    if str_at("/attributes/hardcoded_type").is_some_and(|t| !t.is_empty()) {
+        return Err("it is a factory token".to_owned());
+    }
+    Ok(())
 }
 
 /// A client for `sweep`: the target from the same options as `run`, no embedded server.
@@ -610,6 +693,10 @@ mod tests {
         assert!(!is_fixture_name("conformance-notahex!-1"));
         assert!(!is_fixture_name("Read-only API token"));
         assert!(!is_fixture_name("conformance-0a1b2c3d"));
+        // The marker is the whole `<run>-<serial>-<n>-`, not just a hex word.
+        assert!(!is_fixture_name("my conformance-deadbeef-notes"));
+        assert!(!is_fixture_name("conformance-deadbeef-1-x"));
+        assert!(!is_fixture_name("conformance-deadbeef--1-x"));
     }
 
     #[test]
@@ -621,7 +708,7 @@ mod tests {
     }
 
     #[test]
-    fn destructive_clauses_need_loopback_or_the_flag() {
+    fn destructive_clauses_need_the_embedded_server_or_the_flag() {
         let target = |url: &str, embedded| Target {
             base_url: url.to_owned(),
             cda_url: None,
@@ -644,17 +731,23 @@ mod tests {
             &target("http://127.0.0.1:1", true),
             &options
         ));
-        assert!(destructive_allowed(
+        // A server on loopback the suite did not start is someone else's (a vendor's
+        // localhost, a port-forward to staging): not without the flag.
+        assert!(!destructive_allowed(
             &target("http://127.0.0.1:3000", false),
             &options
         ));
-        assert!(destructive_allowed(
+        assert!(!destructive_allowed(
             &target("http://localhost:3000", false),
             &options
         ));
-        assert!(destructive_allowed(
+        assert!(!destructive_allowed(
             &target("http://[::1]:3000", false),
             &options
+        ));
+        assert!(destructive_allowed(
+            &target("http://127.0.0.1:3000", false),
+            &forced
         ));
         assert!(!destructive_allowed(
             &target("https://staging.example.com", false),

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use crate::engine::Session;
 use crate::fixtures::{Fixtures, Flags};
 use crate::outcome::Finding;
-use crate::target::{Auth, Exchange, Request};
+use crate::target::{Auth, Collection, Exchange, Request, ResourceId, resource_path};
 
 /// One observation: a name (the snapshot's) and the normalised answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,10 +132,13 @@ async fn observe_with(
     let known = Known {
         replacements: vec![
             (
-                format!("/access_tokens/{}", token.id),
+                resource_path(Collection::AccessTokens, &token.id, None),
                 "/access_tokens/[token id]".to_owned(),
             ),
-            (format!("/roles/{}", role.id), "/roles/[role id]".to_owned()),
+            (
+                resource_path(Collection::Roles, &role.id, None),
+                "/roles/[role id]".to_owned(),
+            ),
         ],
     };
     let id = token.id.clone();
@@ -143,7 +146,9 @@ async fn observe_with(
         json!({ "data": { "type": "access_token", "id": id, "attributes": {
             "name": name, "can_access_cda": true, "can_access_cda_preview": false, "can_access_cma": true } } })
     };
-    let put = |body: Value| Request::cma(Method::PUT, format!("/access_tokens/{id}")).json(body);
+    let put = |body: Value| {
+        Request::cma_resource(Method::PUT, Collection::AccessTokens, &id, None).json(body)
+    };
     let with = |pointer: &str, value: Value| {
         let mut body = valid(&token.name);
         body["data"]["relationships"] = json!({ "role": { "data": role.reference() } });
@@ -231,8 +236,9 @@ async fn observe_with(
                 .auth(Auth::Raw("Bearer conformance-not-a-token-0000".to_owned())),
         ),
     ];
-    // The factory token answer, with its own current values sent back unchanged.
-    // Never the token the run authenticates with, even when it is a factory token.
+    // The factory token answer, with its own current values (its role too) sent back
+    // unchanged. Never the token the run authenticates with, even when it is a factory token,
+    // and never one listed with an unsafe id.
     let me = client.send(&Request::cma(Method::GET, "/users/me")).await?;
     let my_id = me
         .data()
@@ -253,28 +259,32 @@ async fn observe_with(
                         .is_some_and(|s| !s.is_empty())
             })
         })
-        .cloned();
-    if let Some(factory) = &factory {
-        let fid = factory["id"].as_str().unwrap_or_default();
+        .and_then(|t| ResourceId::of(t).ok().map(|id| (id, t.clone())));
+    if let Some((fid, factory)) = &factory {
         let attr = |k: &str| {
             factory
                 .pointer(&format!("/attributes/{k}"))
                 .cloned()
                 .unwrap_or(Value::Null)
         };
-        let body = json!({ "data": { "type": "access_token", "id": fid, "attributes": {
+        let mut body = json!({ "data": { "type": "access_token", "id": fid, "attributes": {
             "name": attr("name"), "can_access_cda": attr("can_access_cda"),
             "can_access_cda_preview": attr("can_access_cda_preview"), "can_access_cma": attr("can_access_cma") } } });
+        if let Some(role) = factory
+            .pointer("/relationships/role/data")
+            .filter(|r| !r.is_null())
+        {
+            body["data"]["relationships"] = json!({ "role": { "data": role } });
+        }
         cases.push((
             "hardcoded_rejection",
-            Request::cma(Method::PUT, format!("/access_tokens/{fid}")).json(body),
+            Request::cma_resource(Method::PUT, Collection::AccessTokens, fid, None).json(body),
         ));
     }
     let mut known = known;
-    if let Some(factory) = &factory {
-        let fid = factory["id"].as_str().unwrap_or_default();
+    if let Some((fid, _)) = &factory {
         known.replacements.push((
-            format!("/access_tokens/{fid}"),
+            resource_path(Collection::AccessTokens, fid, None),
             "/access_tokens/[factory token id]".to_owned(),
         ));
     }
@@ -286,9 +296,9 @@ async fn observe_with(
         observation.value = replace_exact(
             &observation.value,
             &[
-                (&token.id, "[token id]"),
-                (&role.id, "[role id]"),
-                (&other_role.id, "[other role id]"),
+                (token.id.as_str(), "[token id]"),
+                (role.id.as_str(), "[role id]"),
+                (other_role.id.as_str(), "[other role id]"),
             ],
         );
         out.push(observation);
@@ -297,9 +307,9 @@ async fn observe_with(
 }
 
 /// Replace string values equal to one of `pairs`' left sides.
-fn replace_exact(value: &Value, pairs: &[(&String, &str)]) -> Value {
+fn replace_exact(value: &Value, pairs: &[(&str, &str)]) -> Value {
     match value {
-        Value::String(s) => match pairs.iter().find(|(from, _)| *from == s) {
+        Value::String(s) => match pairs.iter().find(|(from, _)| *from == s.as_str()) {
             Some((_, to)) => json!(to),
             None => value.clone(),
         },

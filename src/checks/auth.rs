@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{Cx, token_state};
 use crate::fixtures::Flags;
 use crate::outcome::{CheckResult, Finding};
-use crate::target::{Auth, Request};
+use crate::target::{Auth, Collection, Request, ResourceId};
 
 /// Without valid credentials (no header, an unknown token, an empty bearer, a token without
 /// `can_access_cma`) an update is refused and changes nothing. The codes are observed.
@@ -88,14 +88,17 @@ pub(super) async fn requests_without_valid_credentials_are_refused(cx: Cx) -> Ch
 pub(super) async fn unknown_id_is_not_found(cx: Cx) -> CheckResult {
     let mut id = None;
     for n in 0..5u64 {
-        let candidate = format!(
+        let candidate = ResourceId::parse(&format!(
             "9{}",
             (cx.settings().seed.wrapping_add(n) % 1_000_000_000) + 8_000_000_000
-        );
+        ))
+        .map_err(|err| Finding::inconclusive(format!("a bug in token-conformance: {err}")))?;
         let probe = cx
-            .send(Request::cma(
+            .send(Request::cma_resource(
                 Method::GET,
-                format!("/access_tokens/{candidate}"),
+                Collection::AccessTokens,
+                &candidate,
+                None,
             ))
             .await?;
         if !probe.is_success() {

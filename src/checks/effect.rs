@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::Cx;
 use crate::fixtures::{Flags, RoleFx, TokenFx};
 use crate::outcome::{CheckResult, Finding};
-use crate::target::{Auth, Exchange, Request};
+use crate::target::{Auth, Collection, Exchange, Request};
 
 /// The GraphQL query the CDA probes send.
 pub(super) const CDA_QUERY: &str = "{ _site { locales } }";
@@ -276,7 +276,7 @@ pub(super) async fn role_change_holds_on_the_next_call(cx: Cx) -> CheckResult {
     let bystander = cx
         .token("effect-role-bystander", &plain, Flags::ALL)
         .await?;
-    let role_write = Request::cma(Method::PUT, format!("/roles/{}", plain.id))
+    let role_write = Request::cma_resource(Method::PUT, Collection::Roles, &plain.id, None)
         .json(json!({ "data": {
         "type": "role", "id": plain.id, "attributes": { "name": plain.name } } }));
     let token_write = cx.update_request(

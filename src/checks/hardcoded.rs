@@ -4,8 +4,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{Cx, token_state};
+use crate::fixtures::listed_unsafe;
 use crate::outcome::{CheckResult, Finding};
-use crate::target::{Auth, Request};
+use crate::target::{Action, Auth, Collection, Request, ResourceId};
 
 /// The code the documentation names.
 const NON_EDITABLE: &str = "NON_EDITABLE_ACCESS_TOKEN";
@@ -15,7 +16,8 @@ const NON_EDITABLE: &str = "NON_EDITABLE_ACCESS_TOKEN";
 /// The token the run authenticates with is never among them, even when it is a factory
 /// token (the legacy "Full-access API token" often is): the run never touches its own token.
 /// The `readonly` one comes first, so destructive checks pick it over an `admin` one.
-async fn factory_tokens(cx: &Cx) -> Result<Vec<Value>, Finding> {
+/// A factory token listed with an unsafe id is a failure: no request is built from it.
+async fn factory_tokens(cx: &Cx) -> Result<Vec<(ResourceId, Value)>, Finding> {
     let me = cx.send(Request::cma(Method::GET, "/users/me")).await?;
     cx.answered(&me)?;
     let my_id = me
@@ -46,8 +48,17 @@ async fn factory_tokens(cx: &Cx) -> Result<Vec<Value>, Finding> {
         .filter(|t| t.get("id").and_then(Value::as_str) != Some(my_id.as_str()))
         .cloned()
         .collect();
-    let mut tokens = tokens;
-    tokens.sort_by_key(|t| {
+    let mut tokens = tokens
+        .into_iter()
+        .map(|t| match ResourceId::of(&t) {
+            Ok(id) => Ok((id, t)),
+            Err(err) => Err(Finding::fail(
+                listed_unsafe(Collection::AccessTokens, &err),
+                &[&ex],
+            )),
+        })
+        .collect::<Result<Vec<_>, Finding>>()?;
+    tokens.sort_by_key(|(_, t)| {
         t.pointer("/attributes/hardcoded_type")
             .and_then(Value::as_str)
             != Some("readonly")
@@ -60,33 +71,42 @@ async fn factory_tokens(cx: &Cx) -> Result<Vec<Value>, Finding> {
     Ok(tokens)
 }
 
-fn body_with(token: &Value, name: &Value) -> Value {
+/// An update of `token` with its current values but `name`, and its current role sent too:
+/// a server that wrongly applies it then changes nothing (without the role it might drop it).
+fn body_with(id: &ResourceId, token: &Value, name: &Value) -> Value {
     let attr = |key: &str| {
         token
             .pointer(&format!("/attributes/{key}"))
             .cloned()
             .unwrap_or(Value::Null)
     };
-    json!({ "data": { "type": "access_token", "id": token["id"], "attributes": {
+    let mut body = json!({ "data": { "type": "access_token", "id": id, "attributes": {
         "name": name, "can_access_cda": attr("can_access_cda"),
-        "can_access_cda_preview": attr("can_access_cda_preview"), "can_access_cma": attr("can_access_cma") } } })
+        "can_access_cda_preview": attr("can_access_cda_preview"), "can_access_cma": attr("can_access_cma") } } });
+    if let Some(role) = token
+        .pointer("/relationships/role/data")
+        .filter(|r| !r.is_null())
+    {
+        body["data"]["relationships"] = json!({ "role": { "data": role } });
+    }
+    body
 }
 
 /// Each factory token, sent its own current values, answers `NON_EDITABLE_ACCESS_TOKEN` and
 /// stays exactly as it was. Where destructive clauses are allowed, a changed name is tried
 /// too (and put back if a non-conformant target applied it).
 pub(super) async fn factory_tokens_reject_an_unchanged_update(cx: Cx) -> CheckResult {
-    for token in factory_tokens(&cx).await? {
-        let id = token["id"].as_str().unwrap_or_default().to_owned();
+    for (id, _) in factory_tokens(&cx).await? {
         let (_, before) = cx.read_token(&id).await?;
         let name = before
             .pointer("/attributes/name")
             .cloned()
             .unwrap_or(Value::Null);
-        let mut attempts = vec![body_with(&before, &name)];
+        let mut attempts = vec![body_with(&id, &before, &name)];
+        // A changed name would stay if the target wrongly applied it: destructive.
         if cx.settings().destructive {
             let changed = format!("{} (conformance probe)", name.as_str().unwrap_or_default());
-            attempts.push(body_with(&before, &json!(changed)));
+            attempts.push(body_with(&id, &before, &json!(changed)));
         }
         for body in attempts {
             let ex = cx
@@ -99,7 +119,7 @@ pub(super) async fn factory_tokens_reject_an_unchanged_update(cx: Cx) -> CheckRe
             if token_state(&after) != token_state(&before) {
                 // Put it back before reporting: only what the check changed is touched.
                 let _ = cx
-                    .send(cx.update_request(&id, body_with(&before, &name), Auth::Management))
+                    .send(cx.update_request(&id, body_with(&id, &before, &name), Auth::Management))
                     .await;
                 return Err(Finding::fail(
                     format!(
@@ -141,20 +161,24 @@ pub(super) async fn factory_tokens_reject_an_unchanged_update(cx: Cx) -> CheckRe
 }
 
 /// A factory token can still be rotated (a new secret) and deleted (then it is gone).
-/// Destructive: runs only on the embedded server, loopback targets, or with `--destructive`.
+/// Destructive: runs only on the embedded server the suite starts itself, or with
+/// `--destructive` (a server someone else runs, even on loopback, keeps its factory tokens).
 pub(super) async fn factory_token_can_be_rotated_and_deleted(cx: Cx) -> CheckResult {
     if !cx.settings().destructive {
         return Err(Finding::Skipped(
-            "destructive: runs on the embedded server and loopback targets, elsewhere only with --destructive".to_owned(),
+            "destructive: runs on the embedded server the suite starts itself, elsewhere only with --destructive".to_owned(),
         ));
     }
     let tokens = factory_tokens(&cx).await?;
-    let token = &tokens[0];
-    let id = token["id"].as_str().unwrap_or_default().to_owned();
+    let Some((id, _)) = tokens.into_iter().next() else {
+        return Err(Finding::inconclusive("the target has no factory token"));
+    };
     let (_, before) = cx.read_token(&id).await?;
-    let rotate = Request::cma(
+    let rotate = Request::cma_resource(
         Method::POST,
-        format!("/access_tokens/{id}/regenerate_token"),
+        Collection::AccessTokens,
+        &id,
+        Some(Action::RegenerateToken),
     );
     let rotated = cx
         .expect_success(rotate, "rotating a factory token")
@@ -169,7 +193,7 @@ pub(super) async fn factory_token_can_be_rotated_and_deleted(cx: Cx) -> CheckRes
         || "rotating a factory token did not return a new secret".to_owned(),
         &[&rotated],
     )?;
-    let delete = Request::cma(Method::DELETE, format!("/access_tokens/{id}"));
+    let delete = Request::cma_resource(Method::DELETE, Collection::AccessTokens, &id, None);
     // A 404 can be a retried DELETE whose first attempt was applied: the read below decides.
     let deleted = cx.send_settled(delete, "deleting a factory token").await?;
     cx.ensure(
@@ -183,7 +207,12 @@ pub(super) async fn factory_token_can_be_rotated_and_deleted(cx: Cx) -> CheckRes
         &[&deleted],
     )?;
     let gone = cx
-        .send(Request::cma(Method::GET, format!("/access_tokens/{id}")))
+        .send(Request::cma_resource(
+            Method::GET,
+            Collection::AccessTokens,
+            &id,
+            None,
+        ))
         .await?;
     cx.answered(&gone)?;
     cx.ensure(

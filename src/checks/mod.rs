@@ -25,7 +25,7 @@ use serde_json::Value;
 use crate::fixtures::{Fixtures, Flags, RoleFx, TokenFx, truncate};
 use crate::outcome::{CheckResult, Failure, Finding};
 use crate::spec::Spec;
-use crate::target::{Auth, Client, Exchange, Request};
+use crate::target::{Auth, Client, Collection, Exchange, Request, ResourceId};
 
 /// Which promises are hard checks (see `api-facts.md`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -241,7 +241,9 @@ impl Cx {
     /// The context of one check.
     pub fn new(client: Client, settings: Arc<Settings>, def: &CheckDef, serial: usize) -> Cx {
         let client = client.scoped();
-        let fixtures = Arc::new(Fixtures::new(client.clone(), &settings.run_id, serial));
+        let fixtures = Arc::new(
+            Fixtures::new(client.clone(), &settings.run_id, serial).for_clause(def.clause),
+        );
         // Each check draws from its own stream, fixed by the run's seed and the check's name.
         let seed = settings.seed ^ fnv1a(def.full_name().as_bytes());
         Cx {
@@ -395,7 +397,7 @@ impl Cx {
         F: Fn(Cx, Value) -> Fut + Send + 'static,
         Fut: Future<Output = CheckResult>,
     {
-        let role_ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
+        let role_ids: Vec<String> = roles.iter().map(|r| r.id.to_string()).collect();
         let marker = self.fixture_name("n");
         let token_id = token.id.clone();
         let cx = self.clone();
@@ -413,7 +415,9 @@ impl Cx {
 
     /// Create a role with these permissions.
     pub async fn role(&self, label: &str, grants: &[&str]) -> Result<RoleFx, Finding> {
-        self.fixtures.role(label, grants).await
+        let role = self.fixtures.role(label, grants).await;
+        self.note_fixture_shapes();
+        role
     }
 
     /// Create a token with this role and flags.
@@ -423,7 +427,21 @@ impl Cx {
         role: &RoleFx,
         flags: Flags,
     ) -> Result<TokenFx, Finding> {
-        self.fixtures.token(label, role, flags).await
+        let token = self.fixtures.token(label, role, flags).await;
+        self.note_fixture_shapes();
+        token
+    }
+
+    /// Broken shapes the fixtures met in create answers become warnings of this check.
+    fn note_fixture_shapes(&self) {
+        let notes = self.fixtures.take_notes();
+        if let Ok(mut warnings) = self.warnings.lock() {
+            for note in notes {
+                if !warnings.contains(&note) {
+                    warnings.push(note);
+                }
+            }
+        }
     }
 
     /// A fresh fixture name (also the marker generated names carry).
@@ -432,9 +450,14 @@ impl Cx {
     }
 
     /// Read a token as the management token: the exchange and `data`.
-    pub async fn read_token(&self, id: &str) -> Result<(Exchange, Value), Finding> {
+    pub async fn read_token(&self, id: &ResourceId) -> Result<(Exchange, Value), Finding> {
         let ex = self
-            .send(Request::cma(Method::GET, format!("/access_tokens/{id}")))
+            .send(Request::cma_resource(
+                Method::GET,
+                Collection::AccessTokens,
+                id,
+                None,
+            ))
             .await?;
         self.answered(&ex)?;
         let data = ex
@@ -448,8 +471,8 @@ impl Cx {
     }
 
     /// `PUT /access_tokens/{id}` with `body`, as `auth`.
-    pub fn update_request(&self, id: &str, body: Value, auth: Auth) -> Request {
-        Request::cma(Method::PUT, format!("/access_tokens/{id}"))
+    pub fn update_request(&self, id: &ResourceId, body: Value, auth: Auth) -> Request {
+        Request::cma_resource(Method::PUT, Collection::AccessTokens, id, None)
             .json(body)
             .auth(auth)
     }

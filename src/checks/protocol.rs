@@ -8,7 +8,7 @@ use super::Cx;
 use crate::fixtures::Flags;
 use crate::outcome::{CheckResult, Finding};
 use crate::spec::SchemaId;
-use crate::target::{Auth, Exchange, Request};
+use crate::target::{Auth, Collection, Exchange, Request, ResourceId};
 
 /// The largest rate limit the rate-limit check will exhaust on purpose (with a fixture token
 /// of its own, so the user's token keeps its budget).
@@ -21,10 +21,11 @@ async fn tour(cx: &Cx) -> Result<Vec<Exchange>, Finding> {
     let id = token.id.clone();
     let valid = json!({ "data": { "type": "access_token", "id": id, "attributes": {
         "name": token.name, "can_access_cda": true, "can_access_cda_preview": true, "can_access_cma": true } } });
-    let path = format!("/access_tokens/{id}");
+    let unknown = ResourceId::parse("98000000001")
+        .map_err(|err| Finding::inconclusive(format!("a bug in token-conformance: {err}")))?;
     let requests = vec![
         Request::cma(Method::GET, "/access_tokens"),
-        Request::cma(Method::GET, path.clone()),
+        Request::cma_resource(Method::GET, Collection::AccessTokens, &id, None),
         cx.update_request(&id, valid.clone(), Auth::Management),
         cx.update_request(
             &id,
@@ -37,7 +38,7 @@ async fn tour(cx: &Cx) -> Result<Vec<Exchange>, Finding> {
             valid.clone(),
             Auth::Raw("Bearer conformance-not-a-token-0000".to_owned()),
         ),
-        cx.update_request("98000000001", valid.clone(), Auth::Management),
+        cx.update_request(&unknown, valid.clone(), Auth::Management),
         Request::cma(Method::GET, "/conformance_no_such_endpoint"),
         cx.update_request(&id, valid.clone(), Auth::Management)
             .header("Content-Type", Some("text/plain")),

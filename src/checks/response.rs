@@ -6,7 +6,7 @@ use super::{Cx, role_id};
 use crate::fixtures::Flags;
 use crate::outcome::{CheckResult, Finding};
 use crate::spec::SchemaId;
-use crate::target::Auth;
+use crate::target::{Auth, ResourceId};
 
 /// A success returns an `access_token` resource matching the schema, with `id` equal to the
 /// path id and `hardcoded_type` null (the docs' `""` is tolerated, but only outside strict).
@@ -87,7 +87,7 @@ pub(super) async fn attributes_are_stored_as_sent(cx: Cx) -> CheckResult {
 
 /// Send `body` as an update of `id`: every attribute (and the role, when sent) must come
 /// back as sent, in the response and on a fresh read.
-async fn stored_as_sent(cx: &Cx, id: &str, body: Value) -> CheckResult {
+async fn stored_as_sent(cx: &Cx, id: &ResourceId, body: Value) -> CheckResult {
     let ex = cx
         .expect_success(
             cx.update_request(id, body.clone(), Auth::Management),

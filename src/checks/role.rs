@@ -17,7 +17,7 @@ pub(super) async fn role_is_preserved_when_relationships_are_omitted(cx: Cx) -> 
         cx.role("keep-c", &[]).await?,
     ];
     let token = cx.token("keep", &roles[0], Flags::ALL).await?;
-    let role_ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
+    let role_ids: Vec<String> = roles.iter().map(|r| r.id.to_string()).collect();
     let marker = cx.fixture_name("n");
     let c = cx.clone();
     let max_steps = cx.settings().budget.max_steps.max(1);

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::Cx;
 use crate::fixtures::Flags;
 use crate::outcome::{CheckResult, Finding};
-use crate::target::{Auth, Request};
+use crate::target::{Auth, Collection, Request};
 
 /// The `token` value is the same before and after any update, in the response and on a read.
 pub(super) async fn token_value_is_unchanged_by_an_update(cx: Cx) -> CheckResult {
@@ -130,7 +130,8 @@ pub(super) async fn token_is_shown_only_to_token_managers(cx: Cx) -> CheckResult
     // Someone else reads it: null.
     let read = cx
         .send(
-            Request::cma(Method::GET, format!("/access_tokens/{}", subject.id)).auth(plain.auth()),
+            Request::cma_resource(Method::GET, Collection::AccessTokens, &subject.id, None)
+                .auth(plain.auth()),
         )
         .await?;
     cx.answered(&read)?;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::generate::{self, Binding, Invalid, Mutation, MutationKind};
 use crate::outcome::{CheckResult, Finding};
 use crate::spec::{SchemaId, Spec};
-use crate::target::Auth;
+use crate::target::{Auth, ResourceId};
 
 /// Each mutation of a valid body (a required member removed, a wrong JSON type, another
 /// `type`, `data` not an object, a malformed role reference, `role.data: null`, a blank name)
@@ -33,7 +33,7 @@ async fn refused_and_unchanged(cx: Cx, unknown_members: bool) -> CheckResult {
         cx.role("invalid-b", &[]).await?,
     ];
     let token = cx.token("invalid", &roles[0], Flags::ALL).await?;
-    let role_ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
+    let role_ids: Vec<String> = roles.iter().map(|r| r.id.to_string()).collect();
     let marker = cx.fixture_name("n");
     let (_, before) = cx.read_token(&token.id).await?;
     let before = token_state(&before);
@@ -90,7 +90,7 @@ async fn refused_and_unchanged(cx: Cx, unknown_members: bool) -> CheckResult {
 /// violation too) and the token must read back exactly as `before`.
 async fn refused_and_unchanging(
     cx: &Cx,
-    id: &str,
+    id: &ResourceId,
     body: Value,
     mutation: &Mutation,
     before: &Value,

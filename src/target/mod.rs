@@ -2,6 +2,7 @@
 //! headers on every request, pacing on the target's rate limit, and a transcript of every
 //! exchange with secrets replaced, so that a failure can show what was sent and received.
 
+mod ids;
 mod redact;
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
+pub use ids::{Action, Collection, IdForm, MAX_ID_LEN, ResourceId, UnsafeId, resource_path, shown};
 pub use redact::Secrets;
 
 /// The header every request carries to pick the API version (documented: MUST).
@@ -144,6 +146,17 @@ impl Request {
             body: None,
             headers: Vec::new(),
         }
+    }
+
+    /// A CMA request to one resource (`/<collection>/<id>[/<action>]`), as the management
+    /// token: the only way the suite builds a path from an id.
+    pub fn cma_resource(
+        method: reqwest::Method,
+        collection: Collection,
+        id: &ResourceId,
+        action: Option<Action>,
+    ) -> Request {
+        Request::cma(method, resource_path(collection, id, action))
     }
 
     /// A CDA GraphQL query.
@@ -301,6 +314,17 @@ pub enum TransportError {
     /// The run's request budget (`--max-requests`) is spent.
     #[error("the run's request budget of {0} requests is spent")]
     Budget(u64),
+    /// A write the suite refused to send: it would reach the management token, or leave the
+    /// base URL.
+    #[error("refused to send {method} {url}: {why}")]
+    Refused {
+        /// The method.
+        method: String,
+        /// The URL (ids in it are escaped by the caller's validation; never sent).
+        url: String,
+        /// Why.
+        why: String,
+    },
 }
 
 /// Counts of what the client did, shared by every clone.
@@ -333,6 +357,16 @@ pub struct Client {
     pacing: Arc<std::sync::Mutex<std::collections::HashMap<String, Gate>>>,
     /// Whether the run's request cap applies to this handle.
     capped: bool,
+    /// What no write may reach, and the ids of the run's live fixtures.
+    guard: Arc<Guard>,
+}
+
+/// Shared by every clone of a client: the management token's id (learned at session start)
+/// and the ids the run's fixtures hold now.
+#[derive(Debug, Default)]
+struct Guard {
+    management: std::sync::Mutex<Option<ResourceId>>,
+    live: std::sync::Mutex<std::collections::BTreeSet<(Collection, ResourceId)>>,
 }
 
 /// What the client knows of one caller's rate limit.
@@ -434,6 +468,7 @@ impl Client {
             local: Arc::new(AtomicU64::new(0)),
             pacing: Arc::default(),
             capped: true,
+            guard: Arc::default(),
         })
     }
 
@@ -443,6 +478,79 @@ impl Client {
             local: Arc::new(AtomicU64::new(0)),
             ..self.clone()
         }
+    }
+
+    /// The management token's id: no write will be sent to it from now on.
+    pub fn set_management_id(&self, id: ResourceId) {
+        if let Ok(mut slot) = self.guard.management.lock() {
+            *slot = Some(id);
+        }
+    }
+
+    /// The management token's id, if known.
+    pub fn management_id(&self) -> Option<ResourceId> {
+        self.guard.management.lock().ok().and_then(|m| m.clone())
+    }
+
+    /// Ask `GET /users/me` which token the run authenticates as, and guard it. A target that
+    /// does not say, or names an unsafe id, leaves only the base-URL check; nothing fails here.
+    pub async fn learn_management_id(&self) {
+        let Ok(me) = self
+            .uncapped()
+            .send(&Request::cma(reqwest::Method::GET, "/users/me"))
+            .await
+        else {
+            return;
+        };
+        if let Some(Ok(id)) = me
+            .is_success()
+            .then(|| me.data().map(ResourceId::of))
+            .flatten()
+        {
+            self.set_management_id(id);
+        }
+    }
+
+    /// Claim `id` for a new fixture of the run; `false` when another live fixture holds it.
+    pub fn claim_fixture_id(&self, collection: Collection, id: &ResourceId) -> bool {
+        self.guard
+            .live
+            .lock()
+            .map(|mut live| live.insert((collection, id.clone())))
+            .unwrap_or(false)
+    }
+
+    /// The fixture holding `id` is gone.
+    pub fn release_fixture_id(&self, collection: Collection, id: &ResourceId) {
+        if let Ok(mut live) = self.guard.live.lock() {
+            live.remove(&(collection, id.clone()));
+        }
+    }
+
+    /// Refuse a write whose resolved URL leaves the base URL or reaches the management
+    /// token (however the path spells it: dot segments, percent-encoding, case).
+    fn check_write(&self, req: &Request, url: &str) -> Result<(), TransportError> {
+        use reqwest::Method;
+        if req.api != Api::Cma || matches!(req.method, Method::GET | Method::HEAD | Method::OPTIONS)
+        {
+            return Ok(());
+        }
+        let refuse = |why: String| TransportError::Refused {
+            method: req.method.to_string(),
+            url: shown(url),
+            why,
+        };
+        let below = ids::segments_below(&self.target.base_url, url).map_err(refuse)?;
+        if let Some(id) = self.management_id()
+            && below.len() >= 2
+            && below[0] == "access_tokens"
+            && below[1] == id.to_lowercase()
+        {
+            return Err(refuse(
+                "it would reach the management token the run authenticates with".to_owned(),
+            ));
+        }
+        Ok(())
     }
 
     /// The target.
@@ -650,6 +758,7 @@ impl Client {
     /// Send `req` once: no waiting on 429s, no retries.
     pub async fn send_once(&self, req: &Request) -> Result<Exchange, TransportError> {
         let url = self.url_of(req)?;
+        self.check_write(req, &url)?;
         let headers = self.default_headers(req);
         let mut map = HeaderMap::new();
         for (name, value) in &headers {
