@@ -270,10 +270,10 @@ impl Fixtures {
         };
         let ex = if ambiguous {
             match self.find_by_name(collection, name).await {
-                Ok(Some((_, resource, list))) => Exchange {
+                Ok(Some((_, resource, read))) => Exchange {
                     status: 201,
                     json: Some(json!({ "data": resource })),
-                    ..list
+                    ..read
                 },
                 _ => first?,
             }
@@ -351,9 +351,10 @@ impl Fixtures {
         Ok(())
     }
 
-    /// The one resource of `collection` named exactly `name`, with a safe id that is neither
-    /// the management token nor another live fixture: `(id, resource, the listing)`.
-    /// Anything else (no such name, several, an unsafe id) is not touched.
+    /// The one resource of `collection` named exactly `name`, with a safe id that is not the
+    /// management token, and that reads back by that id with that name: `(id, resource as
+    /// read back, the read)`. Anything else (no such name, several, an unsafe id, a listing
+    /// entry that names another resource's id) is not touched.
     async fn find_by_name(
         &self,
         collection: Collection,
@@ -392,7 +393,22 @@ impl Fixtures {
                 shown(name)
             ));
         }
-        Ok(Some((id, resource, list)))
+        let read = client
+            .send(&Request::cma_resource(Method::GET, collection, &id, None))
+            .await
+            .map_err(|err| err.to_string())?;
+        let data = read.data().filter(|_| read.is_success()).cloned();
+        let confirmed = data.as_ref().is_some_and(|d| {
+            d.get("id").and_then(Value::as_str) == Some(&*id)
+                && d.pointer("/attributes/name").and_then(Value::as_str) == Some(name)
+        });
+        match data {
+            Some(resource) if confirmed => Ok(Some((id, resource, read))),
+            _ => Err(format!(
+                "the target lists it as {}, but that resource does not read back with this name: not touched",
+                shown(&id)
+            )),
+        }
     }
 
     /// Delete everything this check created: tokens first, then roles, newest first.
@@ -428,8 +444,8 @@ impl Fixtures {
         leftovers
     }
 
-    /// Creates that were sent but never confirmed: find each by its exact, unique name, read
-    /// it back by id to see that it is that fixture, and only then delete it.
+    /// Creates that were sent but never confirmed: find each by its exact, unique name (read
+    /// back by id to see that it is that fixture), and only then delete it.
     async fn clean_up_pending(&self, client: &Client) -> Vec<String> {
         let pending: Vec<(Collection, String)> = match self.pending.lock() {
             Ok(mut pending) => std::mem::take(&mut *pending),
@@ -450,26 +466,6 @@ impl Fixtures {
             if !client.claim_fixture_id(collection, &id) {
                 leftovers.push(format!(
                     "{what} may exist: the target lists it under the id {} of another fixture",
-                    shown(&id)
-                ));
-                continue;
-            }
-            let read = client
-                .send(&Request::cma_resource(Method::GET, collection, &id, None))
-                .await;
-            let confirmed = read.as_ref().is_ok_and(|ex| {
-                ex.is_success()
-                    && ex.data().and_then(|d| d.get("id")).and_then(Value::as_str) == Some(&*id)
-                    && ex
-                        .data()
-                        .and_then(|d| d.pointer("/attributes/name"))
-                        .and_then(Value::as_str)
-                        == Some(name.as_str())
-            });
-            if !confirmed {
-                client.release_fixture_id(collection, &id);
-                leftovers.push(format!(
-                    "{what} may exist: the target lists it as {}, but that resource does not read back with this name",
                     shown(&id)
                 ));
                 continue;
