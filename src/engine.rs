@@ -519,7 +519,7 @@ pub fn is_production(url: &str) -> bool {
 /// every generated name carries, `conformance-<8 hex>-<check serial>-<n>-`.
 pub fn is_fixture_name(name: &str) -> bool {
     name.match_indices(NAME_PREFIX).any(|(at, _)| {
-        let rest = name[at + NAME_PREFIX.len()..].as_bytes();
+        let rest = &name.as_bytes()[at + NAME_PREFIX.len()..];
         if rest.len() <= 8 || !rest[..8].iter().all(u8::is_ascii_hexdigit) || rest[8] != b'-' {
             return false;
         }
