@@ -154,10 +154,11 @@ struct RunArgs {
     /// Also write the report as JUnit XML: one testcase per check, one testsuite per clause.
     #[arg(long, value_name = "PATH")]
     junit: Option<PathBuf>,
-    /// Allow destructive clauses (rotating and deleting a factory token) on a non-loopback target.
+    /// Allow destructive clauses (rotating and deleting a factory token) on a target the suite
+    /// did not start itself (by default they run only on the embedded server, not on loopback).
     #[arg(long, conflicts_with = "no_destructive")]
     destructive: bool,
-    /// Skip destructive clauses even on the embedded server and loopback targets.
+    /// Skip destructive clauses even on the embedded server.
     #[arg(long)]
     no_destructive: bool,
     /// Stop after this many requests (the rest is inconclusive; fixture cleanup is exempt).

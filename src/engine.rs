@@ -31,9 +31,9 @@ pub struct RunOptions {
     pub secret: Option<String>,
     /// The target's name in reports.
     pub target_name: Option<String>,
-    /// Allow destructive clauses on a non-loopback target.
+    /// Allow destructive clauses on a target the suite did not start (loopback or not).
     pub destructive: bool,
-    /// Forbid destructive clauses even on the embedded server and loopback targets.
+    /// Forbid destructive clauses even on the embedded server.
     pub no_destructive: bool,
     /// Allow the public production host.
     pub allow_production: bool,
@@ -343,7 +343,7 @@ impl Session {
     }
 
     /// Run every selected check, `concurrency` at a time, calling `progress` after each.
-    /// Destructive checks run last, so that a factory token they delete on a loopback target
+    /// Destructive checks run last, so that a factory token they delete on a shared target
     /// is not one another check is still looking at.
     pub async fn run_all(
         self: &Arc<Self>,

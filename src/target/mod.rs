@@ -58,7 +58,8 @@ impl std::fmt::Debug for Target {
 }
 
 impl Target {
-    /// Whether the CMA host is a loopback address (destructive clauses may run there).
+    /// Whether the CMA host is a loopback address (not enough for destructive clauses: a
+    /// loopback server the suite did not start is someone else's).
     pub fn is_loopback(&self) -> bool {
         is_loopback_url(&self.base_url)
     }
