@@ -34,6 +34,9 @@ enum Mode {
     /// Token creates answer 503 (after the server applied them), and the listing shows every
     /// fixture-named token under a bystander's id.
     ForgedListing,
+    /// The token listing gives the bystander a fixture name, and adds a fixture-named entry
+    /// whose id climbs to the management token.
+    SweepBait,
 }
 
 struct Proxy {
@@ -123,6 +126,19 @@ fn rewrite(proxy: &Proxy, method: &Method, path: &str, status: u16, json: &mut V
                     item["id"] = json!(bystander);
                 }
             }
+        }
+        Mode::SweepBait if *method == Method::GET && path == "/access_tokens" => {
+            let bystander = proxy.bystander_id.lock().unwrap().clone().unwrap();
+            let items = json["data"].as_array_mut().unwrap();
+            for item in items.iter_mut() {
+                if item["id"] == json!(bystander) {
+                    item["attributes"]["name"] = json!("conformance-0a1b2c3d-1-0-bait");
+                }
+            }
+            let mut trap = items[0].clone();
+            trap["id"] = json!(format!("../access_tokens/{}", proxy.management_id));
+            trap["attributes"]["name"] = json!("conformance-0a1b2c3d-1-1-trap");
+            items.push(trap);
         }
         _ => {}
     }
@@ -434,5 +450,42 @@ fn cleanup_by_name_never_deletes_a_bystander_a_forged_listing_points_at() {
                 .any(|w| w.contains("does not read back with this name")),
             "{warnings:?}"
         );
+    });
+}
+
+#[test]
+fn sweep_deletes_only_what_reads_back_as_a_fixture_with_a_safe_id() {
+    common::runtime().block_on(async {
+        let setup = setup(Mode::SweepBait).await;
+        let base = setup.server.cma_url();
+        let role = send_json(
+            reqwest::Method::POST,
+            format!("{base}/roles"),
+            Some(json!({"data": {"type": "role", "attributes": {"name": "bystander"}}})),
+        )
+        .await;
+        let token = send_json(reqwest::Method::POST, format!("{base}/access_tokens"), Some(json!({"data": {"type": "access_token", "attributes": {
+            "name": "bystander token", "can_access_cda": true, "can_access_cda_preview": false, "can_access_cma": true},
+            "relationships": {"role": {"data": {"type": "role", "id": role["data"]["id"]}}}}}))).await;
+        let bystander = token["data"]["id"].as_str().unwrap().to_owned();
+        *setup.proxy.bystander_id.lock().unwrap() = Some(bystander.clone());
+        let before = everything(&base).await;
+        let options = RunOptions {
+            base_url: Some(setup.proxy_url.clone()),
+            secret: Some(SECRET.to_owned()),
+            ..RunOptions::default()
+        };
+        let client = engine::sweep_client(&options).unwrap();
+        let report = engine::sweep(&client).await.unwrap();
+        assert!(report.removed.is_empty(), "{:?}", report.removed);
+        let failed = report.failed.join("\n");
+        assert!(failed.contains("the target listed a token whose id"), "{failed}");
+        assert!(failed.contains("reads back as another resource"), "{failed}");
+        assert!(!failed.contains('\u{1b}'));
+        assert_eq!(everything(&base).await, before, "sweep touched something");
+        for line in setup.proxy.log.lock().unwrap().iter() {
+            assert!(line.starts_with("GET "), "sweep sent {line}");
+            assert!(!line.contains(".."), "sweep sent {line}");
+        }
     });
 }
