@@ -8,8 +8,9 @@ use crate::fixtures::Flags;
 use crate::outcome::{CheckResult, Finding};
 use crate::target::{Auth, Collection, Request, ResourceId};
 
-/// Without valid credentials (no header, an unknown token, an empty bearer, a token without
-/// `can_access_cma`) an update is refused and changes nothing. The codes are observed.
+/// Without valid credentials (no header, an unknown token, a forged one, an empty bearer, a
+/// token without `can_access_cma`) an update is refused and changes nothing; with valid ones
+/// the same update shows. The codes are observed.
 pub(super) async fn requests_without_valid_credentials_are_refused(cx: Cx) -> CheckResult {
     let role = cx.role("auth", &["can_manage_access_tokens"]).await?;
     let subject = cx.token("auth-subject", &role, Flags::ALL).await?;
@@ -27,11 +28,16 @@ pub(super) async fn requests_without_valid_credentials_are_refused(cx: Cx) -> Ch
     let body = json!({ "data": { "type": "access_token", "id": subject.id, "attributes": {
         "name": cx.fixture_name("renamed"), "can_access_cda": false, "can_access_cda_preview": false,
         "can_access_cma": false } } });
-    let cases: [(&str, Auth, Option<&str>); 4] = [
+    let cases: [(&str, Auth, Option<&str>); 5] = [
         ("no Authorization header", Auth::None, Some("INVALID_SITE")),
         (
             "an unknown token",
             Auth::Raw("Bearer conformance-not-a-token-0000".to_owned()),
+            Some("INVALID_AUTHORIZATION_HEADER"),
+        ),
+        (
+            "a forged token (a real secret with its last character changed)",
+            cx.forged_auth(&subject),
             Some("INVALID_AUTHORIZATION_HEADER"),
         ),
         ("an empty bearer", Auth::Raw("Bearer ".to_owned()), None),
@@ -81,7 +87,25 @@ pub(super) async fn requests_without_valid_credentials_are_refused(cx: Cx) -> Ch
             )?;
         }
     }
-    Ok(())
+    // "Changes nothing" means something only where an update can change something: the same
+    // update with valid credentials must show on a fresh read (a target that stores nothing
+    // passes every refusal above).
+    let ex = cx
+        .expect_success(
+            cx.update_request(&subject.id, body, Auth::Management),
+            "the same update with valid credentials",
+        )
+        .await?;
+    let (read, after) = cx.read_token(&subject.id).await?;
+    cx.ensure(
+        token_state(&after) != token_state(&before),
+        || {
+            "the same update with valid credentials succeeded but a fresh read shows the token unchanged: \
+             the target does not store updates, so that refused updates changed nothing shows nothing"
+                .to_owned()
+        },
+        &[&ex, &read],
+    )
 }
 
 /// An unknown id: never a success, never a server error; 404 `NOT_FOUND` (observed).

@@ -83,7 +83,8 @@ async fn probe_once(
 
 /// Apply each direction of a change with `set`, then probe: the very next call, a
 /// sequential burst, a concurrent burst. `expect(on, probe index)` says what each probe
-/// must see.
+/// must see. Revoking comes first and granting after it, so a target that answers every
+/// probe the same way (a stateless one) fails one direction or the other.
 async fn holds_on_the_next_call(
     cx: &Cx,
     token: &TokenFx,
@@ -272,6 +273,11 @@ pub(super) async fn role_change_holds_on_the_next_call(cx: Cx) -> CheckResult {
         )
         .await?;
     let plain = cx.role("effect-role-off", &[]).await?;
+    cx.distinct_ids(
+        "roles",
+        [powerful.id.as_str(), plain.id.as_str()],
+        "a role change cannot be observed",
+    )?;
     let token = cx.token("effect-role", &powerful, Flags::ALL).await?;
     let bystander = cx
         .token("effect-role-bystander", &plain, Flags::ALL)

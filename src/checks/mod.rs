@@ -291,9 +291,27 @@ impl Cx {
         self.settings.profile == Profile::Strict
     }
 
-    /// Send a request; no answer at all makes the check inconclusive.
+    /// Send a request; no answer at all makes the check inconclusive. A 4xx marked
+    /// `transient` is the answer all the same (the client tried it once more), and the
+    /// deviation is a warning of the check.
     pub async fn send(&self, req: Request) -> Result<Exchange, Finding> {
-        Ok(self.client.send(&req).await?)
+        let ex = self.client.send(&req).await?;
+        if crate::target::is_transient_4xx(&ex) {
+            let code = ex.error_code().map(|c| format!(" {c}")).unwrap_or_default();
+            self.warn(format!(
+                "the target marked a {}{code} as transient (a refusal is taken as the answer after one retry)",
+                ex.status
+            ));
+        }
+        Ok(ex)
+    }
+
+    fn warn(&self, message: String) {
+        if let Ok(mut warnings) = self.warnings.lock()
+            && !warnings.contains(&message)
+        {
+            warnings.push(message);
+        }
     }
 
     /// A documented promise: a violation fails the check.
@@ -324,11 +342,7 @@ impl Cx {
         if self.strict() {
             return Err(Finding::fail(message, evidence));
         }
-        if let Ok(mut warnings) = self.warnings.lock()
-            && !warnings.contains(&message)
-        {
-            warnings.push(message);
-        }
+        self.warn(message);
         Ok(())
     }
 
@@ -343,8 +357,8 @@ impl Cx {
         Ok(())
     }
 
-    /// Send a request that the documentation says succeeds. A 4xx is a violation; a
-    /// transient failure is inconclusive; a non-transient 5xx is a violation only when it
+    /// Send a request that the documentation says succeeds. A 4xx is a violation (also one
+    /// marked `transient`); a transient failure is inconclusive; a non-transient 5xx is a violation only when it
     /// answers the same request the same way three times.
     pub async fn expect_success(&self, req: Request, what: &str) -> Result<Exchange, Finding> {
         let ex = self.send_settled(req, what).await?;
@@ -364,7 +378,7 @@ impl Cx {
     }
 
     /// Send a request whose answer the clause is about. A transient failure (left after the
-    /// client's retries) makes the check inconclusive; a non-transient 5xx is sent again, and
+    /// client's retries; never a 4xx other than 429) makes the check inconclusive; a non-transient 5xx is sent again, and
     /// stands only when the target answers it three times.
     pub async fn send_settled(&self, req: Request, what: &str) -> Result<Exchange, Finding> {
         // A request that is not idempotent (a CMA POST) is never sent twice.
@@ -447,6 +461,64 @@ impl Cx {
     /// A fresh fixture name (also the marker generated names carry).
     pub fn fixture_name(&self, label: &str) -> String {
         self.fixtures.name(label)
+    }
+
+    /// Credentials that are `token`'s secret with its last character changed: a bearer the
+    /// target has never issued, and as close to a real one as a bearer can be. Registered for
+    /// redaction like the secret itself, since it shows all of it but one character.
+    pub fn forged_auth(&self, token: &TokenFx) -> Auth {
+        let mut forged = token.secret.clone();
+        let last = forged.pop();
+        forged.push(if last == Some('x') { 'y' } else { 'x' });
+        let label = format!("$FORGED_FIXTURE_TOKEN_{}", token.id);
+        self.client.secrets().register(&forged, &label);
+        Auth::Token {
+            secret: forged,
+            label,
+        }
+    }
+
+    /// A precondition of every clause about secrets: the target checks them. `GET /site` with
+    /// a forged bearer (see [`Cx::forged_auth`]) must be refused; a target that accepts it
+    /// demonstrably lets anyone in, which no secret-keeping promise survives.
+    pub async fn secret_is_checked(&self, token: &TokenFx, why: &str) -> CheckResult {
+        let probe = self
+            .send(Request::cma(Method::GET, "/site").auth(self.forged_auth(token)))
+            .await?;
+        self.answered(&probe)?;
+        self.ensure(
+            !probe.is_success(),
+            || {
+                format!(
+                    "the target accepted a forged bearer (a fixture token's secret with its last character changed) on {}: it does not check secrets, so {why}",
+                    probe.summary()
+                )
+            },
+            &[&probe],
+        )
+    }
+
+    /// A precondition of every check that tells fixtures apart by id: distinct resources
+    /// have distinct ids. A target that gives two of them one id (a stateless mock gives
+    /// every resource the same) cannot show the promise: the check is inconclusive, and says
+    /// why (`consequence`).
+    pub fn distinct_ids<'a>(
+        &self,
+        what: &str,
+        ids: impl IntoIterator<Item = &'a str>,
+        consequence: &str,
+    ) -> CheckResult {
+        let mut seen: Vec<&str> = Vec::new();
+        for id in ids {
+            if seen.contains(&id) {
+                return Err(Finding::inconclusive(format!(
+                    "the target gave two {what} the same id {:?}, so {consequence}",
+                    truncate(id, 64)
+                )));
+            }
+            seen.push(id);
+        }
+        Ok(())
     }
 
     /// Read a token as the management token: the exchange and `data`.

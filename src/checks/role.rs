@@ -8,14 +8,22 @@ use crate::generate::{self, Binding};
 use crate::outcome::CheckResult;
 use crate::target::Auth;
 
+/// What a role check says when its roles cannot be told apart.
+const ROLES_ALIKE: &str = "a role change cannot be observed";
+
 /// Arbitrary sequences of updates, with and without `relationships`: after each, the role
 /// (in the response and on a fresh read) is the last one explicitly sent.
+///
+/// Each case starts by moving the token to a role that is not its creation role: a target
+/// that stores nothing (and answers with the role the token was created with) cannot then
+/// fake "preserved".
 pub(super) async fn role_is_preserved_when_relationships_are_omitted(cx: Cx) -> CheckResult {
     let roles = [
         cx.role("keep-a", &[]).await?,
         cx.role("keep-b", &[]).await?,
         cx.role("keep-c", &[]).await?,
     ];
+    cx.distinct_ids("roles", roles.iter().map(|r| r.id.as_str()), ROLES_ALIKE)?;
     let token = cx.token("keep", &roles[0], Flags::ALL).await?;
     let role_ids: Vec<String> = roles.iter().map(|r| r.id.to_string()).collect();
     let marker = cx.fixture_name("n");
@@ -25,12 +33,18 @@ pub(super) async fn role_is_preserved_when_relationships_are_omitted(cx: Cx) -> 
         let (cx, token, role_ids, marker) = (c.clone(), token.clone(), role_ids.clone(), marker.clone());
         async move {
             let binding = Binding { path_id: &token.id, roles: &role_ids, marker: &marker };
-            // Every case starts from a known role, sent explicitly.
+            // Every case starts from a known role, sent explicitly, and not the creation role.
             let start = json!({ "data": { "type": "access_token", "id": token.id, "attributes": {
                 "name": token.name, "can_access_cda": true, "can_access_cda_preview": true, "can_access_cma": true },
-                "relationships": { "role": { "data": { "type": "role", "id": role_ids[0] } } } } });
-            cx.expect_success(cx.update_request(&token.id, start, Auth::Management), "reset the role").await?;
-            let mut expected = role_ids[0].clone();
+                "relationships": { "role": { "data": { "type": "role", "id": role_ids[1] } } } } });
+            let reset = cx.expect_success(cx.update_request(&token.id, start, Auth::Management), "reset the role").await?;
+            let got = reset.data().and_then(role_id).map(str::to_owned);
+            cx.ensure(
+                got.as_deref() == Some(role_ids[1].as_str()),
+                || format!("moving the token from its creation role {:?} to role {:?} answered role {got:?}", role_ids[0], role_ids[1]),
+                &[&reset],
+            )?;
+            let mut expected = role_ids[1].clone();
             let mut history = Vec::new();
             for template in steps {
                 let body = template.bind(&binding);
@@ -63,6 +77,7 @@ pub(super) async fn role_is_preserved_when_relationships_are_omitted(cx: Cx) -> 
 /// Sending `relationships.role` moves the token to that role, back and forth.
 pub(super) async fn role_is_reassigned_when_sent(cx: Cx) -> CheckResult {
     let roles = [cx.role("move-a", &[]).await?, cx.role("move-b", &[]).await?];
+    cx.distinct_ids("roles", roles.iter().map(|r| r.id.as_str()), ROLES_ALIKE)?;
     let token = cx.token("move", &roles[0], Flags::ALL).await?;
     for target in [&roles[1], &roles[0], &roles[1]] {
         let body = json!({ "data": { "type": "access_token", "id": token.id, "attributes": {

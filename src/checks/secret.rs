@@ -13,6 +13,8 @@ use crate::target::{Auth, Collection, Request};
 pub(super) async fn token_value_is_unchanged_by_an_update(cx: Cx) -> CheckResult {
     let role = cx.role("secret", &[]).await?;
     let token = cx.token("secret", &role, Flags::ALL).await?;
+    cx.secret_is_checked(&token, "an unchanged token value shows nothing")
+        .await?;
     let fixture = token.clone();
     cx.each_valid_update(&token, std::slice::from_ref(&role), move |cx, body| {
         let token = fixture.clone();
@@ -57,6 +59,8 @@ pub(super) async fn token_value_is_unchanged_by_an_update(cx: Cx) -> CheckResult
 pub(super) async fn old_secret_still_authenticates_after_an_update(cx: Cx) -> CheckResult {
     let role = cx.role("oldsecret", &[]).await?;
     let token = cx.token("oldsecret", &role, Flags::ALL).await?;
+    cx.secret_is_checked(&token, "a secret that still authenticates shows nothing")
+        .await?;
     let fixture = token.clone();
     cx.each_valid_update(&token, std::slice::from_ref(&role), move |cx, mut body| {
         let token = fixture.clone();
@@ -100,6 +104,22 @@ pub(super) async fn token_is_shown_only_to_token_managers(cx: Cx) -> CheckResult
     let manager = cx.token("vis-manager", &manager_role, Flags::ALL).await?;
     let plain = cx.token("vis-plain", &plain_role, Flags::ALL).await?;
     let subject = cx.token("vis-subject", &plain_role, Flags::ALL).await?;
+    // Who sees the secret depends on who calls: the callers must be told apart.
+    cx.distinct_ids(
+        "roles",
+        [manager_role.id.as_str(), plain_role.id.as_str()],
+        "a caller with can_manage_access_tokens cannot be told from one without",
+    )?;
+    cx.distinct_ids(
+        "tokens",
+        [manager.id.as_str(), plain.id.as_str(), subject.id.as_str()],
+        "the caller cannot be told from the token it reads",
+    )?;
+    cx.secret_is_checked(
+        &plain,
+        "what a caller without can_manage_access_tokens is shown cannot be told from what anyone is shown",
+    )
+    .await?;
     let body = |name: &str| {
         json!({ "data": { "type": "access_token", "id": subject.id, "attributes": {
             "name": name, "can_access_cda": true, "can_access_cda_preview": true, "can_access_cma": true } } })

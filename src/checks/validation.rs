@@ -11,7 +11,8 @@ use crate::target::{Auth, ResourceId};
 
 /// Each mutation of a valid body (a required member removed, a wrong JSON type, another
 /// `type`, `data` not an object, a malformed role reference, `role.data: null`, a blank name)
-/// is refused with a 4xx, never a 2xx or a 5xx, and the token reads back exactly as before.
+/// is refused with a 4xx, never a 2xx or a 5xx, and the token reads back exactly as before
+/// (after a valid update has shown that the token can change at all).
 pub(super) async fn invalid_bodies_are_refused_and_change_nothing(cx: Cx) -> CheckResult {
     refused_and_unchanged(cx, false).await
 }
@@ -35,7 +36,28 @@ async fn refused_and_unchanged(cx: Cx, unknown_members: bool) -> CheckResult {
     let token = cx.token("invalid", &roles[0], Flags::ALL).await?;
     let role_ids: Vec<String> = roles.iter().map(|r| r.id.to_string()).collect();
     let marker = cx.fixture_name("n");
-    let (_, before) = cx.read_token(&token.id).await?;
+    // "Changes nothing" means something only where an update can change something: first a
+    // valid update, which a fresh read must show (a target that stores nothing, or refuses
+    // every body, would pass every refusal below).
+    let renamed = cx.fixture_name("valid");
+    let valid = json!({ "data": { "type": "access_token", "id": token.id, "attributes": {
+        "name": renamed, "can_access_cda": true, "can_access_cda_preview": false, "can_access_cma": true } } });
+    let ex = cx
+        .expect_success(
+            cx.update_request(&token.id, valid, Auth::Management),
+            "a valid update",
+        )
+        .await?;
+    let (read, before) = cx.read_token(&token.id).await?;
+    cx.ensure(
+        before.pointer("/attributes/name") == Some(&json!(renamed)),
+        || {
+            "a valid update succeeded but a fresh read does not show it: the target does not store \
+             updates, so that invalid ones change nothing shows nothing"
+                .to_owned()
+        },
+        &[&ex, &read],
+    )?;
     let before = token_state(&before);
     let strict = cx.strict();
 

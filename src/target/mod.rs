@@ -581,6 +581,10 @@ impl Client {
     /// A request that is not idempotent (a CMA `POST`: create, rotate) is retried only when
     /// the answer shows it was not processed (429, or no connection at all): sending it again
     /// after a timeout or a 503 could apply it twice. Its caller sorts out what happened.
+    ///
+    /// A 4xx marked `transient: true` (a refusal, whatever the flag says) is sent again at
+    /// most once, then taken as the answer: a target must not turn a deserved failure into
+    /// "inconclusive" by calling its refusals transient. See [`is_transient_4xx`].
     pub async fn send(&self, req: &Request) -> Result<Exchange, TransportError> {
         let idempotent = req.method != reqwest::Method::POST || req.api == Api::Cda;
         let pace_key = pace_key(&req.auth);
@@ -591,6 +595,14 @@ impl Client {
             let result = self.send_once(req).await;
             if let Ok(ex) = &result {
                 self.record_pace(&pace_key, ex);
+                if is_transient_4xx(ex) {
+                    if attempt > 1 || !idempotent || !self.take_retry() {
+                        return result;
+                    }
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
             }
             let (wait, transient) = match &result {
                 Ok(ex) if ex.status == 429 => (Some(rate_limit_wait(ex)), false),
@@ -840,14 +852,27 @@ impl Client {
 }
 
 /// Whether an answer says "try again later" (documented `transient`, or a gateway status).
+/// A 4xx other than 429 never is, whatever it says: it is a refusal (see [`is_transient_4xx`]).
 pub fn is_transient(ex: &Exchange) -> bool {
-    matches!(ex.status, 502..=504)
-        || ex
-            .json
-            .as_ref()
-            .and_then(|j| j.pointer("/data/0/attributes/transient"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
+    matches!(ex.status, 502..=504) || (marked_transient(ex) && !refusal(ex))
+}
+
+/// Whether a 4xx (not a 429) carries `transient: true`: a deviation. The client sends such a
+/// request again at most once, then the answer stands.
+pub fn is_transient_4xx(ex: &Exchange) -> bool {
+    refusal(ex) && marked_transient(ex)
+}
+
+fn refusal(ex: &Exchange) -> bool {
+    ex.is_client_error() && ex.status != 429
+}
+
+fn marked_transient(ex: &Exchange) -> bool {
+    ex.json
+        .as_ref()
+        .and_then(|j| j.pointer("/data/0/attributes/transient"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 fn rate_limit_wait(ex: &Exchange) -> Duration {
