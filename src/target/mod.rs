@@ -21,6 +21,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(30);
 /// How many times one request is sent again after a 429 or a transient failure.
 pub const MAX_RETRIES: u32 = 4;
+/// The largest answer body the client reads (4 MiB). Every documented answer of this API is a
+/// small JSON document (one resource, a listing, an error envelope: kilobytes); a body past
+/// this is the target breaking the contract, and reading on would let it exhaust memory.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Where the suite sends its requests.
 #[derive(Clone)]
@@ -250,10 +254,18 @@ impl Exchange {
             .map_or(self.request.url.as_str(), |(_, rest)| {
                 rest.find('/').map_or("/", |i| &rest[i..])
             });
-        match self.error_code() {
+        let mut line = match self.error_code() {
             Some(code) => format!("{} {} → {} {code}", self.request.method, path, self.status),
             None => format!("{} {} → {}", self.request.method, path, self.status),
+        };
+        if (300..400).contains(&self.status) {
+            let to = self.header("location").map_or_else(
+                || "no Location".to_owned(),
+                |l| crate::fixtures::truncate(l, 200),
+            );
+            line.push_str(&format!(" (redirect to {to}, redirects are not followed)"));
         }
+        line
     }
 }
 
@@ -301,6 +313,41 @@ pub enum TransportError {
     /// The run's request budget (`--max-requests`) is spent.
     #[error("the run's request budget of {0} requests is spent")]
     Budget(u64),
+    /// The answer's body was larger than [`MAX_BODY_BYTES`]; reading stopped there.
+    #[error(
+        "the answer of {url} exceeded the {cap}-byte cap (documented answers are small JSON documents); reading stopped there"
+    )]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The cap, in bytes.
+        cap: usize,
+        /// The answer as far as it was read (its body cut short), as evidence.
+        partial: Box<Exchange>,
+    },
+    /// The run is stopping (its deadline passed, or it was interrupted): nothing more is sent.
+    #[error("{0}: no more requests are sent")]
+    Stopped(String),
+}
+
+/// How far a run's stop goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StopLevel {
+    /// Running.
+    Running,
+    /// The checks send nothing more (deadline, first signal); cleanup still runs.
+    Checks,
+    /// Nothing is sent any more, cleanup included (cleanup out of time, second signal).
+    All,
+}
+
+/// The run's stop state, shared by every clone of a client.
+#[derive(Debug, Clone)]
+pub struct StopState {
+    /// How far the stop goes.
+    pub level: StopLevel,
+    /// Why, in words (`the run's deadline of 15m passed`).
+    pub reason: String,
 }
 
 /// Counts of what the client did, shared by every clone.
@@ -312,12 +359,30 @@ pub struct Stats {
     pub rate_limit_wait_ms: AtomicU64,
     /// Retries after a 429 or a transient failure.
     pub retries: AtomicU64,
-    /// Every request sent, redacted, in the order sent.
+    /// Every request sent, redacted, in the order sent, but only while [`Stats::record`] is
+    /// on (tests switch it on; a run keeps nothing per request that nobody reads).
     pub sent: std::sync::Mutex<Vec<SentRequest>>,
+    /// Whether requests are recorded in [`Stats::sent`].
+    pub record: std::sync::atomic::AtomicBool,
     /// The most requests the run may send (0: no cap). Cleanup is exempt.
     pub cap: AtomicU64,
     /// Transient failures the run may still retry.
     pub retry_budget: AtomicU64,
+    /// Whether the run is stopping, and why.
+    stop: StopSignal,
+}
+
+/// A watch channel for the stop state (so that waiting requests wake up at once).
+#[derive(Debug)]
+struct StopSignal(tokio::sync::watch::Sender<StopState>);
+
+impl Default for StopSignal {
+    fn default() -> Self {
+        StopSignal(tokio::sync::watch::Sender::new(StopState {
+            level: StopLevel::Running,
+            reason: String::new(),
+        }))
+    }
 }
 
 /// The suite's HTTP client. Cheap to clone; every clone shares one connection pool.
@@ -399,16 +464,25 @@ pub fn normalize_url(which: &'static str, url: &str) -> Result<String, ClientErr
 impl Client {
     /// A client for `target`, with its secret registered for redaction.
     pub fn new(target: Target) -> Result<Client, ClientError> {
+        Client::with_timeout(target, REQUEST_TIMEOUT)
+    }
+
+    /// [`Client::new`] with another request timeout (tests of slow targets).
+    fn with_timeout(target: Target, timeout: Duration) -> Result<Client, ClientError> {
         // reqwest is built without a default crypto provider; install ring's once.
         let _ = rustls::crypto::ring::default_provider().install_default();
         normalize_url("base", &target.base_url)?;
         if let Some(cda) = &target.cda_url {
             normalize_url("CDA", cda)?;
         }
+        // The timeout is reqwest's total one: it runs until the body is read, so a body that
+        // drips one byte at a time is cut off too. A 3xx is an answer like any other: following
+        // it would send the management token wherever the target points.
         let mut builder = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(Duration::from_secs(10))
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(10).min(timeout))
             .pool_idle_timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
             .no_proxy();
         if let Some(pem) = &target.ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
@@ -465,6 +539,70 @@ impl Client {
         self.local.load(Ordering::Relaxed)
     }
 
+    /// Keep every request sent from now on in [`Stats::sent`] (for tests that read the
+    /// transcript; off by default, so that a long run does not grow).
+    pub fn record_requests(&self, on: bool) {
+        self.stats.record.store(on, Ordering::Relaxed);
+    }
+
+    /// Stop the run at `level` (a higher level than the current one only): waiting and
+    /// in-flight requests of the handles it covers end at once with
+    /// [`TransportError::Stopped`]. The first reason given for a level stays.
+    pub fn stop(&self, level: StopLevel, reason: &str) {
+        self.stats.stop.0.send_if_modified(|state| {
+            if state.level >= level {
+                return false;
+            }
+            state.level = level;
+            state.reason = reason.to_owned();
+            true
+        });
+    }
+
+    /// The run's stop state now.
+    pub fn stop_state(&self) -> StopState {
+        self.stats.stop.0.borrow().clone()
+    }
+
+    /// A receiver that sees every change of the stop state.
+    pub fn stop_watch(&self) -> tokio::sync::watch::Receiver<StopState> {
+        self.stats.stop.0.subscribe()
+    }
+
+    /// The level from which this handle sends nothing: checks stop first, cleanup last.
+    fn stop_level(&self) -> StopLevel {
+        if self.capped {
+            StopLevel::Checks
+        } else {
+            StopLevel::All
+        }
+    }
+
+    /// Why this handle may not send now, if it may not.
+    fn refusal(&self) -> Option<String> {
+        let state = self.stats.stop.0.borrow();
+        (state.level >= self.stop_level()).then(|| state.reason.clone())
+    }
+
+    /// Run `work` unless the run stops first (then it is dropped, and the request with it).
+    async fn unless_stopped<F: std::future::Future>(
+        &self,
+        work: F,
+    ) -> Result<F::Output, TransportError> {
+        let level = self.stop_level();
+        let mut watch = self.stats.stop.0.subscribe();
+        tokio::pin!(work);
+        tokio::select! {
+            biased;
+            reason = async { watch.wait_for(|s| s.level >= level).await.map(|s| s.reason.clone()) } => match reason {
+                Ok(reason) => Err(TransportError::Stopped(reason)),
+                // The sender lives as long as the stats: unreachable, but never stop for it.
+                Err(_) => Ok(work.await),
+            },
+            out = &mut work => Ok(out),
+        }
+    }
+
     /// Send `req`, pacing on the target's rate limit, waiting out 429s, and retrying
     /// transient failures (`transient: true`, 502/503/504, timeouts, dropped connections)
     /// with backoff, within the run's retry budget.
@@ -478,7 +616,7 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.pace(&pace_key).await;
+            self.unless_stopped(self.pace(&pace_key)).await?;
             let result = self.send_once(req).await;
             if let Ok(ex) = &result {
                 self.record_pace(&pace_key, ex);
@@ -520,7 +658,7 @@ impl Client {
                     .rate_limit_wait_ms
                     .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
             }
-            tokio::time::sleep(wait).await;
+            self.unless_stopped(tokio::time::sleep(wait)).await?;
         }
     }
 
@@ -664,6 +802,9 @@ impl Client {
         if let Some(text) = &body_text {
             builder = builder.body(text.clone());
         }
+        if let Some(reason) = self.refusal() {
+            return Err(TransportError::Stopped(reason));
+        }
         let cap = self.stats.cap.load(Ordering::Relaxed);
         // Take a slot atomically, so that concurrent checks cannot overshoot the cap.
         let took = self
@@ -677,21 +818,13 @@ impl Client {
         }
         self.local.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let response = builder.send().await.map_err(|err| classify(&url, &err))?;
-        let status = response.status().as_u16();
-        let resp_headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let bytes = response.bytes().await.map_err(|err| classify(&url, &err))?;
+        let answer = self.unless_stopped(read_answer(builder, &url)).await??;
         let elapsed = started.elapsed();
-        let json: Option<Value> = serde_json::from_slice(&bytes).ok();
+        let json: Option<Value> = if answer.cut_short {
+            None
+        } else {
+            serde_json::from_slice(&answer.body).ok()
+        };
         if let Some(json) = &json {
             self.secrets.learn_from(json);
         }
@@ -704,17 +837,32 @@ impl Client {
                 .collect(),
             body: body_text.map(|t| self.secrets.redact(&t)),
         };
-        if let Ok(mut log) = self.stats.sent.lock() {
+        if self.stats.record.load(Ordering::Relaxed)
+            && let Ok(mut log) = self.stats.sent.lock()
+        {
             log.push(sent.clone());
         }
-        Ok(Exchange {
+        let shown = if answer.cut_short {
+            &answer.body[..answer.body.len().min(EVIDENCE_BYTES)]
+        } else {
+            &answer.body[..]
+        };
+        let exchange = Exchange {
             request: sent,
-            status,
-            headers: resp_headers,
-            body_text: self.secrets.redact(&String::from_utf8_lossy(&bytes)),
+            status: answer.status,
+            headers: answer.headers,
+            body_text: self.secrets.redact(&String::from_utf8_lossy(shown)),
             json,
             elapsed,
-        })
+        };
+        if answer.cut_short {
+            return Err(TransportError::TooLarge {
+                url,
+                cap: MAX_BODY_BYTES,
+                partial: Box::new(exchange),
+            });
+        }
+        Ok(exchange)
     }
 
     fn redact_header(&self, name: &str, value: &str, auth: &Auth) -> String {
@@ -738,6 +886,61 @@ pub fn is_transient(ex: &Exchange) -> bool {
             .and_then(|j| j.pointer("/data/0/attributes/transient"))
             .and_then(Value::as_bool)
             .unwrap_or(false)
+}
+
+/// How much of a body cut short at [`MAX_BODY_BYTES`] is kept as evidence.
+const EVIDENCE_BYTES: usize = 2048;
+
+/// An answer as read off the wire.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// The body was longer than [`MAX_BODY_BYTES`]; `body` holds what was read.
+    cut_short: bool,
+}
+
+/// Send and read the answer, at most [`MAX_BODY_BYTES`] of its body: chunk by chunk, so that
+/// an endless body is stopped at the cap instead of being gathered first.
+async fn read_answer(
+    builder: reqwest::RequestBuilder,
+    url: &str,
+) -> Result<Answer, TransportError> {
+    let mut response = builder.send().await.map_err(|err| classify(url, &err))?;
+    let status = response.status().as_u16();
+    let headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut answer = Answer {
+        status,
+        headers,
+        body: Vec::new(),
+        cut_short: false,
+    };
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_BODY_BYTES as u64)
+    {
+        answer.cut_short = true;
+        return Ok(answer);
+    }
+    while let Some(chunk) = response.chunk().await.map_err(|err| classify(url, &err))? {
+        let room = MAX_BODY_BYTES - answer.body.len();
+        if chunk.len() > room {
+            answer.body.extend_from_slice(&chunk[..room]);
+            answer.cut_short = true;
+            return Ok(answer);
+        }
+        answer.body.extend_from_slice(&chunk);
+    }
+    Ok(answer)
 }
 
 fn rate_limit_wait(ex: &Exchange) -> Duration {
