@@ -986,3 +986,197 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-trick server on 127.0.0.1: every connection gets `answer` written to it.
+    async fn serve<F, Fut>(answer: F) -> String
+    where
+        F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let answer = Arc::new(answer);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let answer = Arc::clone(&answer);
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request).await;
+                    answer(stream).await;
+                });
+            }
+        });
+        url
+    }
+
+    fn client(url: &str, timeout: Duration) -> Client {
+        Client::with_timeout(
+            Target {
+                base_url: url.to_owned(),
+                cda_url: None,
+                environment: None,
+                secret: "unit-test-secret-5f2c9a".to_owned(),
+                name: "unit".to_owned(),
+                embedded: false,
+                ca_pem: None,
+            },
+            timeout,
+        )
+        .unwrap()
+    }
+
+    fn get() -> Request {
+        Request::cma(reqwest::Method::GET, "/site")
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_stops_at_the_cap_and_is_a_failure() {
+        let url = serve(|mut stream| async move {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = format!("10000\r\n{}\r\n", "[".repeat(0x10000));
+            // Endless, but bounded here so a client that never stops cannot hang the test.
+            for _ in 0..4096 {
+                if stream.write_all(chunk.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        let started = Instant::now();
+        let err = client(&url, Duration::from_secs(20))
+            .send_once(&get())
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(15));
+        let TransportError::TooLarge { cap, partial, .. } = &err else {
+            panic!("not TooLarge: {err}");
+        };
+        assert_eq!(*cap, MAX_BODY_BYTES);
+        assert_eq!(partial.status, 200);
+        assert!(partial.body_text.len() <= EVIDENCE_BYTES);
+        assert!(
+            err.to_string()
+                .contains(&format!("exceeded the {MAX_BODY_BYTES}-byte cap")),
+            "{err}"
+        );
+        assert!(matches!(
+            crate::outcome::Finding::from(err),
+            crate::outcome::Finding::Fail(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_announced_huge_body_is_not_read_at_all() {
+        let url = serve(|mut stream| async move {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n{";
+            let _ = stream.write_all(head.as_bytes()).await;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        })
+        .await;
+        let started = Instant::now();
+        let err = client(&url, Duration::from_secs(20))
+            .send_once(&get())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::TooLarge { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_body_that_drips_is_cut_off_by_the_request_timeout() {
+        let url = serve(|mut stream| async move {
+            let head =
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            for _ in 0..1000 {
+                if stream.write_all(b" ").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        let started = Instant::now();
+        let err = client(&url, Duration::from_secs(1))
+            .send_once(&get())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_the_answer_and_says_so() {
+        let url = serve(|mut stream| async move {
+            let answer = "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.2:9/elsewhere\r\nContent-Length: 0\r\n\r\n";
+            let _ = stream.write_all(answer.as_bytes()).await;
+        })
+        .await;
+        let ex = client(&url, Duration::from_secs(5))
+            .send(&get())
+            .await
+            .unwrap();
+        assert_eq!(ex.status, 307);
+        assert!(
+            ex.summary().ends_with(
+                "→ 307 (redirect to http://127.0.0.2:9/elsewhere, redirects are not followed)"
+            ),
+            "{}",
+            ex.summary()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stop_ends_waiting_requests_of_the_handles_it_covers() {
+        let url = serve(|_stream| async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        })
+        .await;
+        let client = client(&url, Duration::from_secs(20));
+        let cleanup = client.uncapped();
+        let (check, cleaning) = (client.clone(), cleanup.clone());
+        let in_check = tokio::spawn(async move { check.send(&get()).await });
+        let in_cleanup = tokio::spawn(async move { cleaning.send(&get()).await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = Instant::now();
+        client.stop(StopLevel::Checks, "the run's deadline of 1s passed");
+        let err = in_check.await.unwrap().unwrap_err();
+        assert!(
+            matches!(&err, TransportError::Stopped(r) if r == "the run's deadline of 1s passed"),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !in_cleanup.is_finished(),
+            "cleanup goes on at the first level"
+        );
+        assert!(matches!(
+            client.send_once(&get()).await,
+            Err(TransportError::Stopped(_))
+        ));
+        client.stop(StopLevel::All, "cleanup did not finish within 30s");
+        let err = in_cleanup.await.unwrap().unwrap_err();
+        assert!(matches!(err, TransportError::Stopped(_)), "{err}");
+        assert_eq!(
+            client.stop_state().reason,
+            "cleanup did not finish within 30s"
+        );
+    }
+}
