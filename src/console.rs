@@ -33,11 +33,6 @@ pub fn err_fmt(args: std::fmt::Arguments<'_>) {
     write_to(&STDERR_GONE, std::io::stderr().lock(), args);
 }
 
-/// Whether a write to stdout has failed (the reader is gone).
-pub fn stdout_gone() -> bool {
-    STDOUT_GONE.load(Ordering::Relaxed)
-}
-
 /// `print!` that never panics.
 macro_rules! out {
     ($($arg:tt)*) => { $crate::console::out_fmt(format_args!($($arg)*)) };

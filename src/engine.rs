@@ -150,11 +150,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// A duration the way [`parse_duration`] reads it back (`15m`, `90s`, `500ms`).
 pub fn format_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
-    if millis % 3_600_000 == 0 {
+    if millis.is_multiple_of(3_600_000) {
         format!("{}h", millis / 3_600_000)
-    } else if millis % 60_000 == 0 {
+    } else if millis.is_multiple_of(60_000) {
         format!("{}m", millis / 60_000)
-    } else if millis % 1000 == 0 {
+    } else if millis.is_multiple_of(1000) {
         format!("{}s", millis / 1000)
     } else {
         format!("{millis}ms")
@@ -878,6 +878,25 @@ mod tests {
             &target("http://127.0.0.1:3000", false),
             &forbidden
         ));
+    }
+
+    #[test]
+    fn deadlines_read_and_print_alike() {
+        for (text, duration) in [
+            ("15m", Duration::from_secs(900)),
+            ("90s", Duration::from_secs(90)),
+            ("90", Duration::from_secs(90)),
+            ("500ms", Duration::from_millis(500)),
+            ("1h", Duration::from_secs(3600)),
+        ] {
+            assert_eq!(parse_duration(text), Ok(duration), "{text}");
+        }
+        assert_eq!(format_duration(DEFAULT_DEADLINE), "15m");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration(Duration::from_secs(7200)), "2h");
+        for bad in ["", "0s", "soon", "5 days", "-1s", "99999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
