@@ -547,7 +547,7 @@ async fn run(args: RunArgs) -> ExitCode {
         .collect();
     if !leftovers.is_empty() && !report.embedded {
         errln!(
-            "{} fixtures were left behind on the target: remove them with `token-conformance sweep` (same --base-url and CONFORMANCE_API_TOKEN)",
+            "{} fixtures may be left on the target (see the warnings in the report): remove them with `token-conformance sweep` (same --base-url and CONFORMANCE_API_TOKEN)",
             leftovers.len()
         );
     }

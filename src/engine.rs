@@ -336,10 +336,10 @@ impl Session {
         self.client.stop(StopLevel::All, reason);
     }
 
-    /// Why the run stopped, if it did.
+    /// Why the run stopped (its deadline, a signal), if it did.
     pub fn stopped(&self) -> Option<String> {
         let state = self.client.stop_state();
-        (state.level > StopLevel::Running).then_some(state.reason)
+        (state.level > StopLevel::Running).then_some(state.cause)
     }
 
     /// The client (totals, secrets).

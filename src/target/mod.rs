@@ -346,8 +346,10 @@ pub enum StopLevel {
 pub struct StopState {
     /// How far the stop goes.
     pub level: StopLevel,
-    /// Why, in words (`the run's deadline of 15m passed`).
+    /// Why it went this far, in words (`cleanup did not finish within 30s`).
     pub reason: String,
+    /// Why the run stopped at all: the first reason given (`the run's deadline of 15m passed`).
+    pub cause: String,
 }
 
 /// Counts of what the client did, shared by every clone.
@@ -381,6 +383,7 @@ impl Default for StopSignal {
         StopSignal(tokio::sync::watch::Sender::new(StopState {
             level: StopLevel::Running,
             reason: String::new(),
+            cause: String::new(),
         }))
     }
 }
@@ -547,11 +550,15 @@ impl Client {
 
     /// Stop the run at `level` (a higher level than the current one only): waiting and
     /// in-flight requests of the handles it covers end at once with
-    /// [`TransportError::Stopped`]. The first reason given for a level stays.
+    /// [`TransportError::Stopped`]. The first reason given for a level stays, and the first of
+    /// all is the stop's cause.
     pub fn stop(&self, level: StopLevel, reason: &str) {
         self.stats.stop.0.send_if_modified(|state| {
             if state.level >= level {
                 return false;
+            }
+            if state.level == StopLevel::Running {
+                state.cause = reason.to_owned();
             }
             state.level = level;
             state.reason = reason.to_owned();
@@ -1174,9 +1181,8 @@ mod tests {
         client.stop(StopLevel::All, "cleanup did not finish within 30s");
         let err = in_cleanup.await.unwrap().unwrap_err();
         assert!(matches!(err, TransportError::Stopped(_)), "{err}");
-        assert_eq!(
-            client.stop_state().reason,
-            "cleanup did not finish within 30s"
-        );
+        let state = client.stop_state();
+        assert_eq!(state.reason, "cleanup did not finish within 30s");
+        assert_eq!(state.cause, "the run's deadline of 1s passed");
     }
 }
