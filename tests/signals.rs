@@ -189,7 +189,17 @@ fn assert_no_panic(stderr: &str) {
 
 #[test]
 fn sigterm_stops_the_run_cleans_up_and_writes_the_report() {
-    let fx = fixture("term", Some("20/1s"));
+    interrupted_run("TERM");
+}
+
+#[test]
+fn sighup_is_handled_like_sigterm() {
+    interrupted_run("HUP");
+}
+
+/// A run stopped by `SIG<name>` half-way: exit 130, both reports written, nothing left.
+fn interrupted_run(name: &str) {
+    let fx = fixture(&name.to_ascii_lowercase(), Some("20/1s"));
     let json_path = fx.json_path();
     let junit_path = fx.dir.join("report.xml");
     let mut child = fx
@@ -208,13 +218,14 @@ fn sigterm_stops_the_run_cleans_up_and_writes_the_report() {
         drain(child.stderr.take().unwrap()),
     );
     fx.wait_for_fixtures(&mut child);
-    signal(&child, "TERM");
+    signal(&child, name);
     let (status, took) = wait(&mut child);
     let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
     assert_eq!(status.code(), Some(130), "{stdout}\n{stderr}");
     assert!(took < Duration::from_secs(40), "stopping took {took:?}");
     assert_no_panic(&stderr);
-    assert!(stderr.contains("interrupted (SIGTERM)"), "{stderr}");
+    let interrupted_by = format!("interrupted (SIG{name})");
+    assert!(stderr.contains(&interrupted_by), "{stderr}");
     assert!(
         stdout.contains("clauses:"),
         "the human report is printed too: {stdout}"
@@ -222,9 +233,7 @@ fn sigterm_stops_the_run_cleans_up_and_writes_the_report() {
     let json = report(&json_path);
     let interrupted = checks(&json)
         .into_iter()
-        .filter(|(status, message)| {
-            status == "inconclusive" && message.contains("interrupted (SIGTERM)")
-        })
+        .filter(|(status, message)| status == "inconclusive" && message.contains(&interrupted_by))
         .count();
     assert!(interrupted > 0, "no check says it was interrupted: {json}");
     let junit = std::fs::read_to_string(&junit_path).unwrap();

@@ -1,6 +1,9 @@
 //! The HTTP side of the suite: one keep-alive client for the whole run, the documented
 //! headers on every request, pacing on the target's rate limit, and a transcript of every
 //! exchange with secrets replaced, so that a failure can show what was sent and received.
+//! The target is not trusted with the client's resources: answers are read up to
+//! [`MAX_BODY_BYTES`] within [`REQUEST_TIMEOUT`], redirects are not followed, and a run that
+//! stops (deadline, signal) ends its waiting and in-flight requests at once.
 
 mod redact;
 
