@@ -807,6 +807,8 @@ pub fn sweep_client(options: &RunOptions) -> Result<Client, RunError> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -878,6 +880,65 @@ mod tests {
             &target("http://127.0.0.1:3000", false),
             &forbidden
         ));
+    }
+
+    /// A target on 127.0.0.1 that writes `answer` on every connection.
+    async fn raw_target(answer: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request).await;
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                    // A huge announced body that never comes: the client must not wait for it.
+                    tokio::time::sleep(Duration::from_secs(20)).await;
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_redirect_or_a_huge_answer_at_preflight_is_not_the_api() {
+        for (answer, expected) in [
+            (
+                "HTTP/1.1 301 Moved Permanently\r\nLocation: https://127.0.0.1:9/v2\r\nContent-Length: 0\r\n\r\n",
+                "301 (redirect to https://127.0.0.1:9/v2, redirects are not followed)",
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\n\r\n{",
+                "-byte cap",
+            ),
+        ] {
+            let options = RunOptions {
+                base_url: Some(raw_target(answer).await),
+                secret: Some("engine-test-secret-81c4".to_owned()),
+                deadline: Some(Duration::from_secs(10)),
+                ..RunOptions::default()
+            };
+            let Err(err) = Session::open(&options).await else {
+                panic!("the session opened");
+            };
+            assert!(matches!(err, RunError::NotTheApi { .. }), "{err}");
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn cases_beyond_the_bound_are_a_configuration_error() {
+        for cases in [0, MAX_CASES + 1] {
+            let options = RunOptions {
+                cases,
+                ..RunOptions::default()
+            };
+            let Err(err) = Session::open(&options).await else {
+                panic!("the session opened with {cases} cases");
+            };
+            assert!(matches!(err, RunError::Config(_)), "{err}");
+        }
     }
 
     #[test]
