@@ -1,14 +1,16 @@
 //! The command line: `run` (the default), `serve`, `clauses`.
 
-use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::io::{IsTerminal, Seek, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::checks::{self, Profile};
-use crate::engine::{self, DEFAULT_CASES, RunError, RunOptions, Session};
+use crate::console::{err, errln, out, outln};
+use crate::engine::{self, DEFAULT_CASES, MAX_CASES, RunError, RunOptions, Session};
 use crate::faults::{Fault, FaultSet};
 use crate::outcome::Status;
 use crate::reference::{RateLimit, ReferenceServer, ServerConfig};
@@ -21,7 +23,8 @@ Exit codes:
   2  bad usage or configuration (flags, URLs, missing or refused CONFORMANCE_API_TOKEN)
   3  nothing failed, but something was inconclusive
   4  the target could not be tested at all (nothing listens, or it does not answer like the API)
-130  interrupted (Ctrl-C), after removing the run's fixtures";
+130  interrupted (Ctrl-C, SIGTERM or SIGHUP): the checks stopped, their fixtures were removed
+     (for at most 30 s; what is left is listed, for `sweep`) and the reports were written";
 
 /// A conformance suite for the DatoCMS CMA endpoint "Update an API token"
 /// (PUT /access_tokens/:id), with an embedded reference server.
@@ -72,8 +75,8 @@ struct MatrixArgs {
     /// Seed of the generated requests (random by default, printed).
     #[arg(long)]
     seed: Option<u64>,
-    /// Generated cases per property.
-    #[arg(long, default_value_t = DEFAULT_CASES)]
+    /// Generated cases per property (1 to 10000).
+    #[arg(long, default_value_t = DEFAULT_CASES, value_parser = cases_in_range())]
     cases: u32,
 }
 
@@ -98,8 +101,8 @@ struct MutantsArgs {
     /// Seed of the generated requests.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Generated cases per property.
-    #[arg(long, default_value_t = DEFAULT_CASES)]
+    /// Generated cases per property (1 to 10000).
+    #[arg(long, default_value_t = DEFAULT_CASES, value_parser = cases_in_range())]
     cases: u32,
     /// Only these faults (repeatable; default: all).
     #[arg(long = "fault", value_name = "NAME")]
@@ -133,9 +136,20 @@ struct RunArgs {
     /// Seed of the generated requests: the same seed sends the same requests. Random by default (printed).
     #[arg(long, env = "CONFORMANCE_SEED")]
     seed: Option<u64>,
-    /// Generated cases per property [default: 32; with --profile staging, sized by --max-requests].
-    #[arg(long, env = "CONFORMANCE_CASES")]
+    /// Generated cases per property, 1 to 10000 [default: 32; with --profile staging, sized by
+    /// --max-requests].
+    #[arg(long, env = "CONFORMANCE_CASES", value_parser = cases_in_range())]
     cases: Option<u32>,
+    /// Stop the run after this long (e.g. 90s, 15m, 1h): the checks still running are then
+    /// inconclusive, their fixtures are removed and the reports written.
+    #[arg(
+        long,
+        env = "CONFORMANCE_DEADLINE",
+        value_name = "DURATION",
+        default_value = "15m",
+        value_parser = engine::parse_duration
+    )]
+    deadline: Duration,
     /// Run only the checks whose name (`<clause id>::<check>`) contains this text.
     #[arg(long, value_name = "TEXT")]
     filter: Option<String>,
@@ -213,6 +227,10 @@ struct ServeArgs {
     tls_ca_out: Option<PathBuf>,
 }
 
+fn cases_in_range() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..=i64::from(MAX_CASES))
+}
+
 fn parse_fraction(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
@@ -247,7 +265,7 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(err) => {
-            eprintln!("error: failed to start the async runtime: {err}");
+            errln!("error: failed to start the async runtime: {err}");
             return ExitCode::from(2);
         }
     };
@@ -270,7 +288,7 @@ pub fn main() -> ExitCode {
             }
         },
     };
-    match command {
+    let code = match command {
         Command::Run(args) => runtime.block_on(run(args)),
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Clauses => clauses(),
@@ -278,6 +296,102 @@ pub fn main() -> ExitCode {
         Command::Matrix(args) => runtime.block_on(matrix(args)),
         Command::Openapi => openapi(),
         Command::Mutants(args) => runtime.block_on(mutants(args)),
+    };
+    // Dropping a runtime waits for every blocking thread without limit; a stopped run has
+    // already waited for its own, so this only bounds the exit.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    code
+}
+
+/// A report file given on the command line, opened (created) before the run sends anything,
+/// so that a bad path is a configuration error and not the loss of a finished run.
+#[derive(Debug)]
+struct ReportFile {
+    path: PathBuf,
+    file: std::fs::File,
+    /// Whether the file did not exist before: a run that cannot start removes it again.
+    created: bool,
+}
+
+impl ReportFile {
+    fn open(flag: &str, path: &Path) -> Result<ReportFile, String> {
+        let created = !path.exists();
+        // Not truncated yet: a run that cannot start leaves a previous report as it was.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map(|file| ReportFile {
+                path: path.to_owned(),
+                file,
+                created,
+            })
+            .map_err(|err| format!("cannot write {flag} {}: {err}", path.display()))
+    }
+
+    fn write(&mut self, text: &str) -> std::io::Result<()> {
+        self.file.set_len(0)?;
+        self.file.rewind()?;
+        self.file.write_all(text.as_bytes())?;
+        self.file.sync_all()
+    }
+
+    /// The run did not start: remove what `open` created.
+    fn discard(self) {
+        if self.created {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP. Listening replaces their default action (death, with no
+/// cleanup and no report) for the rest of the process.
+#[derive(Debug)]
+struct Signals {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                int: signal(SignalKind::interrupt())?,
+                term: signal(SignalKind::terminate())?,
+                hup: signal(SignalKind::hangup())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Signals {})
+        }
+    }
+
+    /// The name of the next signal.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                Some(()) = self.int.recv() => "SIGINT",
+                Some(()) = self.term.recv() => "SIGTERM",
+                Some(()) = self.hup.recv() => "SIGHUP",
+                else => std::future::pending().await,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            match tokio::signal::ctrl_c().await {
+                Ok(()) => "Ctrl-C",
+                Err(_) => std::future::pending().await,
+            }
+        }
     }
 }
 
@@ -295,7 +409,7 @@ async fn run(args: RunArgs) -> ExitCode {
         (None, Profile::Staging, Some(max)) => match engine::staging_cases(max) {
             Ok(cases) => cases,
             Err(err) => {
-                eprintln!("error: {err}");
+                errln!("error: {err}");
                 return ExitCode::from(2);
             }
         },
@@ -316,82 +430,151 @@ async fn run(args: RunArgs) -> ExitCode {
         max_requests,
         profile: args.profile,
         filter: args.filter,
+        deadline: Some(args.deadline),
         ..RunOptions::default()
     };
     if Session::selected(options.filter.as_deref()).is_empty() {
-        eprintln!(
+        errln!(
             "error: no check matches --filter {:?} (see `token-conformance clauses`)",
             options.filter.unwrap_or_default()
         );
         return ExitCode::from(2);
     }
-    let session = match Session::open(&options).await {
+    let mut files = Vec::new();
+    for (flag, path, junit) in [
+        ("--json", &args.json, false),
+        ("--junit", &args.junit, true),
+    ] {
+        if let Some(path) = path {
+            match ReportFile::open(flag, path) {
+                Ok(file) => files.push((file, junit)),
+                Err(message) => {
+                    errln!("error: {message}");
+                    files.into_iter().for_each(|(f, _)| ReportFile::discard(f));
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    }
+    let mut signals = match Signals::listen() {
+        Ok(signals) => signals,
+        Err(error) => {
+            errln!("error: failed to listen for signals: {error}");
+            files.into_iter().for_each(|(f, _)| f.discard());
+            return ExitCode::from(2);
+        }
+    };
+    let opened = tokio::select! {
+        opened = Session::open(&options) => opened,
+        signal = signals.next() => {
+            errln!("\ninterrupted ({signal}) before the run started: nothing was created");
+            files.into_iter().for_each(|(f, _)| f.discard());
+            return ExitCode::from(130);
+        }
+    };
+    let session = match opened {
         Ok(session) => Arc::new(session),
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::from(match err {
+        Err(error) => {
+            errln!("error: {error}");
+            files.into_iter().for_each(|(f, _)| f.discard());
+            return ExitCode::from(match error {
                 RunError::Config(_) | RunError::Client(_) | RunError::Credentials { .. } => 2,
                 RunError::Server(_) => 2,
                 RunError::Unreachable(_) | RunError::NotTheApi { .. } => 4,
             });
         }
     };
-    let tty = std::io::stderr().is_terminal();
-    let running = session.run_all(&options, |check, done, total| {
-        if tty {
-            eprint!(
-                "\r\x1b[2K[{done}/{total}] {} {}",
-                check.status,
-                check.full_name()
-            );
-            let _ = std::io::stderr().flush();
-        }
-    });
-    let report = tokio::select! {
-        report = running => report,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("\ninterrupted: stopping the checks and removing their fixtures…");
-            let leftovers = session.abort_and_clean_up().await;
-            for leftover in &leftovers {
-                eprintln!("could not remove {leftover} (run `token-conformance sweep`)");
+    // The first signal stops the checks (they clean up, the reports are written); a second
+    // one cuts the cleanup short too.
+    let interrupted: Arc<std::sync::Mutex<Option<&'static str>>> = Arc::default();
+    let listener = {
+        let (session, interrupted) = (Arc::clone(&session), Arc::clone(&interrupted));
+        tokio::spawn(async move {
+            let signal = signals.next().await;
+            if let Ok(mut slot) = interrupted.lock() {
+                *slot = Some(signal);
             }
-            return ExitCode::from(130);
-        }
+            errln!(
+                "\ninterrupted ({signal}): stopping the checks and removing their fixtures (again to stop at once)…"
+            );
+            session.interrupt(&format!("the run was interrupted ({signal})"));
+            let again = signals.next().await;
+            errln!("interrupted again ({again}): cleanup cut short");
+            session.stop_now(&format!("the run was interrupted twice ({again})"));
+        })
     };
+    let tty = std::io::stderr().is_terminal();
+    let report = session
+        .run_all(&options, |check, done, total| {
+            if tty {
+                err!(
+                    "\r\x1b[2K[{done}/{total}] {} {}",
+                    check.status,
+                    check.full_name()
+                );
+            }
+        })
+        .await;
     if tty {
-        eprint!("\r\x1b[2K");
+        err!("\r\x1b[2K");
     }
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    print!("{}", report.render_styled(args.verbose, color));
-    if let Some(path) = &args.json {
-        let json = report.to_json();
-        if let Err(violations) = Spec::embedded().schemas().validate(SchemaId::Report, &json) {
-            eprintln!(
-                "warning: the JSON report does not match specs/report.schema.json (a bug): {}",
-                violations[0]
-            );
-        }
-        let text = serde_json::to_string_pretty(&json).unwrap_or_default();
-        if let Err(err) = std::fs::write(path, text + "\n") {
-            eprintln!("error: failed to write {}: {err}", path.display());
-            return ExitCode::from(2);
+    out!("{}", report.render_styled(args.verbose, color));
+    let mut failed_to_write = false;
+    for (mut file, junit) in files {
+        let text = if junit {
+            crate::report::junit::junit(&report)
+        } else {
+            let json = report.to_json();
+            if let Err(violations) = Spec::embedded().schemas().validate(SchemaId::Report, &json) {
+                errln!(
+                    "warning: the JSON report does not match specs/report.schema.json (a bug): {}",
+                    violations[0]
+                );
+            }
+            serde_json::to_string_pretty(&json).unwrap_or_default() + "\n"
+        };
+        if let Err(error) = file.write(&text) {
+            errln!("error: failed to write {}: {error}", file.path.display());
+            failed_to_write = true;
         }
     }
-    if let Some(path) = &args.junit
-        && let Err(err) = std::fs::write(path, crate::report::junit::junit(&report))
-    {
-        eprintln!("error: failed to write {}: {err}", path.display());
-        return ExitCode::from(2);
+    let leftovers: Vec<&String> = report
+        .clauses
+        .iter()
+        .flat_map(|c| &c.checks)
+        .flat_map(|c| &c.warnings)
+        .filter(|w| w.starts_with("fixture left behind"))
+        .collect();
+    if !leftovers.is_empty() && !report.embedded {
+        errln!(
+            "{} fixtures may be left on the target (see the warnings in the report): remove them with `token-conformance sweep` (same --base-url and CONFORMANCE_API_TOKEN)",
+            leftovers.len()
+        );
     }
     let dir = crate::observe::snapshot_dir(&args.snapshot_dir, &report.target_name);
-    if args.update_snapshots || dir.is_dir() {
+    if session.stopped().is_none() && (args.update_snapshots || dir.is_dir()) {
         match crate::observe::observe(&session).await {
             Ok(observations) => report_snapshots(&dir, &observations, args.update_snapshots),
-            Err(finding) => eprintln!("warning: the observations could not be made: {finding:?}"),
+            Err(finding) => errln!("warning: the observations could not be made: {finding:?}"),
         }
     }
+    let signal = interrupted.lock().ok().and_then(|slot| *slot);
+    if let Some(reason) = session.stopped()
+        && signal.is_none()
+    {
+        errln!("stopped: {reason}; the checks still running then are inconclusive");
+    }
+    listener.abort();
+    let _ = listener.await;
     if let Ok(session) = Arc::try_unwrap(session) {
         session.close().await;
+    }
+    if signal.is_some() {
+        return ExitCode::from(130);
+    }
+    if failed_to_write {
+        return ExitCode::from(2);
     }
     ExitCode::from(match engine::overall(&report) {
         Status::Pass | Status::Skipped => 0,
@@ -417,41 +600,40 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let server = match ReferenceServer::start(config).await {
         Ok(server) => server,
         Err(err) => {
-            eprintln!("error: {err}");
+            errln!("error: {err}");
             return ExitCode::from(2);
         }
     };
     if let (Some(path), Some(pem)) = (&args.tls_ca_out, server.tls_ca_pem()) {
         if let Err(err) = std::fs::write(path, pem) {
-            eprintln!(
+            errln!(
                 "error: failed to write the CA certificate to {}: {err}",
                 path.display()
             );
             return ExitCode::from(2);
         }
-        println!(
+        outln!(
             "TLS: the CA certificate is in {} (run --ca-cert {})",
             path.display(),
             path.display()
         );
     }
-    println!("CMA: {}", server.cma_url());
-    println!("CDA: {}", server.cda_url());
+    outln!("CMA: {}", server.cma_url());
+    outln!("CDA: {}", server.cda_url());
     if server.admin_secret_was_generated() {
-        println!(
+        outln!(
             "management token (generated; set CONFORMANCE_API_TOKEN to choose one): {}",
             server.admin_secret()
         );
     } else {
-        println!("management token: the value of CONFORMANCE_API_TOKEN");
+        outln!("management token: the value of CONFORMANCE_API_TOKEN");
     }
     for fault in &args.faults {
-        println!("fault on: {fault} ({})", fault.description());
+        outln!("fault on: {fault} ({})", fault.description());
     }
-    println!("Ctrl-C stops the server.");
-    let _ = std::io::stdout().flush();
+    outln!("Ctrl-C stops the server.");
     if let Err(err) = tokio::signal::ctrl_c().await {
-        eprintln!("error: failed to wait for Ctrl-C: {err}");
+        errln!("error: failed to wait for Ctrl-C: {err}");
     }
     server.shutdown().await;
     ExitCode::SUCCESS
@@ -461,9 +643,9 @@ fn clauses() -> ExitCode {
     let catalog = Spec::embedded().catalog();
     let all = checks::all();
     let mut uncovered = 0;
-    println!("{}\n", catalog.source());
+    outln!("{}\n", catalog.source());
     for clause in catalog.clauses() {
-        println!(
+        outln!(
             "{} [{}{}] {}",
             clause.id,
             clause.evidence,
@@ -474,7 +656,7 @@ fn clauses() -> ExitCode {
             },
             clause.title
         );
-        println!("    \"{}\"", clause.quote);
+        outln!("    \"{}\"", clause.quote);
         for name in &clause.checks {
             let def = all.iter().find(|d| d.clause == clause.id && d.name == name);
             let note = match def {
@@ -485,7 +667,7 @@ fn clauses() -> ExitCode {
                     "UNCOVERED: no such check"
                 }
             };
-            println!("    - {name}: {note}");
+            outln!("    - {name}: {note}");
         }
     }
     for def in &all {
@@ -493,14 +675,14 @@ fn clauses() -> ExitCode {
             .clause(def.clause)
             .is_none_or(|c| !c.checks.iter().any(|n| n == def.name))
         {
-            println!(
+            outln!(
                 "check {} is not listed in specs/clauses.json",
                 def.full_name()
             );
             uncovered += 1;
         }
     }
-    println!(
+    outln!(
         "\n{} clauses, {} checks, {uncovered} uncovered",
         catalog.clauses().len(),
         all.len()
@@ -512,7 +694,7 @@ async fn mutants(args: MutantsArgs) -> ExitCode {
     if args.list {
         for fault in Fault::ALL {
             let strict = if fault.strict_only() { " [strict]" } else { "" };
-            println!(
+            outln!(
                 "{:<32} {}{strict}: {}",
                 fault.name(),
                 fault.clauses().join(", "),
@@ -535,35 +717,34 @@ async fn mutants(args: MutantsArgs) -> ExitCode {
         args.parallel,
         |r, done, total| {
             if tty {
-                eprint!(
+                err!(
                     "\r\x1b[2K[{done}/{total}] {} {}",
                     r.verdict.as_str(),
                     r.fault
                 );
-                let _ = std::io::stderr().flush();
             } else {
-                eprintln!("[{done}/{total}] {} {}", r.verdict.as_str(), r.fault);
+                errln!("[{done}/{total}] {} {}", r.verdict.as_str(), r.fault);
             }
         },
     )
     .await;
     if tty {
-        eprint!("\r\x1b[2K");
+        err!("\r\x1b[2K");
     }
     let table = crate::mutants::markdown(&results);
-    print!("{table}");
+    out!("{table}");
     let never = if args.faults.is_empty() {
         crate::mutants::checks_never_failed(&results)
     } else {
         Vec::new()
     };
     for check in &never {
-        println!("check never failed under any fault: {check}");
+        outln!("check never failed under any fault: {check}");
     }
     for r in results.iter().filter(|r| !r.note.is_empty()) {
-        println!("note on {}: {}", r.fault, r.note);
+        outln!("note on {}: {}", r.fault, r.note);
     }
-    println!(
+    outln!(
         "{} faults in {:.1} s (seed {}, {} cases per property)",
         results.len(),
         started.elapsed().as_secs_f64(),
@@ -575,14 +756,14 @@ async fn mutants(args: MutantsArgs) -> ExitCode {
             serde_json::to_string_pretty(&crate::mutants::to_json(&results, args.seed, args.cases))
                 .unwrap_or_default();
         if let Err(err) = std::fs::write(path, text + "\n") {
-            eprintln!("error: failed to write {}: {err}", path.display());
+            errln!("error: failed to write {}: {err}", path.display());
             return ExitCode::from(2);
         }
     }
     if let Some(path) = &args.markdown
         && let Err(err) = std::fs::write(path, &table)
     {
-        eprintln!("error: failed to write {}: {err}", path.display());
+        errln!("error: failed to write {}: {err}", path.display());
         return ExitCode::from(2);
     }
     let all_killed = results
@@ -603,25 +784,25 @@ async fn sweep(args: SweepArgs) -> ExitCode {
         && engine::is_production(base)
         && !args.allow_production
     {
-        eprintln!("error: {base} is the production API; pass --allow-production to sweep it");
+        errln!("error: {base} is the production API; pass --allow-production to sweep it");
         return ExitCode::from(2);
     }
     let client = match engine::sweep_client(&options) {
         Ok(client) => client,
         Err(err) => {
-            eprintln!("error: {err}");
+            errln!("error: {err}");
             return ExitCode::from(2);
         }
     };
     match engine::sweep(&client).await {
         Ok(report) => {
             for removed in &report.removed {
-                println!("removed {removed}");
+                outln!("removed {removed}");
             }
             for failed in &report.failed {
-                eprintln!("could not remove {failed}");
+                errln!("could not remove {failed}");
             }
-            println!(
+            outln!(
                 "{} removed, {} could not be removed",
                 report.removed.len(),
                 report.failed.len()
@@ -629,7 +810,7 @@ async fn sweep(args: SweepArgs) -> ExitCode {
             ExitCode::from(if report.failed.is_empty() { 0 } else { 1 })
         }
         Err(err) => {
-            eprintln!("error: {err}");
+            errln!("error: {err}");
             ExitCode::from(4)
         }
     }
@@ -639,11 +820,11 @@ fn openapi() -> ExitCode {
     let doc = crate::openapi::document(Spec::embedded());
     match serde_json::to_string_pretty(&doc) {
         Ok(text) => {
-            println!("{text}");
+            outln!("{text}");
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("error: {err}");
+            errln!("error: {err}");
             ExitCode::from(2)
         }
     }
@@ -657,12 +838,12 @@ fn report_snapshots(
 ) {
     if update {
         match crate::observe::write_snapshots(dir, observations) {
-            Ok(()) => println!(
+            Ok(()) => outln!(
                 "recorded {} observation snapshots in {}",
                 observations.len(),
                 dir.display()
             ),
-            Err(err) => eprintln!(
+            Err(err) => errln!(
                 "error: failed to write snapshots in {}: {err}",
                 dir.display()
             ),
@@ -677,7 +858,7 @@ fn report_snapshots(
             Some(_) => {}
         }
     }
-    println!(
+    outln!(
         "observations: {} unchanged, {} changed, {} new (snapshots in {})",
         observations.len() - changed.len() - new.len(),
         changed.len(),
@@ -685,12 +866,12 @@ fn report_snapshots(
         dir.display()
     );
     for name in &changed {
-        println!(
+        outln!(
             "  changed: {name} (review with --update-snapshots and git diff, or cargo insta review)"
         );
     }
     for name in &new {
-        println!("  new: {name} (record with --update-snapshots)");
+        outln!("  new: {name} (record with --update-snapshots)");
     }
 }
 
@@ -698,12 +879,12 @@ async fn matrix(args: MatrixArgs) -> ExitCode {
     let file = match crate::matrix::MatrixFile::load(&args.targets) {
         Ok(file) => file,
         Err(err) => {
-            eprintln!("error: {err}");
+            errln!("error: {err}");
             return ExitCode::from(2);
         }
     };
     let seed = args.seed.unwrap_or_else(engine::random_seed);
-    eprintln!(
+    errln!(
         "matrix: {} targets, seed {seed}, {} cases per property",
         file.targets.len(),
         args.cases
@@ -712,34 +893,33 @@ async fn matrix(args: MatrixArgs) -> ExitCode {
     let matrix =
         crate::matrix::run_matrix_with(&file, seed, args.cases, |target, check, done, total| {
             if tty {
-                eprint!(
+                err!(
                     "\r\x1b[2K{target}: [{done}/{total}] {} {}",
                     check.status,
                     check.full_name()
                 );
-                let _ = std::io::stderr().flush();
             }
         })
         .await;
     if tty {
-        eprint!("\r\x1b[2K");
+        err!("\r\x1b[2K");
     }
     let markdown = crate::matrix::markdown(&matrix);
     match &args.markdown {
         Some(path) => {
             if let Err(err) = std::fs::write(path, &markdown) {
-                eprintln!("error: failed to write {}: {err}", path.display());
+                errln!("error: failed to write {}: {err}", path.display());
                 return ExitCode::from(2);
             }
-            println!("wrote {}", path.display());
+            outln!("wrote {}", path.display());
         }
-        None => print!("{markdown}"),
+        None => out!("{markdown}"),
     }
     if let Some(path) = &args.html {
         match std::fs::write(path, crate::matrix::html(&matrix)) {
-            Ok(()) => println!("wrote {}", path.display()),
+            Ok(()) => outln!("wrote {}", path.display()),
             Err(err) => {
-                eprintln!("error: failed to write {}: {err}", path.display());
+                errln!("error: failed to write {}: {err}", path.display());
                 return ExitCode::from(2);
             }
         }

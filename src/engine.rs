@@ -3,7 +3,7 @@
 //! their fixtures cleaned up whatever happens, and gather the results by clause.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 
@@ -14,8 +14,8 @@ use crate::reference::{ReferenceServer, ServerConfig};
 use crate::report::{self, CheckReport, RunReport};
 use crate::spec::Spec;
 use crate::target::{
-    Client, ClientError, Collection, Request, ResourceId, Target, TransportError, normalize_url,
-    shown,
+    Client, ClientError, Collection, Request, ResourceId, StopLevel, Target, TransportError,
+    normalize_url, shown,
 };
 
 /// Where and how to run.
@@ -54,6 +54,11 @@ pub struct RunOptions {
     /// How to start the embedded server when there is no base URL (rate limit off by
     /// default, so a run takes a second; `mutants` switches faults on here).
     pub embedded: ServerConfig,
+    /// How long the run may take from [`Session::open`] on (`None`: no limit). When it
+    /// passes, the checks still running stop and are inconclusive; cleanup still runs.
+    pub deadline: Option<Duration>,
+    /// Keep every request sent in `Stats::sent` (tests that read the transcript).
+    pub record_requests: bool,
 }
 
 impl Default for RunOptions {
@@ -78,6 +83,8 @@ impl Default for RunOptions {
                 rate_limit: None,
                 ..ServerConfig::default()
             },
+            deadline: Some(DEFAULT_DEADLINE),
+            record_requests: false,
         }
     }
 }
@@ -101,6 +108,59 @@ impl RunOptions {
 
 /// Generated cases per property by default.
 pub const DEFAULT_CASES: u32 = 32;
+/// The most generated cases per property a run accepts (`--cases`): about 18 requests per
+/// case, so 10,000 is already some 180,000 requests.
+pub const MAX_CASES: u32 = 10_000;
+/// How long a run may take by default (`--deadline`). A staging run takes some 15 s and a
+/// local one about a second: a run still going after this is stuck on a silent target.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(15 * 60);
+/// How long the checks' cleanup may take once the run stops (deadline or signal); what is
+/// still there then is reported as left behind, for `sweep`.
+pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// After cleanup is cut off too, how long the engine waits for the checks' tasks to notice.
+const ABORT_GRACE: Duration = Duration::from_secs(5);
+
+/// A duration as written on the command line: `90s`, `15m`, `1h`, `500ms`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 90s, 15m, 1h, 500ms)"))?;
+    let millis = match unit.trim() {
+        "ms" => Some(number),
+        "" | "s" => number.checked_mul(1000),
+        "m" | "min" => number.checked_mul(60_000),
+        "h" => number.checked_mul(3_600_000),
+        _ => {
+            return Err(format!(
+                "{text:?} is not a duration (e.g. 90s, 15m, 1h, 500ms)"
+            ));
+        }
+    };
+    match millis {
+        Some(0) => Err("the deadline must be longer than 0".to_owned()),
+        Some(millis) => Ok(Duration::from_millis(millis)),
+        None => Err(format!("{text:?} is too long")),
+    }
+}
+
+/// A duration the way [`parse_duration`] reads it back (`15m`, `90s`, `500ms`).
+pub fn format_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis.is_multiple_of(3_600_000) {
+        format!("{}h", millis / 3_600_000)
+    } else if millis.is_multiple_of(60_000) {
+        format!("{}m", millis / 60_000)
+    } else if millis.is_multiple_of(1000) {
+        format!("{}s", millis / 1000)
+    } else {
+        format!("{millis}ms")
+    }
+}
 
 /// Why a run could not start. Each maps to an exit code (see `--help`).
 #[derive(Debug, thiserror::Error)]
@@ -142,11 +202,28 @@ pub struct Session {
     embedded: ServerConfig,
     /// The checks running now: their fixtures, and how to stop them (Ctrl-C).
     live: std::sync::Mutex<Vec<(usize, Arc<Fixtures>, tokio::task::AbortHandle)>>,
+    /// The timer that stops the run at its deadline.
+    deadline: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(timer) = &self.deadline {
+            timer.abort();
+        }
+    }
 }
 
 impl Session {
     /// Start the embedded server if needed, build the client and probe the target.
     pub async fn open(options: &RunOptions) -> Result<Session, RunError> {
+        let opened = Instant::now();
+        if !(1..=MAX_CASES).contains(&options.cases) {
+            return Err(RunError::Config(format!(
+                "{} generated cases per property is out of range: 1 to {MAX_CASES}",
+                options.cases
+            )));
+        }
         let (target, server) = match &options.base_url {
             None => {
                 let server = ReferenceServer::start(options.embedded.clone()).await?;
@@ -202,8 +279,34 @@ impl Session {
         let destructive = destructive_allowed(&target, options);
         let client = Client::new(target)?;
         client.set_request_cap(options.max_requests);
-        preflight(&client).await?;
-        // From now on no write reaches the token the run authenticates with.
+        client.record_requests(options.record_requests);
+        let deadline = options.deadline.map(|limit| {
+            let reason = format!("the run's deadline of {} passed", format_duration(limit));
+            (opened + limit, reason)
+        });
+        match &deadline {
+            Some((at, reason)) => {
+                match tokio::time::timeout_at((*at).into(), preflight(&client)).await {
+                    Ok(result) => result?,
+                    Err(_) => {
+                        return Err(RunError::Unreachable(TransportError::Stopped(
+                            reason.clone(),
+                        )));
+                    }
+                }
+            }
+            None => preflight(&client).await?,
+        }
+        let deadline = deadline.map(|(at, reason)| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep_until(at.into()).await;
+                client.stop(StopLevel::Checks, &reason);
+            })
+            .abort_handle()
+        });
+        // From now on no write reaches the token the run authenticates with (after the
+        // deadline is armed, so that a target gone silent cannot hold the run here).
         client.learn_management_id().await;
         let settings = Settings {
             seed: options.seed,
@@ -221,7 +324,26 @@ impl Session {
             server,
             embedded: options.embedded.clone(),
             live: std::sync::Mutex::default(),
+            deadline,
         })
+    }
+
+    /// Stop the run (a signal): the checks send nothing more and end inconclusive; their
+    /// cleanup still runs, for at most [`CLEANUP_TIMEOUT`]. `run_all` then returns the report.
+    pub fn interrupt(&self, reason: &str) {
+        self.client.stop(StopLevel::Checks, reason);
+    }
+
+    /// Stop everything now, cleanup included (a second signal): what is left is reported.
+    pub fn stop_now(&self, reason: &str) {
+        self.client.stop(StopLevel::Checks, reason);
+        self.client.stop(StopLevel::All, reason);
+    }
+
+    /// Why the run stopped (its deadline, a signal), if it did.
+    pub fn stopped(&self) -> Option<String> {
+        let state = self.client.stop_state();
+        (state.level > StopLevel::Running).then_some(state.cause)
     }
 
     /// The client (totals, secrets).
@@ -237,6 +359,9 @@ impl Session {
     /// Run one check with its own fixtures; they are removed when it ends, however it ends.
     pub async fn run_check(&self, def: &CheckDef) -> CheckReport {
         let started = Instant::now();
+        if let Some(reason) = self.stopped() {
+            return self.inconclusive(def, format!("not run: {reason}"), started);
+        }
         // The check's place in the catalog, so that fixture names do not depend on scheduling.
         let serial = checks::all()
             .iter()
@@ -291,12 +416,21 @@ impl Session {
             live.push((serial, Arc::clone(cx.fixtures()), task.abort_handle()));
             serial
         };
-        let result = match task.await {
+        let mut result = match task.await {
             Ok(result) => result,
             Err(err) => Err(Finding::inconclusive(format!(
                 "the check panicked (a bug in token-conformance): {err}"
             ))),
         };
+        // A check cut short did not exercise its promise: whatever it concluded from the
+        // requests it could not send, only a violation it saw before stands.
+        if let Some(reason) = self.stopped()
+            && !matches!(result, Err(Finding::Fail(_) | Finding::Skipped(_)))
+        {
+            result = Err(Finding::inconclusive(format!(
+                "{reason} before this check finished"
+            )));
+        }
         let leftovers = cx.fixtures().cleanup().await;
         if let Ok(mut live) = self.live.lock() {
             live.retain(|(key, _, _)| *key != live_key);
@@ -361,7 +495,11 @@ impl Session {
             .partition(|(_, def)| catalog.clause(def.clause).is_some_and(|c| c.destructive));
         let limit = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
         let mut reports: Vec<(usize, CheckReport)> = Vec::with_capacity(total);
-        for phase in [first, last] {
+        let mut stop = self.client.stop_watch();
+        // Once the run stops, its checks end at once (nothing more is sent) and clean up:
+        // cleanup gets CLEANUP_TIMEOUT, then it is cut off too and the tasks get ABORT_GRACE.
+        let (mut cut_cleanup_at, mut abort_at): (Option<Instant>, Option<Instant>) = (None, None);
+        'phases: for phase in [first, last] {
             let mut tasks = tokio::task::JoinSet::new();
             for (index, def) in phase {
                 let (session, limit) = (Arc::clone(self), Arc::clone(&limit));
@@ -370,17 +508,66 @@ impl Session {
                     (index, session.run_check(&def).await)
                 });
             }
-            while let Some(joined) = tasks.join_next().await {
-                if let Ok((index, report)) = joined {
-                    progress(&report, reports.len() + 1, total);
-                    reports.push((index, report));
+            loop {
+                let level = stop.borrow_and_update().level;
+                if level >= StopLevel::Checks && cut_cleanup_at.is_none() {
+                    cut_cleanup_at = Some(Instant::now() + CLEANUP_TIMEOUT);
                 }
+                if level >= StopLevel::All && abort_at.is_none() {
+                    abort_at = Some(Instant::now() + ABORT_GRACE);
+                }
+                let far = Instant::now() + Duration::from_secs(86_400);
+                tokio::select! {
+                    joined = tasks.join_next() => match joined {
+                        None => break,
+                        Some(Ok((index, report))) => {
+                            progress(&report, reports.len() + 1, total);
+                            reports.push((index, report));
+                        }
+                        Some(Err(_)) => {}
+                    },
+                    changed = stop.changed() => {
+                        if changed.is_err() {
+                            // The stop state cannot change any more; no reason to watch it.
+                            stop = tokio::sync::watch::channel(self.client.stop_state()).1;
+                        }
+                    }
+                    () = tokio::time::sleep_until(cut_cleanup_at.unwrap_or(far).into()),
+                        if cut_cleanup_at.is_some() && abort_at.is_none() =>
+                    {
+                        self.client.stop(
+                            StopLevel::All,
+                            &format!("cleanup did not finish within {}", format_duration(CLEANUP_TIMEOUT)),
+                        );
+                    }
+                    () = tokio::time::sleep_until(abort_at.unwrap_or(far).into()), if abort_at.is_some() => {
+                        let live: Vec<_> = match self.live.lock() {
+                            Ok(mut live) => std::mem::take(&mut *live),
+                            Err(_) => Vec::new(),
+                        };
+                        for (_, _, task) in &live {
+                            task.abort();
+                        }
+                        tasks.abort_all();
+                        break 'phases;
+                    }
+                }
+            }
+        }
+        if self.stopped().is_some() {
+            // A property thread still calling into the runtime when it shuts down would panic.
+            let until = Instant::now() + ABORT_GRACE;
+            while checks::live_properties() > 0 && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
         // A task that died (a panic outside the check itself) still gets its row.
         for (index, def) in all_defs.iter().enumerate() {
             if !reports.iter().any(|(i, _)| *i == index) {
-                let reason = "the check's task failed (a bug in token-conformance)".to_owned();
+                let reason = match self.stopped() {
+                    Some(reason) => format!("{reason} before this check finished"),
+                    None => "the check's task failed (a bug in token-conformance)".to_owned(),
+                };
                 reports.push((index, self.inconclusive(def, reason, started)));
             }
         }
@@ -407,8 +594,8 @@ impl Session {
     }
 
     /// Stop the embedded server, if any.
-    pub async fn close(self) {
-        if let Some(server) = self.server {
+    pub async fn close(mut self) {
+        if let Some(server) = self.server.take() {
             server.shutdown().await;
         }
     }
@@ -417,8 +604,26 @@ impl Session {
 /// Does the target answer like the API? One `GET /site` as the management token.
 async fn preflight(client: &Client) -> Result<(), RunError> {
     let req = Request::cma(Method::GET, "/site");
-    let ex = client.send(&req).await.map_err(RunError::Unreachable)?;
+    let ex = match client.send(&req).await {
+        Ok(ex) => ex,
+        Err(err @ TransportError::TooLarge { .. }) => {
+            return Err(RunError::NotTheApi {
+                url: client.target().base_url.clone(),
+                detail: err.to_string(),
+            });
+        }
+        Err(err) => return Err(RunError::Unreachable(err)),
+    };
     let url = ex.request.url.clone();
+    if (300..400).contains(&ex.status) {
+        return Err(RunError::NotTheApi {
+            url,
+            detail: format!(
+                "{}: give the URL the API answers at as --base-url",
+                ex.summary()
+            ),
+        });
+    }
     if ex.json.is_none() {
         let content_type = ex.header("content-type").unwrap_or("(none)").to_owned();
         let start: String = ex.body_text.chars().take(120).collect();
@@ -684,6 +889,8 @@ pub fn sweep_client(options: &RunOptions) -> Result<Client, RunError> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -765,6 +972,84 @@ mod tests {
             &target("http://127.0.0.1:3000", false),
             &forbidden
         ));
+    }
+
+    /// A target on 127.0.0.1 that writes `answer` on every connection.
+    async fn raw_target(answer: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request).await;
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                    // A huge announced body that never comes: the client must not wait for it.
+                    tokio::time::sleep(Duration::from_secs(20)).await;
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_redirect_or_a_huge_answer_at_preflight_is_not_the_api() {
+        for (answer, expected) in [
+            (
+                "HTTP/1.1 301 Moved Permanently\r\nLocation: https://127.0.0.1:9/v2\r\nContent-Length: 0\r\n\r\n",
+                "301 (redirect to https://127.0.0.1:9/v2, redirects are not followed)",
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\n\r\n{",
+                "-byte cap",
+            ),
+        ] {
+            let options = RunOptions {
+                base_url: Some(raw_target(answer).await),
+                secret: Some("engine-test-secret-81c4".to_owned()),
+                deadline: Some(Duration::from_secs(10)),
+                ..RunOptions::default()
+            };
+            let Err(err) = Session::open(&options).await else {
+                panic!("the session opened");
+            };
+            assert!(matches!(err, RunError::NotTheApi { .. }), "{err}");
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn cases_beyond_the_bound_are_a_configuration_error() {
+        for cases in [0, MAX_CASES + 1] {
+            let options = RunOptions {
+                cases,
+                ..RunOptions::default()
+            };
+            let Err(err) = Session::open(&options).await else {
+                panic!("the session opened with {cases} cases");
+            };
+            assert!(matches!(err, RunError::Config(_)), "{err}");
+        }
+    }
+
+    #[test]
+    fn deadlines_read_and_print_alike() {
+        for (text, duration) in [
+            ("15m", Duration::from_secs(900)),
+            ("90s", Duration::from_secs(90)),
+            ("90", Duration::from_secs(90)),
+            ("500ms", Duration::from_millis(500)),
+            ("1h", Duration::from_secs(3600)),
+        ] {
+            assert_eq!(parse_duration(text), Ok(duration), "{text}");
+        }
+        assert_eq!(format_duration(DEFAULT_DEADLINE), "15m");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration(Duration::from_secs(7200)), "2h");
+        for bad in ["", "0s", "soon", "5 days", "-1s", "99999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod checks;
 pub mod cli;
+pub mod console;
 pub mod engine;
 pub mod faults;
 pub mod fixtures;

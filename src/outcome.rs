@@ -89,8 +89,16 @@ impl Finding {
 }
 
 impl From<TransportError> for Finding {
+    /// No usable answer leaves the check inconclusive, but for an answer past the body cap:
+    /// every documented answer is a small JSON document, so a huge or endless body is the
+    /// target breaking the contract (and the same every time), not a network accident.
     fn from(err: TransportError) -> Finding {
-        Finding::Inconclusive(err.to_string())
+        match err {
+            TransportError::TooLarge { ref partial, .. } => {
+                Finding::fail(err.to_string(), &[partial])
+            }
+            err => Finding::Inconclusive(err.to_string()),
+        }
     }
 }
 

@@ -225,6 +225,7 @@ async fn transcript(seed: u64) -> Vec<String> {
         cases: 6,
         concurrency: 1,
         profile: Profile::Documented,
+        record_requests: true,
         ..RunOptions::default()
     };
     let session = std::sync::Arc::new(Session::open(&options).await.unwrap());

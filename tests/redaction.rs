@@ -118,6 +118,7 @@ fn the_library_report_holds_no_secret_either() {
         let server = ReferenceServer::start(config).await.unwrap();
         let options = RunOptions {
             cases: 8,
+            record_requests: true,
             ..common::options_for(&server, SECRET, 2)
         };
         let session = Arc::new(Session::open(&options).await.unwrap());

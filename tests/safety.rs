@@ -143,6 +143,7 @@ fn a_run_touches_nothing_it_did_not_create() {
         let before = everything(&server.cma_url()).await;
         let mut options = options(&server, Profile::Documented);
         options.no_destructive = true;
+        options.record_requests = true;
         let session = Arc::new(Session::open(&options).await.unwrap());
         let report = session.run_all(&options, |_, _, _| {}).await;
         assert!(report.clauses.iter().all(|c| c.status != Status::Fail), "{}", report.render(false));

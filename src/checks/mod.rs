@@ -569,7 +569,9 @@ impl Cx {
             ..Config::default()
         };
         let cases = Arc::clone(&self.cases);
+        let live = LiveProperty::enter();
         let outcome = tokio::task::spawn_blocking(move || {
+            let _live = live;
             let strategy = strategy();
             let mut runner = TestRunner::new(config);
             let last_failure: Mutex<Option<Failure>> = Mutex::new(None);
@@ -629,6 +631,32 @@ impl Cx {
                 "the property's thread failed: {join}"
             ))),
         }
+    }
+}
+
+/// Property threads running now. Aborting a check does not stop its property's thread, and
+/// a thread still calling into the runtime while it shuts down panics: the engine waits for
+/// this to reach zero before a stopped run returns.
+static LIVE_PROPERTIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many property threads are running.
+pub fn live_properties() -> usize {
+    LIVE_PROPERTIES.load(Ordering::SeqCst)
+}
+
+/// Counts one property thread from before it is spawned until it ends.
+struct LiveProperty;
+
+impl LiveProperty {
+    fn enter() -> LiveProperty {
+        LIVE_PROPERTIES.fetch_add(1, Ordering::SeqCst);
+        LiveProperty
+    }
+}
+
+impl Drop for LiveProperty {
+    fn drop(&mut self) {
+        LIVE_PROPERTIES.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

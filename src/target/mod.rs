@@ -1,6 +1,9 @@
 //! The HTTP side of the suite: one keep-alive client for the whole run, the documented
 //! headers on every request, pacing on the target's rate limit, and a transcript of every
 //! exchange with secrets replaced, so that a failure can show what was sent and received.
+//! The target is not trusted with the client's resources: answers are read up to
+//! [`MAX_BODY_BYTES`] within [`REQUEST_TIMEOUT`], redirects are not followed, and a run that
+//! stops (deadline, signal) ends its waiting and in-flight requests at once.
 
 mod ids;
 mod redact;
@@ -23,6 +26,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(30);
 /// How many times one request is sent again after a 429 or a transient failure.
 pub const MAX_RETRIES: u32 = 4;
+/// The largest answer body the client reads (4 MiB). Every documented answer of this API is a
+/// small JSON document (one resource, a listing, an error envelope: kilobytes); a body past
+/// this is the target breaking the contract, and reading on would let it exhaust memory.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Where the suite sends its requests.
 #[derive(Clone)]
@@ -264,10 +271,18 @@ impl Exchange {
             .map_or(self.request.url.as_str(), |(_, rest)| {
                 rest.find('/').map_or("/", |i| &rest[i..])
             });
-        match self.error_code() {
+        let mut line = match self.error_code() {
             Some(code) => format!("{} {} → {} {code}", self.request.method, path, self.status),
             None => format!("{} {} → {}", self.request.method, path, self.status),
+        };
+        if (300..400).contains(&self.status) {
+            let to = self.header("location").map_or_else(
+                || "no Location".to_owned(),
+                |l| crate::fixtures::truncate(l, 200),
+            );
+            line.push_str(&format!(" (redirect to {to}, redirects are not followed)"));
         }
+        line
     }
 }
 
@@ -326,6 +341,43 @@ pub enum TransportError {
         /// Why.
         why: String,
     },
+    /// The answer's body was larger than [`MAX_BODY_BYTES`]; reading stopped there.
+    #[error(
+        "the answer of {url} exceeded the {cap}-byte cap (documented answers are small JSON documents); reading stopped there"
+    )]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The cap, in bytes.
+        cap: usize,
+        /// The answer as far as it was read (its body cut short), as evidence.
+        partial: Box<Exchange>,
+    },
+    /// The run is stopping (its deadline passed, or it was interrupted): nothing more is sent.
+    #[error("{0}: no more requests are sent")]
+    Stopped(String),
+}
+
+/// How far a run's stop goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StopLevel {
+    /// Running.
+    Running,
+    /// The checks send nothing more (deadline, first signal); cleanup still runs.
+    Checks,
+    /// Nothing is sent any more, cleanup included (cleanup out of time, second signal).
+    All,
+}
+
+/// The run's stop state, shared by every clone of a client.
+#[derive(Debug, Clone)]
+pub struct StopState {
+    /// How far the stop goes.
+    pub level: StopLevel,
+    /// Why it went this far, in words (`cleanup did not finish within 30s`).
+    pub reason: String,
+    /// Why the run stopped at all: the first reason given (`the run's deadline of 15m passed`).
+    pub cause: String,
 }
 
 /// Counts of what the client did, shared by every clone.
@@ -337,12 +389,31 @@ pub struct Stats {
     pub rate_limit_wait_ms: AtomicU64,
     /// Retries after a 429 or a transient failure.
     pub retries: AtomicU64,
-    /// Every request sent, redacted, in the order sent.
+    /// Every request sent, redacted, in the order sent, but only while [`Stats::record`] is
+    /// on (tests switch it on; a run keeps nothing per request that nobody reads).
     pub sent: std::sync::Mutex<Vec<SentRequest>>,
+    /// Whether requests are recorded in [`Stats::sent`].
+    pub record: std::sync::atomic::AtomicBool,
     /// The most requests the run may send (0: no cap). Cleanup is exempt.
     pub cap: AtomicU64,
     /// Transient failures the run may still retry.
     pub retry_budget: AtomicU64,
+    /// Whether the run is stopping, and why.
+    stop: StopSignal,
+}
+
+/// A watch channel for the stop state (so that waiting requests wake up at once).
+#[derive(Debug)]
+struct StopSignal(tokio::sync::watch::Sender<StopState>);
+
+impl Default for StopSignal {
+    fn default() -> Self {
+        StopSignal(tokio::sync::watch::Sender::new(StopState {
+            level: StopLevel::Running,
+            reason: String::new(),
+            cause: String::new(),
+        }))
+    }
 }
 
 /// The suite's HTTP client. Cheap to clone; every clone shares one connection pool.
@@ -434,16 +505,25 @@ pub fn normalize_url(which: &'static str, url: &str) -> Result<String, ClientErr
 impl Client {
     /// A client for `target`, with its secret registered for redaction.
     pub fn new(target: Target) -> Result<Client, ClientError> {
+        Client::with_timeout(target, REQUEST_TIMEOUT)
+    }
+
+    /// [`Client::new`] with another request timeout (tests of slow targets).
+    fn with_timeout(target: Target, timeout: Duration) -> Result<Client, ClientError> {
         // reqwest is built without a default crypto provider; install ring's once.
         let _ = rustls::crypto::ring::default_provider().install_default();
         normalize_url("base", &target.base_url)?;
         if let Some(cda) = &target.cda_url {
             normalize_url("CDA", cda)?;
         }
+        // The timeout is reqwest's total one: it runs until the body is read, so a body that
+        // drips one byte at a time is cut off too. A 3xx is an answer like any other: following
+        // it would send the management token wherever the target points.
         let mut builder = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(Duration::from_secs(10))
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(10).min(timeout))
             .pool_idle_timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
             .no_proxy();
         if let Some(pem) = &target.ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
@@ -574,6 +654,74 @@ impl Client {
         self.local.load(Ordering::Relaxed)
     }
 
+    /// Keep every request sent from now on in [`Stats::sent`] (for tests that read the
+    /// transcript; off by default, so that a long run does not grow).
+    pub fn record_requests(&self, on: bool) {
+        self.stats.record.store(on, Ordering::Relaxed);
+    }
+
+    /// Stop the run at `level` (a higher level than the current one only): waiting and
+    /// in-flight requests of the handles it covers end at once with
+    /// [`TransportError::Stopped`]. The first reason given for a level stays, and the first of
+    /// all is the stop's cause.
+    pub fn stop(&self, level: StopLevel, reason: &str) {
+        self.stats.stop.0.send_if_modified(|state| {
+            if state.level >= level {
+                return false;
+            }
+            if state.level == StopLevel::Running {
+                state.cause = reason.to_owned();
+            }
+            state.level = level;
+            state.reason = reason.to_owned();
+            true
+        });
+    }
+
+    /// The run's stop state now.
+    pub fn stop_state(&self) -> StopState {
+        self.stats.stop.0.borrow().clone()
+    }
+
+    /// A receiver that sees every change of the stop state.
+    pub fn stop_watch(&self) -> tokio::sync::watch::Receiver<StopState> {
+        self.stats.stop.0.subscribe()
+    }
+
+    /// The level from which this handle sends nothing: checks stop first, cleanup last.
+    fn stop_level(&self) -> StopLevel {
+        if self.capped {
+            StopLevel::Checks
+        } else {
+            StopLevel::All
+        }
+    }
+
+    /// Why this handle may not send now, if it may not.
+    fn refusal(&self) -> Option<String> {
+        let state = self.stats.stop.0.borrow();
+        (state.level >= self.stop_level()).then(|| state.reason.clone())
+    }
+
+    /// Run `work` unless the run stops first (then it is dropped, and the request with it).
+    async fn unless_stopped<F: std::future::Future>(
+        &self,
+        work: F,
+    ) -> Result<F::Output, TransportError> {
+        let level = self.stop_level();
+        let mut watch = self.stats.stop.0.subscribe();
+        tokio::pin!(work);
+        tokio::select! {
+            biased;
+            reason = async { watch.wait_for(|s| s.level >= level).await.map(|s| s.reason.clone()) } => match reason {
+                Ok(reason) => Err(TransportError::Stopped(reason)),
+                // The sender lives as long as the stats: unreachable, but never stop for it.
+                Err(_) => Ok(work.await),
+            },
+            out = &mut work => Ok(out),
+        }
+    }
+
     /// Send `req`, pacing on the target's rate limit, waiting out 429s, and retrying
     /// transient failures (`transient: true`, 502/503/504, timeouts, dropped connections)
     /// with backoff, within the run's retry budget.
@@ -591,7 +739,7 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.pace(&pace_key).await;
+            self.unless_stopped(self.pace(&pace_key)).await?;
             let result = self.send_once(req).await;
             if let Ok(ex) = &result {
                 self.record_pace(&pace_key, ex);
@@ -641,7 +789,7 @@ impl Client {
                     .rate_limit_wait_ms
                     .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
             }
-            tokio::time::sleep(wait).await;
+            self.unless_stopped(tokio::time::sleep(wait)).await?;
         }
     }
 
@@ -786,6 +934,9 @@ impl Client {
         if let Some(text) = &body_text {
             builder = builder.body(text.clone());
         }
+        if let Some(reason) = self.refusal() {
+            return Err(TransportError::Stopped(reason));
+        }
         let cap = self.stats.cap.load(Ordering::Relaxed);
         // Take a slot atomically, so that concurrent checks cannot overshoot the cap.
         let took = self
@@ -799,21 +950,13 @@ impl Client {
         }
         self.local.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let response = builder.send().await.map_err(|err| classify(&url, &err))?;
-        let status = response.status().as_u16();
-        let resp_headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let bytes = response.bytes().await.map_err(|err| classify(&url, &err))?;
+        let answer = self.unless_stopped(read_answer(builder, &url)).await??;
         let elapsed = started.elapsed();
-        let json: Option<Value> = serde_json::from_slice(&bytes).ok();
+        let json: Option<Value> = if answer.cut_short {
+            None
+        } else {
+            serde_json::from_slice(&answer.body).ok()
+        };
         if let Some(json) = &json {
             self.secrets.learn_from(json);
         }
@@ -826,17 +969,32 @@ impl Client {
                 .collect(),
             body: body_text.map(|t| self.secrets.redact(&t)),
         };
-        if let Ok(mut log) = self.stats.sent.lock() {
+        if self.stats.record.load(Ordering::Relaxed)
+            && let Ok(mut log) = self.stats.sent.lock()
+        {
             log.push(sent.clone());
         }
-        Ok(Exchange {
+        let shown = if answer.cut_short {
+            &answer.body[..answer.body.len().min(EVIDENCE_BYTES)]
+        } else {
+            &answer.body[..]
+        };
+        let exchange = Exchange {
             request: sent,
-            status,
-            headers: resp_headers,
-            body_text: self.secrets.redact(&String::from_utf8_lossy(&bytes)),
+            status: answer.status,
+            headers: answer.headers,
+            body_text: self.secrets.redact(&String::from_utf8_lossy(shown)),
             json,
             elapsed,
-        })
+        };
+        if answer.cut_short {
+            return Err(TransportError::TooLarge {
+                url,
+                cap: MAX_BODY_BYTES,
+                partial: Box::new(exchange),
+            });
+        }
+        Ok(exchange)
     }
 
     fn redact_header(&self, name: &str, value: &str, auth: &Auth) -> String {
@@ -873,6 +1031,61 @@ fn marked_transient(ex: &Exchange) -> bool {
         .and_then(|j| j.pointer("/data/0/attributes/transient"))
         .and_then(Value::as_bool)
         .unwrap_or(false)
+}
+
+/// How much of a body cut short at [`MAX_BODY_BYTES`] is kept as evidence.
+const EVIDENCE_BYTES: usize = 2048;
+
+/// An answer as read off the wire.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// The body was longer than [`MAX_BODY_BYTES`]; `body` holds what was read.
+    cut_short: bool,
+}
+
+/// Send and read the answer, at most [`MAX_BODY_BYTES`] of its body: chunk by chunk, so that
+/// an endless body is stopped at the cap instead of being gathered first.
+async fn read_answer(
+    builder: reqwest::RequestBuilder,
+    url: &str,
+) -> Result<Answer, TransportError> {
+    let mut response = builder.send().await.map_err(|err| classify(url, &err))?;
+    let status = response.status().as_u16();
+    let headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut answer = Answer {
+        status,
+        headers,
+        body: Vec::new(),
+        cut_short: false,
+    };
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_BODY_BYTES as u64)
+    {
+        answer.cut_short = true;
+        return Ok(answer);
+    }
+    while let Some(chunk) = response.chunk().await.map_err(|err| classify(url, &err))? {
+        let room = MAX_BODY_BYTES - answer.body.len();
+        if chunk.len() > room {
+            answer.body.extend_from_slice(&chunk[..room]);
+            answer.cut_short = true;
+            return Ok(answer);
+        }
+        answer.body.extend_from_slice(&chunk);
+    }
+    Ok(answer)
 }
 
 fn rate_limit_wait(ex: &Exchange) -> Duration {
@@ -917,4 +1130,197 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-trick server on 127.0.0.1: every connection gets `answer` written to it.
+    async fn serve<F, Fut>(answer: F) -> String
+    where
+        F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let answer = Arc::new(answer);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let answer = Arc::clone(&answer);
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request).await;
+                    answer(stream).await;
+                });
+            }
+        });
+        url
+    }
+
+    fn client(url: &str, timeout: Duration) -> Client {
+        Client::with_timeout(
+            Target {
+                base_url: url.to_owned(),
+                cda_url: None,
+                environment: None,
+                secret: "unit-test-secret-5f2c9a".to_owned(),
+                name: "unit".to_owned(),
+                embedded: false,
+                ca_pem: None,
+            },
+            timeout,
+        )
+        .unwrap()
+    }
+
+    fn get() -> Request {
+        Request::cma(reqwest::Method::GET, "/site")
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_stops_at_the_cap_and_is_a_failure() {
+        let url = serve(|mut stream| async move {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = format!("10000\r\n{}\r\n", "[".repeat(0x10000));
+            // Endless, but bounded here so a client that never stops cannot hang the test.
+            for _ in 0..4096 {
+                if stream.write_all(chunk.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        let started = Instant::now();
+        let err = client(&url, Duration::from_secs(20))
+            .send_once(&get())
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(15));
+        let TransportError::TooLarge { cap, partial, .. } = &err else {
+            panic!("not TooLarge: {err}");
+        };
+        assert_eq!(*cap, MAX_BODY_BYTES);
+        assert_eq!(partial.status, 200);
+        assert!(partial.body_text.len() <= EVIDENCE_BYTES);
+        assert!(
+            err.to_string()
+                .contains(&format!("exceeded the {MAX_BODY_BYTES}-byte cap")),
+            "{err}"
+        );
+        assert!(matches!(
+            crate::outcome::Finding::from(err),
+            crate::outcome::Finding::Fail(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_announced_huge_body_is_not_read_at_all() {
+        let url = serve(|mut stream| async move {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n{";
+            let _ = stream.write_all(head.as_bytes()).await;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        })
+        .await;
+        let started = Instant::now();
+        let err = client(&url, Duration::from_secs(20))
+            .send_once(&get())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::TooLarge { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_body_that_drips_is_cut_off_by_the_request_timeout() {
+        let url = serve(|mut stream| async move {
+            let head =
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            for _ in 0..1000 {
+                if stream.write_all(b" ").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        let started = Instant::now();
+        let err = client(&url, Duration::from_secs(1))
+            .send_once(&get())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_the_answer_and_says_so() {
+        let url = serve(|mut stream| async move {
+            let answer = "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.2:9/elsewhere\r\nContent-Length: 0\r\n\r\n";
+            let _ = stream.write_all(answer.as_bytes()).await;
+        })
+        .await;
+        let ex = client(&url, Duration::from_secs(5))
+            .send(&get())
+            .await
+            .unwrap();
+        assert_eq!(ex.status, 307);
+        assert!(
+            ex.summary().ends_with(
+                "→ 307 (redirect to http://127.0.0.2:9/elsewhere, redirects are not followed)"
+            ),
+            "{}",
+            ex.summary()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stop_ends_waiting_requests_of_the_handles_it_covers() {
+        let url = serve(|_stream| async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        })
+        .await;
+        let client = client(&url, Duration::from_secs(20));
+        let cleanup = client.uncapped();
+        let (check, cleaning) = (client.clone(), cleanup.clone());
+        let in_check = tokio::spawn(async move { check.send(&get()).await });
+        let in_cleanup = tokio::spawn(async move { cleaning.send(&get()).await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = Instant::now();
+        client.stop(StopLevel::Checks, "the run's deadline of 1s passed");
+        let err = in_check.await.unwrap().unwrap_err();
+        assert!(
+            matches!(&err, TransportError::Stopped(r) if r == "the run's deadline of 1s passed"),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !in_cleanup.is_finished(),
+            "cleanup goes on at the first level"
+        );
+        assert!(matches!(
+            client.send_once(&get()).await,
+            Err(TransportError::Stopped(_))
+        ));
+        client.stop(StopLevel::All, "cleanup did not finish within 30s");
+        let err = in_cleanup.await.unwrap().unwrap_err();
+        assert!(matches!(err, TransportError::Stopped(_)), "{err}");
+        let state = client.stop_state();
+        assert_eq!(state.reason, "cleanup did not finish within 30s");
+        assert_eq!(state.cause, "the run's deadline of 1s passed");
+    }
 }
