@@ -148,7 +148,18 @@ async fn a_secret_echoed_in_error_answers_never_shows_in_any_encoding() {
     let attack = Attack::new(Mode::EchoSecret).await;
     let run = attack.run("echo", &[]).await;
     run.expect_exit(&[FAIL]).expect_within(BOUND);
-    conclude([attack.judge(&run, &[]).await]);
+    // Every encoding at least twice, or the attack was not exercised.
+    if attack.proxy.echoes() < 8 {
+        run.problem(format!(
+            "only {} answers echoed the secret",
+            attack.proxy.echoes()
+        ));
+    }
+    let mut verdicts = vec![attack.judge(&run, &[]).await];
+    let matrix = attack.matrix("echo matrix").await;
+    matrix.expect_exit(&[0]).expect_within(BOUND);
+    verdicts.push(attack.judge(&matrix, &[]).await);
+    conclude(verdicts);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

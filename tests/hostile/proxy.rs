@@ -168,6 +168,11 @@ impl Proxy {
             .collect()
     }
 
+    /// How many answers the mode rewrote on purpose (echoes so far).
+    pub(crate) fn echoes(&self) -> usize {
+        self.shared.counter.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn created(&self) -> (HashSet<String>, HashSet<String>) {
         let memory = self.shared.memory.lock().unwrap();
         (memory.created_tokens.clone(), memory.created_roles.clone())
