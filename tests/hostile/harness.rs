@@ -181,14 +181,21 @@ impl State {
                 _ => {}
             }
         }
+        let mut left = Vec::new();
         for ((kind, id), item) in &after.items {
-            if !self.items.contains_key(&(kind.clone(), id.clone())) {
-                problems.push(format!("{kind} {id} was left behind: {item}"));
-            }
             let name = item["attributes"]["name"].as_str().unwrap_or("");
-            if name.contains("conformance-") {
-                problems.push(format!("{kind} {id} named {name:?} remains"));
+            if !self.items.contains_key(&(kind.clone(), id.clone())) {
+                left.push(format!("{kind} {id} {name:?}"));
+            } else if name.contains("conformance-") {
+                problems.push(format!("{kind} {id} is now named {name:?}"));
             }
+        }
+        if !left.is_empty() {
+            problems.push(format!(
+                "{} token(s)/role(s) left behind (no cleanup): {}",
+                left.len(),
+                cut(&left.join(", "), 600)
+            ));
         }
         problems
     }
