@@ -332,3 +332,30 @@ async fn an_honest_proxy_passes_and_is_left_as_it_was() {
     run.expect_exit(&[0]).expect_within(BOUND);
     conclude([attack.judge(&run, &[]).await]);
 }
+
+/// The searches the attacks rely on find what they look for (else every test above could
+/// pass by looking in the wrong place).
+#[test]
+fn the_secret_search_sees_every_encoding_and_the_shell_replay_sees_injection() {
+    use harness::{base64, leaked, replay_in_shell};
+    let s = "hostile-0123456789abcdef-fedcba9876543210";
+    assert_eq!(base64(b"hello"), "aGVsbG8=");
+    assert_eq!(leaked(&format!("code {s}."), s), Some("raw"));
+    let escaped = s.replace('-', "\\u002d");
+    assert_eq!(leaked(&format!("\"{escaped}\""), s), Some("JSON-escaped"));
+    let percent: String = s.bytes().map(|b| format!("%{b:02x}")).collect();
+    assert_eq!(leaked(&percent, s), Some("percent-encoded"));
+    assert_eq!(
+        leaked(&s.replace('-', "&#x2D;"), s),
+        Some("XML character references")
+    );
+    let basic = format!("Basic {}", base64(format!("x:{s}").as_bytes()));
+    assert_eq!(leaked(&basic, s), Some("base64"));
+    assert_eq!(leaked("Bearer $CONFORMANCE_API_TOKEN [secret]", s), None);
+
+    assert!(
+        replay_in_shell("curl -g 'http://127.0.0.1:1/x' -X PUT --data-binary '{\"a\":1}'").is_ok()
+    );
+    assert!(replay_in_shell("curl -g 'http://127.0.0.1:1/x'; touch pwned").is_err());
+    assert!(replay_in_shell("curl -g \"$(echo hi)\" ; echo hi").is_err());
+}
