@@ -308,6 +308,11 @@ pub(crate) fn scratch(label: &str) -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
+    // Labels name forged ids (`../access_tokens/101`): keep them one plain path segment.
+    let label: String = label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
     let dir = std::env::temp_dir().join(format!("hostile-{label}-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
