@@ -225,6 +225,33 @@ struct ServeArgs {
     /// (pass it to `run --ca-cert`).
     #[arg(long, value_name = "PEM")]
     tls_ca_out: Option<PathBuf>,
+    /// How long a client may take to send a request (`500ms`, `10s`, `1m`): its head (request
+    /// line and headers) must be complete this long after the connection opened, or after the
+    /// first byte of a request on a kept-alive connection; its body this long after the head.
+    /// Otherwise the connection is closed without an answer.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
+    header_timeout: std::time::Duration,
+    /// How long a kept-alive connection may wait for its next request before it is closed.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    idle_timeout: std::time::Duration,
+    /// Most connections open at once, per listener (CMA and CDA each). At the limit a new
+    /// connection is let in by closing the open connection that has been idle or sending its
+    /// request head the longest; a connection with a request in progress is never closed, and
+    /// when every open connection has one, the new connection is closed at once.
+    #[arg(long, value_name = "N", default_value = "256", value_parser = parse_max_connections)]
+    max_connections: usize,
+}
+
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    crate::reference::parse_duration(text)
+        .map_err(|err| format!("invalid duration {text:?}: {err}; expected e.g. 500ms, 10s or 1m"))
+}
+
+fn parse_max_connections(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{text:?} is not a whole number of at least 1")),
+    }
 }
 
 fn cases_in_range() -> clap::builder::RangedI64ValueParser<u32> {
@@ -596,6 +623,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
         faults: FaultSet::of(args.faults.iter().copied()),
         flaky: args.flaky,
         tls: args.tls_ca_out.is_some(),
+        header_timeout: args.header_timeout,
+        idle_timeout: args.idle_timeout,
+        max_connections: args.max_connections,
     };
     let server = match ReferenceServer::start(config).await {
         Ok(server) => server,
@@ -620,6 +650,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
     }
     outln!("CMA: {}", server.cma_url());
     outln!("CDA: {}", server.cda_url());
+    outln!(
+        "connections: at most {} per listener; a request within {:?}, idle up to {:?}",
+        args.max_connections, args.header_timeout, args.idle_timeout
+    );
     if server.admin_secret_was_generated() {
         outln!(
             "management token (generated; set CONFORMANCE_API_TOKEN to choose one): {}",

@@ -1,8 +1,9 @@
 //! How the reference server is configured: listen addresses, the rate limit, which factory
-//! tokens exist and the management token's secret.
+//! tokens exist, the management token's secret, and the bounds on connections.
 //!
 //! The CLI (`serve`) and the suite both build a [`ServerConfig`]; the defaults give a server on
-//! two free loopback ports with the documented default rate limit, so tests need no setup.
+//! two free loopback ports with the documented default rate limit and the default connection
+//! bounds, so tests need no setup.
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -33,7 +34,27 @@ pub struct ServerConfig {
     /// Serve both listeners over TLS with a freshly generated CA and certificate
     /// ([`ReferenceServer::tls_ca_pem`](super::ReferenceServer::tls_ca_pem)).
     pub tls: bool,
+    /// How long a client may take to send a request: its head (request line and headers) must
+    /// be complete this long after the connection opened (or, on a kept-alive connection, after
+    /// the request's first byte arrived), and its body this long after the head. Otherwise the
+    /// connection is closed without an answer. Must be longer than zero.
+    pub header_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request before it is closed.
+    /// Must be longer than zero.
+    pub idle_timeout: Duration,
+    /// Most connections open at once, per listener. At the cap, a new connection makes room by
+    /// closing the open connection that has been idle or sending its head the longest; when
+    /// every open connection is handling a request, the new one is closed at once. At least 1.
+    pub max_connections: usize,
 }
+
+/// The default [`ServerConfig::header_timeout`]: 10 seconds.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default [`ServerConfig::idle_timeout`]: 30 seconds.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default [`ServerConfig::max_connections`]: 256 per listener, so that both listeners
+/// together stay well under the common limit of 1,024 open descriptors.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
@@ -47,6 +68,9 @@ impl Default for ServerConfig {
             faults: crate::faults::FaultSet::none(),
             flaky: None,
             tls: false,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -66,6 +90,9 @@ impl fmt::Debug for ServerConfig {
             .field("faults", &self.faults)
             .field("flaky", &self.flaky)
             .field("tls", &self.tls)
+            .field("header_timeout", &self.header_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -125,25 +152,49 @@ impl FromStr for RateLimit {
         if requests == 0 {
             return Err(fail("the request count must be at least 1"));
         }
-        let window = window.trim();
-        let digits_end = window
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(window.len());
-        let (amount, unit) = window.split_at(digits_end);
-        let amount: u64 = amount
-            .parse()
-            .map_err(|_| fail("the window has no number"))?;
-        let window = match unit {
-            "ms" => Duration::from_millis(amount),
-            "s" => Duration::from_secs(amount),
-            "m" => Duration::from_secs(amount.saturating_mul(60)),
-            _ => return Err(fail("the window unit must be ms, s or m")),
-        };
-        if window.is_zero() {
-            return Err(fail("the window must be longer than zero"));
-        }
+        let window = parse_duration(window).map_err(|err| {
+            fail(match err {
+                DurationError::NoNumber => "the window has no number",
+                DurationError::Unit => "the window unit must be ms, s or m",
+                DurationError::Zero => "the window must be longer than zero",
+            })
+        })?;
         Ok(RateLimit { requests, window })
     }
+}
+
+/// Why a duration could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// It does not start with a whole number.
+    #[error("no whole number")]
+    NoNumber,
+    /// The unit is not `ms`, `s` or `m`.
+    #[error("the unit must be ms, s or m")]
+    Unit,
+    /// It is zero.
+    #[error("it must be longer than zero")]
+    Zero,
+}
+
+/// Reads a whole number of `ms`, `s` or `m`, longer than zero: `500ms`, `10s`, `2m`.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    let text = text.trim();
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (amount, unit) = text.split_at(digits_end);
+    let amount: u64 = amount.parse().map_err(|_| DurationError::NoNumber)?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(amount),
+        "s" => Duration::from_secs(amount),
+        "m" => Duration::from_secs(amount.saturating_mul(60)),
+        _ => return Err(DurationError::Unit),
+    };
+    if duration.is_zero() {
+        return Err(DurationError::Zero);
+    }
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -193,6 +244,18 @@ mod tests {
             let limit: RateLimit = text.parse().expect("valid");
             assert_eq!(limit.to_string(), text);
         }
+    }
+
+    #[test]
+    fn durations_read_like_rate_limit_windows() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration(" 250ms "), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0s"), Err(DurationError::Zero));
+        assert_eq!(parse_duration("10"), Err(DurationError::Unit));
+        assert_eq!(parse_duration("10h"), Err(DurationError::Unit));
+        assert_eq!(parse_duration("s"), Err(DurationError::NoNumber));
+        assert_eq!(parse_duration("-1s"), Err(DurationError::NoNumber));
     }
 
     #[test]

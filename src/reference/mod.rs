@@ -25,7 +25,8 @@
 //! - `errors`: every error code ([`ErrorCode`]), its status, and the envelope;
 //! - `auth`: every decision on who may do what;
 //! - `tokens`, `roles`, `cma`, `cda`: one handler per endpoint;
-//! - `http`: header and body checks; `ratelimit`: the limit; `seed`: the initial state.
+//! - `http`: header and body checks; `ratelimit`: the limit; `seed`: the initial state;
+//! - `conn`: the accept loop and the bounds on connections (header and idle timeouts, the cap).
 //!
 //! Faults ([`crate::faults`], [`ServerConfig::faults`]) are switched on per server. Each one is
 //! a branch where that bug would really live (the permission cache in `auth`, the role and
@@ -38,6 +39,7 @@ mod auth;
 mod cda;
 mod cma;
 mod config;
+mod conn;
 mod errors;
 mod http;
 mod ratelimit;
@@ -49,7 +51,10 @@ mod state;
 mod tls;
 mod tokens;
 
-pub use config::{RateLimit, RateLimitParseError, ServerConfig};
+pub use config::{
+    DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DurationError,
+    RateLimit, RateLimitParseError, ServerConfig, parse_duration,
+};
 pub use errors::{DOC_URL_BASE, ErrorCode, MAX_ECHO_CHARS, error_id};
 pub use http::{JSON_CONTENT_TYPE, MAX_BODY_BYTES};
 pub use seed::{

@@ -2,7 +2,8 @@
 //!
 //! [`routers`] is the socket-less entry point (tests drive it with `tower::ServiceExt::oneshot`);
 //! [`ReferenceServer::start`] binds both listeners and serves them in background tasks until
-//! [`ReferenceServer::shutdown`] or until the handle is dropped.
+//! [`ReferenceServer::shutdown`] or until the handle is dropped, each connection under the
+//! bounds of `conn`.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -53,6 +54,9 @@ pub enum ServerError {
     /// TLS could not be set up.
     #[error(transparent)]
     Tls(#[from] super::tls::TlsError),
+    /// A connection bound is zero (see [`ServerConfig::header_timeout`] and the fields after it).
+    #[error("invalid connection limits: {0}")]
+    Limits(&'static str),
     /// The embedded spec does not describe role attributes as the server needs.
     #[error("failed to read role attributes from the spec: {0}")]
     Spec(String),
@@ -89,6 +93,25 @@ fn build(config: &ServerConfig) -> Result<(Router, Router, String, bool, Arc<App
     Ok((cma, cda, secret, generated, app))
 }
 
+fn check_limits(config: &ServerConfig) -> Result<(), ServerError> {
+    if config.header_timeout.is_zero() {
+        return Err(ServerError::Limits(
+            "the header timeout must be longer than zero",
+        ));
+    }
+    if config.idle_timeout.is_zero() {
+        return Err(ServerError::Limits(
+            "the idle timeout must be longer than zero",
+        ));
+    }
+    if config.max_connections == 0 {
+        return Err(ServerError::Limits(
+            "at least one connection must be allowed",
+        ));
+    }
+    Ok(())
+}
+
 fn is_valid_secret(secret: &str) -> bool {
     !secret.is_empty() && secret.bytes().all(|b| b.is_ascii_graphic())
 }
@@ -123,6 +146,7 @@ impl fmt::Debug for ReferenceServer {
 impl ReferenceServer {
     /// Bind both listeners and serve them in background tasks of the current runtime.
     pub async fn start(config: ServerConfig) -> Result<ReferenceServer, ServerError> {
+        check_limits(&config)?;
         let (cma, cda, admin_secret, admin_secret_was_generated, app) = build(&config)?;
         let tls = if config.tls {
             Some(super::tls::generate()?)
@@ -143,24 +167,23 @@ impl ReferenceServer {
             tls_ca_pem: tls.as_ref().map(|t| t.ca_pem.clone()),
             app,
         };
+        let limits = super::conn::Limits {
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+            max_connections: config.max_connections,
+        };
+        let acceptor = tls.map(|tls| tls.acceptor);
         for (listener, router) in [(cma_listener, cma), (cda_listener, cda)] {
+            // A dropped sender resolves `stopped` too: that is what makes drop stop the server.
             let (stop, stopped) = oneshot::channel::<()>();
             server.stop.push(stop);
-            if let Some(tls) = &tls {
-                let acceptor = tls.acceptor.clone();
-                server.tasks.push(tokio::spawn(super::tls::serve(
-                    listener, router, acceptor, stopped,
-                )));
-                continue;
-            }
-            // A dropped sender resolves `stopped` too: that is what makes drop stop the server.
-            let serving = axum::serve(listener, router).with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            });
-            server.tasks.push(tokio::spawn(async move {
-                // Accept errors are retried inside axum; `serve` only returns at shutdown.
-                let _ = serving.await;
-            }));
+            server.tasks.push(tokio::spawn(super::conn::serve(
+                listener,
+                router,
+                acceptor.clone(),
+                limits,
+                stopped,
+            )));
         }
         Ok(server)
     }

@@ -1,14 +1,11 @@
 //! TLS for the reference server, so the suite's `https://` path (rustls, `--ca-cert`) is
 //! tested end to end on loopback: a private CA and a leaf certificate for `localhost` and
-//! `127.0.0.1`, both generated at start, and an accept loop that serves the same router
-//! over rustls.
+//! `127.0.0.1`, both generated at start. The accept loop (`conn`) serves the same router over
+//! rustls with this acceptor.
 
 use std::sync::Arc;
 
-use axum::Router;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig as RustlsConfig;
 use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -64,29 +61,4 @@ pub(crate) fn generate() -> Result<Generated, TlsError> {
         ca_pem: ca.pem(),
         acceptor: TlsAcceptor::from(Arc::new(config)),
     })
-}
-
-/// Serve `app` over TLS on `listener` until `stopped` resolves (sent or dropped). A failed
-/// handshake closes that connection only.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    app: Router,
-    acceptor: TlsAcceptor,
-    mut stopped: oneshot::Receiver<()>,
-) {
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((tcp, _)) = accepted else { continue };
-                let (acceptor, app) = (acceptor.clone(), app.clone());
-                tokio::spawn(async move {
-                    let Ok(stream) = acceptor.accept(tcp).await else { return };
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let service = hyper_util::service::TowerToHyperService::new(app);
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
-                });
-            }
-            _ = &mut stopped => break,
-        }
-    }
 }
