@@ -327,7 +327,8 @@ async fn run(args: RunArgs) -> ExitCode {
     let session = match Session::open(&options).await {
         Ok(session) => Arc::new(session),
         Err(err) => {
-            eprintln!("error: {err}");
+            // The target's words are redacted already; here they are made terminal-safe.
+            eprintln!("error: {}", crate::output::terminal(&err.to_string()));
             return ExitCode::from(match err {
                 RunError::Config(_) | RunError::Client(_) | RunError::Credentials { .. } => 2,
                 RunError::Server(_) => 2,
@@ -352,6 +353,7 @@ async fn run(args: RunArgs) -> ExitCode {
             eprintln!("\ninterrupted: stopping the checks and removing their fixtures…");
             let leftovers = session.abort_and_clean_up().await;
             for leftover in &leftovers {
+                let leftover = crate::output::terminal_line(&session.client().secrets().redact(leftover));
                 eprintln!("could not remove {leftover} (run `token-conformance sweep`)");
             }
             return ExitCode::from(130);
@@ -386,7 +388,10 @@ async fn run(args: RunArgs) -> ExitCode {
     if args.update_snapshots || dir.is_dir() {
         match crate::observe::observe(&session).await {
             Ok(observations) => report_snapshots(&dir, &observations, args.update_snapshots),
-            Err(finding) => eprintln!("warning: the observations could not be made: {finding:?}"),
+            Err(finding) => eprintln!(
+                "warning: the observations could not be made: {}",
+                crate::output::terminal(&session.client().secrets().redact(&format!("{finding:?}")))
+            ),
         }
     }
     if let Ok(session) = Arc::try_unwrap(session) {
@@ -598,27 +603,29 @@ async fn sweep(args: SweepArgs) -> ExitCode {
         ca_cert: args.ca_cert,
         ..RunOptions::default()
     };
-    if let Some(base) = &options.base_url
-        && engine::is_production(base)
-        && !args.allow_production
-    {
-        eprintln!("error: {base} is the production API; pass --allow-production to sweep it");
-        return ExitCode::from(2);
-    }
+    // The client first: it refuses a URL with credentials before the URL is shown anywhere.
     let client = match engine::sweep_client(&options) {
         Ok(client) => client,
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("error: {}", crate::output::terminal(&err.to_string()));
             return ExitCode::from(2);
         }
     };
+    let base = &client.target().base_url;
+    if engine::is_production(base) && !args.allow_production {
+        eprintln!(
+            "error: {} is the production API; pass --allow-production to sweep it",
+            crate::output::terminal(base)
+        );
+        return ExitCode::from(2);
+    }
     match engine::sweep(&client).await {
         Ok(report) => {
             for removed in &report.removed {
-                println!("removed {removed}");
+                println!("removed {}", crate::output::terminal_line(removed));
             }
             for failed in &report.failed {
-                eprintln!("could not remove {failed}");
+                eprintln!("could not remove {}", crate::output::terminal_line(failed));
             }
             println!(
                 "{} removed, {} could not be removed",
@@ -628,7 +635,7 @@ async fn sweep(args: SweepArgs) -> ExitCode {
             ExitCode::from(if report.failed.is_empty() { 0 } else { 1 })
         }
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("error: {}", crate::output::terminal(&err.to_string()));
             ExitCode::from(4)
         }
     }
@@ -697,7 +704,7 @@ async fn matrix(args: MatrixArgs) -> ExitCode {
     let file = match crate::matrix::MatrixFile::load(&args.targets) {
         Ok(file) => file,
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("error: {}", crate::output::terminal(&err.to_string()));
             return ExitCode::from(2);
         }
     };

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-pub use redact::Secrets;
+pub use redact::{STRONG_MIN_DISTINCT, STRONG_MIN_LEN, Secrets, is_strong, safe_placeholder};
 
 /// The header every request carries to pick the API version (documented: MUST).
 pub const API_VERSION: &str = "3";
@@ -303,6 +303,35 @@ pub enum TransportError {
     Budget(u64),
 }
 
+impl TransportError {
+    /// The same error with every secret `secrets` knows replaced (the last answer of
+    /// [`GaveUp`](Self::GaveUp) is the target's words).
+    pub fn redacted(&self, secrets: &Secrets) -> TransportError {
+        let r = |text: &str| secrets.redact(text);
+        match self {
+            TransportError::Unreachable { url, message } => TransportError::Unreachable {
+                url: r(url),
+                message: r(message),
+            },
+            TransportError::Timeout { url } => TransportError::Timeout { url: r(url) },
+            TransportError::Broken { url, message } => TransportError::Broken {
+                url: r(url),
+                message: r(message),
+            },
+            TransportError::GaveUp {
+                url,
+                attempts,
+                last,
+            } => TransportError::GaveUp {
+                url: r(url),
+                attempts: *attempts,
+                last: r(last),
+            },
+            other => other.clone(),
+        }
+    }
+}
+
 /// Counts of what the client did, shared by every clone.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -333,6 +362,8 @@ pub struct Client {
     pacing: Arc<std::sync::Mutex<std::collections::HashMap<String, Gate>>>,
     /// Whether the run's request cap applies to this handle.
     capped: bool,
+    /// Weak secrets (see [`is_strong`]) this handle's answers were the first to show.
+    weak: Arc<AtomicU64>,
 }
 
 /// What the client knows of one caller's rate limit.
@@ -377,15 +408,65 @@ pub enum ClientError {
         /// Why.
         message: String,
     },
+    /// A URL carries credentials (`user:password@`); the password is never shown.
+    #[error(
+        "the {which} URL {url} carries credentials (user:password@host): they would be sent on every request, \
+         the \"no credentials\" probes included, and shown in reports; give the URL without them and put the \
+         management token in the environment variable CONFORMANCE_API_TOKEN"
+    )]
+    Userinfo {
+        /// `base` or `CDA`.
+        which: &'static str,
+        /// The URL with its credentials replaced by `***`.
+        url: String,
+    },
+    /// The management token cannot be sent as a header; its value is never shown.
+    #[error(
+        "CONFORMANCE_API_TOKEN is not a valid HTTP header value: it holds {0} \
+         (a trailing newline from a file, say); the value is not shown"
+    )]
+    Secret(&'static str),
+}
+
+/// `url` for messages: credentials before an `@` in its authority become `***`.
+fn mask_userinfo(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once(':')?;
+    let rest = rest.trim_start_matches(['/', '\\']);
+    let end = rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len());
+    let at = rest[..end].rfind('@')?;
+    Some(format!("{scheme}://***@{}", &rest[at + 1..]))
+}
+
+/// What is wrong with a secret that is not a valid header value, in words (never the value).
+fn header_problem(secret: &str) -> Option<&'static str> {
+    if HeaderValue::from_str(&format!("Bearer {secret}")).is_ok() {
+        return None;
+    }
+    Some(if secret.contains(['\n', '\r']) {
+        "a line break"
+    } else if secret.chars().any(char::is_control) {
+        "a control character"
+    } else {
+        "a character outside visible ASCII"
+    })
 }
 
 /// Check that `url` is an absolute http(s) URL and return it without a trailing slash.
 pub fn normalize_url(which: &'static str, url: &str) -> Result<String, ClientError> {
+    if let Some(masked) = mask_userinfo(url) {
+        return Err(ClientError::Userinfo { which, url: masked });
+    }
     let parsed = reqwest::Url::parse(url).map_err(|err| ClientError::Url {
         which,
         url: url.to_owned(),
         message: err.to_string(),
     })?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(ClientError::Userinfo {
+            which,
+            url: format!("{}://***@{}", parsed.scheme(), parsed.host_str().unwrap_or("")),
+        });
+    }
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
         return Err(ClientError::Url {
             which,
@@ -404,6 +485,10 @@ impl Client {
         normalize_url("base", &target.base_url)?;
         if let Some(cda) = &target.cda_url {
             normalize_url("CDA", cda)?;
+        }
+        // Found before any request: a token that cannot be sent would fail every one.
+        if let Some(problem) = header_problem(&target.secret) {
+            return Err(ClientError::Secret(problem));
         }
         let mut builder = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
@@ -434,6 +519,7 @@ impl Client {
             local: Arc::new(AtomicU64::new(0)),
             pacing: Arc::default(),
             capped: true,
+            weak: Arc::default(),
         })
     }
 
@@ -441,6 +527,7 @@ impl Client {
     pub fn scoped(&self) -> Client {
         Client {
             local: Arc::new(AtomicU64::new(0)),
+            weak: Arc::default(),
             ..self.clone()
         }
     }
@@ -463,6 +550,12 @@ impl Client {
     /// Requests made through this handle.
     pub fn local_requests(&self) -> u64 {
         self.local.load(Ordering::Relaxed)
+    }
+
+    /// How many token secrets first seen in this handle's answers are too short or too
+    /// regular to be redacted as substrings (a finding: they are hidden only by position).
+    pub fn weak_secrets(&self) -> u64 {
+        self.weak.load(Ordering::Relaxed)
     }
 
     /// Send `req`, pacing on the target's rate limit, waiting out 429s, and retrying
@@ -649,18 +742,9 @@ impl Client {
 
     /// Send `req` once: no waiting on 429s, no retries.
     pub async fn send_once(&self, req: &Request) -> Result<Exchange, TransportError> {
-        let url = self.url_of(req)?;
-        let headers = self.default_headers(req);
-        let mut map = HeaderMap::new();
-        for (name, value) in &headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|err| TransportError::Build(err.to_string()))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|err| TransportError::Build(err.to_string()))?;
-            map.append(name, value);
-        }
-        let body_text = req.body.as_ref().map(Value::to_string);
-        let mut builder = self.http.request(req.method.clone(), &url).headers(map);
+        let (parsed, headers, map, body_text) = self.prepare(req)?;
+        let url = parsed.as_str().to_owned();
+        let mut builder = self.http.request(req.method.clone(), parsed).headers(map);
         if let Some(text) = &body_text {
             builder = builder.body(text.clone());
         }
@@ -693,37 +777,90 @@ impl Client {
         let elapsed = started.elapsed();
         let json: Option<Value> = serde_json::from_slice(&bytes).ok();
         if let Some(json) = &json {
-            self.secrets.learn_from(json);
+            // Learned before anything is recorded, so this very answer is redacted too.
+            let weak = self.secrets.learn_from(json);
+            self.weak.fetch_add(weak as u64, Ordering::Relaxed);
         }
-        let sent = SentRequest {
-            method: req.method.to_string(),
-            url: url.clone(),
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.clone(), self.redact_header(n, v, &req.auth)))
-                .collect(),
-            body: body_text.map(|t| self.secrets.redact(&t)),
-        };
+        let sent = self.record(req, &url, &headers, req.body.as_ref());
         if let Ok(mut log) = self.stats.sent.lock() {
             log.push(sent.clone());
         }
+        let body_text = match &json {
+            // Member by member, so that no escape hides a secret; written back terminal-safe.
+            Some(json) => crate::output::json_text(&self.secrets.redact_json(json)),
+            None => self.secrets.redact(&String::from_utf8_lossy(&bytes)),
+        };
         Ok(Exchange {
             request: sent,
             status,
             headers: resp_headers,
-            body_text: self.secrets.redact(&String::from_utf8_lossy(&bytes)),
+            body_text,
             json,
             elapsed,
         })
     }
 
+    /// The URL, headers and body text `req` is sent with, checked: nothing is sent that
+    /// could not be recorded as it was sent.
+    #[allow(clippy::type_complexity)]
+    fn prepare(
+        &self,
+        req: &Request,
+    ) -> Result<(reqwest::Url, Vec<(String, String)>, HeaderMap, Option<String>), TransportError>
+    {
+        let url = self.url_of(req)?;
+        let parsed =
+            reqwest::Url::parse(&url).map_err(|err| TransportError::Build(err.to_string()))?;
+        let headers = self.default_headers(req);
+        let mut map = HeaderMap::new();
+        for (name, value) in &headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|err| TransportError::Build(err.to_string()))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|err| TransportError::Build(err.to_string()))?;
+            map.append(name, value);
+        }
+        // Controls and bidi characters escaped: the same JSON, and what is recorded (and
+        // replayed by the reproducer) is exactly what was sent.
+        let body_text = req.body.as_ref().map(crate::output::json_text);
+        Ok((parsed, headers, map, body_text))
+    }
+
+    /// What `req` looks like once recorded, redacted, without sending it: what a failure
+    /// report and its `curl` reproducer are built from.
+    pub fn recorded(&self, req: &Request) -> Result<SentRequest, TransportError> {
+        let (parsed, headers, _, _) = self.prepare(req)?;
+        Ok(self.record(req, parsed.as_str(), &headers, req.body.as_ref()))
+    }
+
+    fn record(
+        &self,
+        req: &Request,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<&Value>,
+    ) -> SentRequest {
+        SentRequest {
+            method: req.method.to_string(),
+            url: self.secrets.redact(url),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.clone(), self.redact_header(n, v, &req.auth)))
+                .collect(),
+            body: body.map(|b| crate::output::json_text(&self.secrets.redact_json(b))),
+        }
+    }
+
+    /// An `Authorization` value by position: the credential's name, never its value.
     fn redact_header(&self, name: &str, value: &str, auth: &Auth) -> String {
         if !name.eq_ignore_ascii_case("authorization") {
             return self.secrets.redact(value);
         }
         match auth {
             Auth::Management => "Bearer $CONFORMANCE_API_TOKEN".to_owned(),
-            Auth::Token { label, .. } => format!("Bearer {label}"),
+            Auth::Token { label, .. } => format!("Bearer {}", safe_placeholder(label)),
+            // A deliberately invalid credential of the suite's own: shown, so that a failure
+            // says what was sent.
             Auth::Raw(_) | Auth::None => self.secrets.redact(value),
         }
     }
