@@ -390,7 +390,9 @@ async fn run(args: RunArgs) -> ExitCode {
             Ok(observations) => report_snapshots(&dir, &observations, args.update_snapshots),
             Err(finding) => eprintln!(
                 "warning: the observations could not be made: {}",
-                crate::output::terminal(&session.client().secrets().redact(&format!("{finding:?}")))
+                crate::output::terminal(
+                    &session.client().secrets().redact(&format!("{finding:?}"))
+                )
             ),
         }
     }

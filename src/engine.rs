@@ -420,7 +420,9 @@ impl Session {
 /// Does the target answer like the API? One `GET /site` as the management token. What the
 /// target said is redacted before it is part of an error (its error code may echo the token).
 async fn preflight(client: &Client) -> Result<(), RunError> {
-    preflight_raw(client).await.map_err(|err| redact_error(client, err))
+    preflight_raw(client)
+        .await
+        .map_err(|err| redact_error(client, err))
 }
 
 /// `err` with every secret `client` knows replaced in the target's words.

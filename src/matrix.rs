@@ -455,7 +455,8 @@ impl MatrixFile {
                             variable: token_env,
                         });
                     };
-                    if reqwest::header::HeaderValue::from_str(&format!("Bearer {secret}")).is_err() {
+                    if reqwest::header::HeaderValue::from_str(&format!("Bearer {secret}")).is_err()
+                    {
                         return Err(field(format!(
                             "token_env: the value of {token_env} is not a valid HTTP header value (a control character, \
                              a line break or a character outside visible ASCII; a trailing newline from a file, say); \

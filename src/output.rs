@@ -20,7 +20,10 @@ pub fn is_unsafe(c: char) -> bool {
 }
 
 fn escape_with(text: &str, keep: impl Fn(char) -> bool) -> String {
-    if text.chars().all(|c| keep(c) || !is_unsafe(c) && c != '\t' && c != '\n') {
+    if text
+        .chars()
+        .all(|c| keep(c) || !is_unsafe(c) && c != '\t' && c != '\n')
+    {
         return text.to_owned();
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -77,7 +80,10 @@ mod tests {
     #[test]
     fn controls_and_bidi_become_visible_text() {
         assert_eq!(terminal("a\x1b[2Jb\x07c\rd"), "a\\u{1b}[2Jb\\u{7}c\\u{d}d");
-        assert_eq!(terminal("x\u{9b}31m\u{85}\u{202e}y\u{2066}"), "x\\u{9b}31m\\u{85}\\u{202e}y\\u{2066}");
+        assert_eq!(
+            terminal("x\u{9b}31m\u{85}\u{202e}y\u{2066}"),
+            "x\\u{9b}31m\\u{85}\\u{202e}y\\u{2066}"
+        );
         assert_eq!(terminal("line\n\tnext"), "line\n\tnext");
         assert_eq!(terminal_line("line\n\tnext"), "line\\u{a}\\u{9}next");
         assert_eq!(terminal("é 🦀 ok"), "é 🦀 ok");

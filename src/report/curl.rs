@@ -19,7 +19,9 @@ pub fn curl_command(ex: &Exchange) -> String {
     let mut parts = vec![
         "curl -g".to_owned(),
         shell_quote(&ex.request.url),
-        if ex.request.method.bytes().all(|b| b.is_ascii_uppercase()) && !ex.request.method.is_empty() {
+        if ex.request.method.bytes().all(|b| b.is_ascii_uppercase())
+            && !ex.request.method.is_empty()
+        {
             format!("-X {}", ex.request.method)
         } else {
             format!("-X {}", shell_quote(&ex.request.method))

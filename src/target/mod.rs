@@ -464,7 +464,11 @@ pub fn normalize_url(which: &'static str, url: &str) -> Result<String, ClientErr
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(ClientError::Userinfo {
             which,
-            url: format!("{}://***@{}", parsed.scheme(), parsed.host_str().unwrap_or("")),
+            url: format!(
+                "{}://***@{}",
+                parsed.scheme(),
+                parsed.host_str().unwrap_or("")
+            ),
         });
     }
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
@@ -806,8 +810,15 @@ impl Client {
     fn prepare(
         &self,
         req: &Request,
-    ) -> Result<(reqwest::Url, Vec<(String, String)>, HeaderMap, Option<String>), TransportError>
-    {
+    ) -> Result<
+        (
+            reqwest::Url,
+            Vec<(String, String)>,
+            HeaderMap,
+            Option<String>,
+        ),
+        TransportError,
+    > {
         let url = self.url_of(req)?;
         let parsed =
             reqwest::Url::parse(&url).map_err(|err| TransportError::Build(err.to_string()))?;

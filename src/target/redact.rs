@@ -270,7 +270,13 @@ fn replace_encoded(text: &str, known: &[Known]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     'scan: while i < bytes.len() {
+        let b = bytes[i];
         for k in &strong {
+            // Most positions cannot start a match: skip them without searching.
+            let could = matches!(b, b'%' | b'+' | b'\\') || k.secret.as_bytes().first() == Some(&b);
+            if !could {
+                continue;
+            }
             if let Some(end) = match_secret(bytes, i, &k.secret) {
                 out.push_str(&k.placeholder);
                 i = end;
@@ -287,25 +293,40 @@ fn replace_encoded(text: &str, known: &[Known]) -> String {
     out
 }
 
-fn match_secret(t: &[u8], mut i: usize, secret: &str) -> Option<usize> {
-    for c in secret.chars() {
-        i = match_char(t, i, c)?;
-    }
-    Some(i)
+fn match_secret(t: &[u8], i: usize, secret: &str) -> Option<usize> {
+    let chars: Vec<char> = secret.chars().collect();
+    // Backslashes can be read more than one way (`\\` is one escaped backslash or two raw
+    // ones); the search tries each, within a bound so that no text makes it slow.
+    let mut budget = 4096u32;
+    match_from(t, i, &chars, &mut budget)
 }
 
-fn match_char(t: &[u8], i: usize, c: char) -> Option<usize> {
+fn match_from(t: &[u8], i: usize, chars: &[char], budget: &mut u32) -> Option<usize> {
+    let Some((&c, rest)) = chars.split_first() else {
+        return Some(i);
+    };
+    *budget = budget.checked_sub(1)?;
+    let mut ends = Vec::new();
+    char_ends(t, i, c, &mut ends);
+    ends.into_iter()
+        .find_map(|end| match_from(t, end, rest, budget))
+}
+
+/// Every end of an encoding of `c` that starts at `t[i]`.
+fn char_ends(t: &[u8], i: usize, c: char, ends: &mut Vec<usize>) {
     let mut buf = [0u8; 4];
     let raw = c.encode_utf8(&mut buf).as_bytes();
-    let first = *t.get(i)?;
+    let Some(&first) = t.get(i) else {
+        return;
+    };
     if first == raw[0] && t[i..].starts_with(raw) {
-        return Some(i + raw.len());
+        ends.push(i + raw.len());
     }
     match first {
-        b'%' => percent(t, i, raw),
-        b'+' if c == ' ' => Some(i + 1),
-        b'\\' => json_escape(t, i, c),
-        _ => None,
+        b'%' => ends.extend(percent(t, i, raw)),
+        b'+' if c == ' ' => ends.push(i + 1),
+        b'\\' => json_escapes(t, i, c, ends),
+        _ => {}
     }
 }
 
@@ -324,20 +345,19 @@ fn percent(t: &[u8], mut i: usize, raw: &[u8]) -> Option<usize> {
     Some(i)
 }
 
-/// `\uXXXX` (a surrogate pair outside the basic plane) or a short escape, with any number of
-/// backslashes (an escape inside a JSON string inside a JSON string).
-fn json_escape(t: &[u8], i: usize, c: char) -> Option<usize> {
-    let after = |start: usize| {
-        let mut j = start;
-        while t.get(j) == Some(&b'\\') {
-            j += 1;
-        }
-        (j > start).then_some(j)
-    };
-    let j = after(i)?;
+/// How many backslashes stand at `t[i..]` (at most 16).
+fn backslashes(t: &[u8], i: usize) -> usize {
+    t.get(i..).map_or(0, |rest| {
+        rest.iter().take(16).take_while(|&&b| b == b'\\').count()
+    })
+}
+
+/// Ends of `\uXXXX` (a surrogate pair outside the basic plane) and of short escapes, each
+/// behind any number of backslashes (an escape inside a JSON string inside a JSON string).
+fn json_escapes(t: &[u8], i: usize, c: char, ends: &mut Vec<usize>) {
+    let run = backslashes(t, i);
     let short = match c {
         '"' => Some(b'"'),
-        '\\' => Some(b'\\'),
         '/' => Some(b'/'),
         '\n' => Some(b'n'),
         '\r' => Some(b'r'),
@@ -346,21 +366,30 @@ fn json_escape(t: &[u8], i: usize, c: char) -> Option<usize> {
         '\u{c}' => Some(b'f'),
         _ => None,
     };
-    if let Some(s) = short
-        && t.get(j) == Some(&s)
-    {
-        return Some(j + 1);
+    for k in 1..=run {
+        if c == '\\' && k >= 2 {
+            ends.push(i + k);
+        }
+        if let Some(s) = short
+            && t.get(i + k) == Some(&s)
+        {
+            ends.push(i + k + 1);
+        }
     }
     let mut units = [0u16; 2];
     let mut j = i;
     for unit in c.encode_utf16(&mut units).iter() {
-        j = after(j)?;
-        if !matches!(t.get(j), Some(b'u' | b'U')) || hex(t, j + 1, 4)? != u32::from(*unit) {
-            return None;
+        let run = backslashes(t, j);
+        if run == 0 {
+            return;
+        }
+        j += run;
+        if t.get(j) != Some(&b'u') || hex(t, j + 1, 4) != Some(u32::from(*unit)) {
+            return;
         }
         j += 5;
     }
-    Some(j)
+    ends.push(j);
 }
 
 const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -490,7 +519,10 @@ mod tests {
         let s = secrets();
         assert_eq!(s.redact(&format!("x{STRONG}y")), "x$FIXTURE_TOKEN_7y");
         // Every character escaped, upper- and lower-case hex, and a mix.
-        let all: String = STRONG.chars().map(|c| format!("\\u{:04X}", c as u32)).collect();
+        let all: String = STRONG
+            .chars()
+            .map(|c| format!("\\u{:04X}", c as u32))
+            .collect();
         assert_eq!(s.redact(&format!("\"{all}\"")), "\"$FIXTURE_TOKEN_7\"");
         let mixed = STRONG.replace('-', "\\u002d").replacen('9', "\\u0039", 1);
         assert_eq!(s.redact(&mixed), "$FIXTURE_TOKEN_7");
@@ -518,10 +550,7 @@ mod tests {
         assert_eq!(s.redact(&mixed), "$FIXTURE_TOKEN_7");
         let spaced = Secrets::default();
         spaced.register("correct horse battery staple", "[secret]");
-        assert_eq!(
-            spaced.redact("correct+horse%20battery+staple"),
-            "[secret]"
-        );
+        assert_eq!(spaced.redact("correct+horse%20battery+staple"), "[secret]");
     }
 
     #[test]
@@ -558,15 +587,19 @@ mod tests {
     #[test]
     fn weak_secrets_only_by_position() {
         let s = Secrets::default();
-        assert!(s.learn_from(&serde_json::json!({"data": {"id": "string", "attributes": {"token": "string"}}})) == 1);
+        assert!(
+            s.learn_from(
+                &serde_json::json!({"data": {"id": "string", "attributes": {"token": "string"}}})
+            ) == 1
+        );
         // Ids, codes and documentation keep the word.
         assert_eq!(
             s.redact("role string: INVALID_string \"a string\""),
             "role string: INVALID_string \"a string\""
         );
         assert_eq!(
-            s.redact("echo: Authorization: Bearer string."),
-            "echo: Authorization: Bearer [secret]."
+            s.redact("echo: Authorization: Bearer string, \"bearer string\""),
+            "echo: Authorization: Bearer [secret], \"bearer [secret]\""
         );
         assert_eq!(s.redact("bearer strings"), "bearer strings");
         let body = serde_json::json!({"data": {"id": "string", "attributes": {"token": "string",
@@ -593,6 +626,6 @@ mod tests {
     fn placeholders_hold_no_quote_or_control() {
         let s = Secrets::default();
         s.register(STRONG, "$FIXTURE_TOKEN_1'$(x)\x1b");
-        assert_eq!(s.redact(STRONG), "$FIXTURE_TOKEN_1___x__");
+        assert_eq!(s.redact(STRONG), "$FIXTURE_TOKEN_1_$_x__");
     }
 }
