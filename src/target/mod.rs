@@ -931,3 +931,108 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(base_url: &str, secret: &str) -> Target {
+        Target {
+            base_url: base_url.to_owned(),
+            cda_url: None,
+            environment: None,
+            secret: secret.to_owned(),
+            name: "t".to_owned(),
+            embedded: false,
+            ca_pem: None,
+        }
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_refused_and_never_shown() {
+        for url in [
+            "http://user:hunter2-pass@127.0.0.1:3000",
+            "http://:hunter2-pass@127.0.0.1:3000/cma",
+            "https://hunter2-pass@staging.example",
+            "http:hunter2-pass@127.0.0.1",
+            "http://user:hunter2 pass@host",
+            "http://@127.0.0.1:3000",
+        ] {
+            let err = normalize_url("base", url).err();
+            let text = err.as_ref().map(ToString::to_string).unwrap_or_default();
+            assert!(
+                matches!(err, Some(ClientError::Userinfo { .. })),
+                "{url}: {text}"
+            );
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains("CONFORMANCE_API_TOKEN"), "{text}");
+        }
+        assert!(normalize_url("base", "http://127.0.0.1:3000/").is_ok());
+        assert!(normalize_url("base", "http://127.0.0.1:3000/a@b").is_ok());
+        let err = Client::new(Target {
+            cda_url: Some("http://u:hunter2-pass@127.0.0.1:1".to_owned()),
+            ..target("http://127.0.0.1:1", "secret")
+        })
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("CDA URL") && !err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_token_that_is_no_header_value_is_refused_before_any_request() {
+        for (secret, words) in [
+            ("abc\n", "a line break"),
+            ("abc\r\ndef", "a line break"),
+            ("ab\u{1b}c", "a control character"),
+            ("ab\u{7f}c", "a control character"),
+            ("ab\u{0}", "a control character"),
+        ] {
+            let err = Client::new(target("http://127.0.0.1:1", secret))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.contains("not a valid HTTP header value") && err.contains(words),
+                "{secret:?}: {err}"
+            );
+            assert!(!err.contains("abc"), "{err}");
+        }
+        assert!(Client::new(target("http://127.0.0.1:1", "abc-DEF_123.~+/=")).is_ok());
+    }
+
+    #[test]
+    fn recorded_requests_are_redacted_and_terminal_safe() {
+        let client = Client::new(target("http://127.0.0.1:1", "mgmt-secret-0a1b2c3d4e5f")).ok();
+        let Some(client) = client else {
+            panic!("a client");
+        };
+        client
+            .secrets()
+            .register("fixture-secret-9f8e7d6c5b", "$FIXTURE_TOKEN_5");
+        let req = Request::cma(reqwest::Method::PUT, "/access_tokens/5 x\u{1b}y")
+            .json(serde_json::json!({"name": "a fixture-secret-9f8e7d6c5b \u{9b}\u{202e} mgmt-secret-0a1b2c3d4e5f"}))
+            .auth(Auth::Token {
+                secret: "fixture-secret-9f8e7d6c5b".to_owned(),
+                label: "$FIXTURE_TOKEN_5".to_owned(),
+            });
+        let sent = client.recorded(&req).ok();
+        let Some(sent) = sent else {
+            panic!("recorded");
+        };
+        let all = format!("{sent:?}");
+        assert!(
+            !all.contains("fixture-secret") && !all.contains("mgmt-secret"),
+            "{all}"
+        );
+        assert_eq!(sent.url, "http://127.0.0.1:1/access_tokens/5%20x%1By");
+        assert_eq!(
+            sent.body.as_deref(),
+            Some(r#"{"name":"a $FIXTURE_TOKEN_5 \u009b\u202e $CONFORMANCE_API_TOKEN"}"#)
+        );
+        assert!(sent.headers.contains(&(
+            "Authorization".to_owned(),
+            "Bearer $FIXTURE_TOKEN_5".to_owned()
+        )));
+    }
+}
