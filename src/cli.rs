@@ -372,7 +372,8 @@ async fn run(args: RunArgs) -> ExitCode {
                 violations[0]
             );
         }
-        let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+        let text =
+            crate::output::json_safe(&serde_json::to_string_pretty(&json).unwrap_or_default());
         if let Err(err) = std::fs::write(path, text + "\n") {
             eprintln!("error: failed to write {}: {err}", path.display());
             return ExitCode::from(2);
