@@ -259,75 +259,89 @@ impl Secrets {
     }
 }
 
-/// Replace every substring-redacted secret in `text`, each character raw, percent-encoded or
-/// JSON-escaped (any mix, any nesting depth of backslashes).
+/// Replace every substring-redacted secret in `text`: first raw, then in the text with its
+/// escapes decoded (JSON `\uXXXX` and short escapes behind any number of backslashes,
+/// percent-encoding, `+` for a space), so that a secret written in any mix of them is found
+/// and the whole stretch that encodes it is replaced.
 fn replace_encoded(text: &str, known: &[Known]) -> String {
-    let strong: Vec<&Known> = known.iter().filter(|k| k.substring).collect();
-    if strong.is_empty() {
-        return text.to_owned();
+    let mut out = text.to_owned();
+    for k in known.iter().filter(|k| k.substring) {
+        if out.contains(k.secret.as_str()) {
+            out = out.replace(k.secret.as_str(), &k.placeholder);
+        }
     }
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    'scan: while i < bytes.len() {
-        let b = bytes[i];
-        for k in &strong {
-            // Most positions cannot start a match: skip them without searching.
-            let could = matches!(b, b'%' | b'+' | b'\\') || k.secret.as_bytes().first() == Some(&b);
-            if !could {
-                continue;
-            }
-            if let Some(end) = match_secret(bytes, i, &k.secret) {
-                out.push_str(&k.placeholder);
-                i = end;
-                continue 'scan;
+    if !out.contains(['\\', '%', '+']) {
+        return out;
+    }
+    let (decoded, spans) = decode(out.as_bytes());
+    let mut ranges: Vec<(usize, usize, &str)> = Vec::new();
+    for k in known.iter().filter(|k| k.substring) {
+        for at in find_all(&decoded, k.secret.as_bytes()) {
+            let (start, end) = (spans[at].0, spans[at + k.secret.len() - 1].1);
+            // Longest secrets come first: a stretch already taken stays with it.
+            if ranges.iter().all(|&(s, e, _)| end <= s || start >= e) {
+                ranges.push((start, end, &k.placeholder));
             }
         }
-        // Matches start and end on character boundaries, so `i` is on one here.
-        let Some(c) = text[i..].chars().next() else {
-            break;
-        };
-        out.push(c);
-        i += c.len_utf8();
     }
-    out
+    if ranges.is_empty() {
+        return out;
+    }
+    ranges.sort_unstable_by_key(|&(s, _, _)| s);
+    let mut result = String::with_capacity(out.len());
+    let mut last = 0;
+    for (start, end, placeholder) in ranges {
+        // Spans start and end on character boundaries (an escape is ASCII, a raw character
+        // is copied whole), so these slices cannot split one.
+        result.push_str(out.get(last..start).unwrap_or_default());
+        result.push_str(placeholder);
+        last = end;
+    }
+    result.push_str(out.get(last..).unwrap_or_default());
+    result
 }
 
-fn match_secret(t: &[u8], i: usize, secret: &str) -> Option<usize> {
-    let chars: Vec<char> = secret.chars().collect();
-    // Backslashes can be read more than one way (`\\` is one escaped backslash or two raw
-    // ones); the search tries each, within a bound so that no text makes it slow.
-    let mut budget = 4096u32;
-    match_from(t, i, &chars, &mut budget)
-}
-
-fn match_from(t: &[u8], i: usize, chars: &[char], budget: &mut u32) -> Option<usize> {
-    let Some((&c, rest)) = chars.split_first() else {
-        return Some(i);
+/// Start of every non-overlapping occurrence of `needle` in `hay`.
+fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
+    let mut found = Vec::new();
+    let Some(&first) = needle.first() else {
+        return found;
     };
-    *budget = budget.checked_sub(1)?;
-    let mut ends = Vec::new();
-    char_ends(t, i, c, &mut ends);
-    ends.into_iter()
-        .find_map(|end| match_from(t, end, rest, budget))
+    let mut i = 0;
+    while i + needle.len() <= hay.len() {
+        match hay[i..=hay.len() - needle.len()]
+            .iter()
+            .position(|&b| b == first)
+        {
+            None => break,
+            Some(p) => {
+                let at = i + p;
+                if hay[at..].starts_with(needle) {
+                    found.push(at);
+                    i = at + needle.len();
+                } else {
+                    i = at + 1;
+                }
+            }
+        }
+    }
+    found
 }
 
-/// Every end of an encoding of `c` that starts at `t[i]`.
-fn char_ends(t: &[u8], i: usize, c: char, ends: &mut Vec<usize>) {
-    let mut buf = [0u8; 4];
-    let raw = c.encode_utf8(&mut buf).as_bytes();
-    let Some(&first) = t.get(i) else {
-        return;
-    };
-    if first == raw[0] && t[i..].starts_with(raw) {
-        ends.push(i + raw.len());
+/// `t` with its escapes decoded, and for each decoded byte the stretch of `t` it came from.
+fn decode(t: &[u8]) -> (Vec<u8>, Vec<(usize, usize)>) {
+    let mut out = Vec::with_capacity(t.len());
+    let mut spans = Vec::with_capacity(t.len());
+    let mut i = 0;
+    while i < t.len() {
+        let (bytes, end) = decode_at(t, i).unwrap_or_else(|| (vec![t[i]], i + 1));
+        for b in bytes {
+            out.push(b);
+            spans.push((i, end));
+        }
+        i = end;
     }
-    match first {
-        b'%' => ends.extend(percent(t, i, raw)),
-        b'+' if c == ' ' => ends.push(i + 1),
-        b'\\' => json_escapes(t, i, c, ends),
-        _ => {}
-    }
+    (out, spans)
 }
 
 fn hex(t: &[u8], at: usize, digits: usize) -> Option<u32> {
@@ -335,61 +349,49 @@ fn hex(t: &[u8], at: usize, digits: usize) -> Option<u32> {
     u32::from_str_radix(part, 16).ok()
 }
 
-fn percent(t: &[u8], mut i: usize, raw: &[u8]) -> Option<usize> {
-    for &b in raw {
-        if t.get(i) != Some(&b'%') || hex(t, i + 1, 2)? != u32::from(b) {
-            return None;
+/// A `\uXXXX` escape behind one or more backslashes: its code unit and where it ends.
+fn unicode_escape(t: &[u8], i: usize) -> Option<(u32, usize)> {
+    let run = t.get(i..)?.iter().take_while(|&&b| b == b'\\').count();
+    let j = i + run;
+    (run > 0 && t.get(j) == Some(&b'u')).then_some(())?;
+    Some((hex(t, j + 1, 4)?, j + 5))
+}
+
+fn decode_at(t: &[u8], i: usize) -> Option<(Vec<u8>, usize)> {
+    match t[i] {
+        b'%' => Some((vec![u8::try_from(hex(t, i + 1, 2)?).ok()?], i + 3)),
+        b'+' => Some((vec![b' '], i + 1)),
+        b'\\' => {
+            if let Some((unit, end)) = unicode_escape(t, i) {
+                let (c, end) = if (0xD800..0xDC00).contains(&unit) {
+                    let (low, end) = unicode_escape(t, end)?;
+                    let c = 0x10000 + ((unit - 0xD800) << 10) + low.checked_sub(0xDC00)?;
+                    (char::from_u32(c)?, end)
+                } else {
+                    (char::from_u32(unit)?, end)
+                };
+                return Some((c.to_string().into_bytes(), end));
+            }
+            let run = t[i..].iter().take_while(|&&b| b == b'\\').count();
+            let short = match t.get(i + run) {
+                Some(b'"') => Some(b'"'),
+                Some(b'/') => Some(b'/'),
+                Some(b'n') => Some(b'\n'),
+                Some(b'r') => Some(b'\r'),
+                Some(b't') => Some(b'\t'),
+                Some(b'b') => Some(0x08),
+                Some(b'f') => Some(0x0c),
+                _ => None,
+            };
+            match short {
+                Some(b) => Some((vec![b], i + run + 1)),
+                // An escaped backslash, at any depth, stands for one.
+                None if run >= 2 => Some((vec![b'\\'], i + run)),
+                None => None,
+            }
         }
-        i += 3;
-    }
-    Some(i)
-}
-
-/// How many backslashes stand at `t[i..]` (at most 16).
-fn backslashes(t: &[u8], i: usize) -> usize {
-    t.get(i..).map_or(0, |rest| {
-        rest.iter().take(16).take_while(|&&b| b == b'\\').count()
-    })
-}
-
-/// Ends of `\uXXXX` (a surrogate pair outside the basic plane) and of short escapes, each
-/// behind any number of backslashes (an escape inside a JSON string inside a JSON string).
-fn json_escapes(t: &[u8], i: usize, c: char, ends: &mut Vec<usize>) {
-    let run = backslashes(t, i);
-    let short = match c {
-        '"' => Some(b'"'),
-        '/' => Some(b'/'),
-        '\n' => Some(b'n'),
-        '\r' => Some(b'r'),
-        '\t' => Some(b't'),
-        '\u{8}' => Some(b'b'),
-        '\u{c}' => Some(b'f'),
         _ => None,
-    };
-    for k in 1..=run {
-        if c == '\\' && k >= 2 {
-            ends.push(i + k);
-        }
-        if let Some(s) = short
-            && t.get(i + k) == Some(&s)
-        {
-            ends.push(i + k + 1);
-        }
     }
-    let mut units = [0u16; 2];
-    let mut j = i;
-    for unit in c.encode_utf16(&mut units).iter() {
-        let run = backslashes(t, j);
-        if run == 0 {
-            return;
-        }
-        j += run;
-        if t.get(j) != Some(&b'u') || hex(t, j + 1, 4) != Some(u32::from(*unit)) {
-            return;
-        }
-        j += 5;
-    }
-    ends.push(j);
 }
 
 const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -551,6 +553,19 @@ mod tests {
         let spaced = Secrets::default();
         spaced.register("correct horse battery staple", "[secret]");
         assert_eq!(spaced.redact("correct+horse%20battery+staple"), "[secret]");
+    }
+
+    #[test]
+    fn percent_and_json_escapes_mixed_in_one_secret() {
+        let s = secrets();
+        let mixed = STRONG
+            .replacen('2', "%32", 1)
+            .replacen('c', "\\u0063", 1)
+            .replacen('-', "\\\\u002D", 1);
+        assert_ne!(mixed, STRONG);
+        assert_eq!(s.redact(&format!("[{mixed}]")), "[$FIXTURE_TOKEN_7]");
+        // Ordinary escapes around it are left alone.
+        assert_eq!(s.redact("a%20b \\u0041 c\\\\d"), "a%20b \\u0041 c\\\\d");
     }
 
     #[test]
