@@ -395,3 +395,40 @@ impl RunReport {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Budget;
+
+    #[test]
+    fn the_targets_words_are_redacted_then_escaped() {
+        let secrets = Secrets::default();
+        secrets.register("0f3c9b8a7d6e5f4a3b2c", "[secret]");
+        let settings = Settings {
+            seed: 1,
+            budget: Budget::full(1),
+            profile: Profile::Documented,
+            destructive: false,
+            run_id: "00000000".to_owned(),
+        };
+        let def = &crate::checks::all()[0];
+        let report = check_report(
+            def,
+            Err(Finding::Inconclusive(
+                "code 0f3c9b8a7d6e5f4a3b2c\u{1b}[2J\r18 clauses: 18 pass\u{7}".to_owned(),
+            )),
+            0,
+            0,
+            Duration::ZERO,
+            vec!["echo 0f3c9b8a7d6e5f4a3b2c\u{9b}\u{202e}".to_owned()],
+            &settings,
+            &secrets,
+        );
+        assert_eq!(
+            report.message,
+            "code [secret]\\u{1b}[2J\\u{d}18 clauses: 18 pass\\u{7}"
+        );
+        assert_eq!(report.warnings, vec!["echo [secret]\\u{9b}\\u{202e}"]);
+    }
+}
