@@ -187,7 +187,7 @@ pub struct SentRequest {
     pub url: String,
     /// Headers in the order sent, secrets replaced.
     pub headers: Vec<(String, String)>,
-    /// Body text, if any.
+    /// Body text, if any: the JSON exactly as sent, controls and bidi characters as `\uXXXX`.
     pub body: Option<String>,
 }
 
@@ -200,7 +200,8 @@ pub struct Exchange {
     pub status: u16,
     /// Response headers (names lower-case).
     pub headers: Vec<(String, String)>,
-    /// The body as text (lossy UTF-8), secrets replaced.
+    /// The body as text, secrets replaced: a JSON body written back compact from its
+    /// redacted value (controls and bidi characters as `\uXXXX`), any other as lossy UTF-8.
     pub body_text: String,
     /// The body parsed as JSON, if it is JSON. Not redacted: checks need real values.
     pub json: Option<Value>,
