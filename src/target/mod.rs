@@ -187,7 +187,8 @@ pub struct SentRequest {
     pub url: String,
     /// Headers in the order sent, secrets replaced.
     pub headers: Vec<(String, String)>,
-    /// Body text, if any: the JSON exactly as sent, controls and bidi characters as `\uXXXX`.
+    /// Body text, if any: the JSON as sent (controls and bidi characters as `\uXXXX`), secrets
+    /// replaced.
     pub body: Option<String>,
 }
 
