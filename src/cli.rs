@@ -502,7 +502,8 @@ async fn run(args: RunArgs) -> ExitCode {
     let session = match opened {
         Ok(session) => Arc::new(session),
         Err(error) => {
-            errln!("error: {error}");
+            // The target's words are redacted already; here they are made terminal-safe.
+            errln!("error: {}", crate::output::terminal(&error.to_string()));
             files.into_iter().for_each(|(f, _)| f.discard());
             return ExitCode::from(match error {
                 RunError::Config(_) | RunError::Client(_) | RunError::Credentials { .. } => 2,
@@ -559,7 +560,8 @@ async fn run(args: RunArgs) -> ExitCode {
                     violations[0]
                 );
             }
-            serde_json::to_string_pretty(&json).unwrap_or_default() + "\n"
+            crate::output::json_safe(&serde_json::to_string_pretty(&json).unwrap_or_default())
+                + "\n"
         };
         if let Err(error) = file.write(&text) {
             errln!("error: failed to write {}: {error}", file.path.display());
@@ -583,7 +585,12 @@ async fn run(args: RunArgs) -> ExitCode {
     if session.stopped().is_none() && (args.update_snapshots || dir.is_dir()) {
         match crate::observe::observe(&session).await {
             Ok(observations) => report_snapshots(&dir, &observations, args.update_snapshots),
-            Err(finding) => errln!("warning: the observations could not be made: {finding:?}"),
+            Err(finding) => errln!(
+                "warning: the observations could not be made: {}",
+                crate::output::terminal(
+                    &session.client().secrets().redact(&format!("{finding:?}"))
+                )
+            ),
         }
     }
     let signal = interrupted.lock().ok().and_then(|slot| *slot);
@@ -652,7 +659,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
     outln!("CDA: {}", server.cda_url());
     outln!(
         "connections: at most {} per listener; a request within {:?}, idle up to {:?}",
-        args.max_connections, args.header_timeout, args.idle_timeout
+        args.max_connections,
+        args.header_timeout,
+        args.idle_timeout
     );
     if server.admin_secret_was_generated() {
         outln!(
@@ -814,27 +823,29 @@ async fn sweep(args: SweepArgs) -> ExitCode {
         ca_cert: args.ca_cert,
         ..RunOptions::default()
     };
-    if let Some(base) = &options.base_url
-        && engine::is_production(base)
-        && !args.allow_production
-    {
-        errln!("error: {base} is the production API; pass --allow-production to sweep it");
-        return ExitCode::from(2);
-    }
+    // The client first: it refuses a URL with credentials before the URL is shown anywhere.
     let client = match engine::sweep_client(&options) {
         Ok(client) => client,
         Err(err) => {
-            errln!("error: {err}");
+            errln!("error: {}", crate::output::terminal(&err.to_string()));
             return ExitCode::from(2);
         }
     };
+    let base = &client.target().base_url;
+    if engine::is_production(base) && !args.allow_production {
+        eprintln!(
+            "error: {} is the production API; pass --allow-production to sweep it",
+            crate::output::terminal(base)
+        );
+        return ExitCode::from(2);
+    }
     match engine::sweep(&client).await {
         Ok(report) => {
             for removed in &report.removed {
-                outln!("removed {removed}");
+                outln!("removed {}", crate::output::terminal_line(removed));
             }
             for failed in &report.failed {
-                errln!("could not remove {failed}");
+                errln!("could not remove {}", crate::output::terminal_line(failed));
             }
             outln!(
                 "{} removed, {} could not be removed",
@@ -844,7 +855,7 @@ async fn sweep(args: SweepArgs) -> ExitCode {
             ExitCode::from(if report.failed.is_empty() { 0 } else { 1 })
         }
         Err(err) => {
-            errln!("error: {err}");
+            errln!("error: {}", crate::output::terminal(&err.to_string()));
             ExitCode::from(4)
         }
     }
@@ -913,7 +924,7 @@ async fn matrix(args: MatrixArgs) -> ExitCode {
     let file = match crate::matrix::MatrixFile::load(&args.targets) {
         Ok(file) => file,
         Err(err) => {
-            errln!("error: {err}");
+            errln!("error: {}", crate::output::terminal(&err.to_string()));
             return ExitCode::from(2);
         }
     };

@@ -436,6 +436,17 @@ impl Session {
             live.retain(|(key, _, _)| *key != live_key);
         }
         let mut warnings = cx.warnings();
+        let weak = cx.client().weak_secrets();
+        if weak > 0 {
+            warnings.push(format!(
+                "the target issued {weak} token secret{} shorter than {} characters or with fewer than {} distinct \
+                 characters: such a secret cannot be told apart from ordinary text, so it is hidden only where it \
+                 stands (Authorization values, token attributes), not wherever it appears; a real API issues long random secrets",
+                if weak == 1 { "" } else { "s" },
+                crate::target::STRONG_MIN_LEN,
+                crate::target::STRONG_MIN_DISTINCT,
+            ));
+        }
         warnings.extend(
             leftovers
                 .into_iter()
@@ -601,8 +612,31 @@ impl Session {
     }
 }
 
-/// Does the target answer like the API? One `GET /site` as the management token.
+/// Does the target answer like the API? One `GET /site` as the management token. What the
+/// target said is redacted before it is part of an error (its error code may echo the token).
 async fn preflight(client: &Client) -> Result<(), RunError> {
+    preflight_raw(client)
+        .await
+        .map_err(|err| redact_error(client, err))
+}
+
+/// `err` with every secret `client` knows replaced in the target's words.
+fn redact_error(client: &Client, err: RunError) -> RunError {
+    let secrets = client.secrets();
+    match err {
+        RunError::NotTheApi { url, detail } => RunError::NotTheApi {
+            url: secrets.redact(&url),
+            detail: secrets.redact(&detail),
+        },
+        RunError::Credentials { detail } => RunError::Credentials {
+            detail: secrets.redact(&detail),
+        },
+        RunError::Unreachable(err) => RunError::Unreachable(err.redacted(secrets)),
+        other => other,
+    }
+}
+
+async fn preflight_raw(client: &Client) -> Result<(), RunError> {
     let req = Request::cma(Method::GET, "/site");
     let ex = match client.send(&req).await {
         Ok(ex) => ex,
@@ -754,7 +788,20 @@ pub struct SweepReport {
 /// carries the fixture marker in its name and a safe id, that read back by that id with that
 /// same name, never a factory token and never the token the sweep authenticates with.
 /// Tokens first (a role in use cannot be deleted).
+/// Every line is redacted (names and answers are the target's words).
 pub async fn sweep(client: &Client) -> Result<SweepReport, RunError> {
+    let secrets = client.secrets();
+    let clean = |lines: Vec<String>| lines.iter().map(|l| secrets.redact(l)).collect();
+    match sweep_unredacted(client).await {
+        Ok(report) => Ok(SweepReport {
+            removed: clean(report.removed),
+            failed: clean(report.failed),
+        }),
+        Err(err) => Err(redact_error(client, err)),
+    }
+}
+
+async fn sweep_unredacted(client: &Client) -> Result<SweepReport, RunError> {
     let me = client
         .send(&Request::cma(Method::GET, "/users/me"))
         .await

@@ -13,6 +13,7 @@ pub mod mutants;
 pub mod observe;
 pub mod openapi;
 pub mod outcome;
+pub mod output;
 pub mod reference;
 pub mod report;
 pub mod spec;

@@ -455,6 +455,14 @@ impl MatrixFile {
                             variable: token_env,
                         });
                     };
+                    if reqwest::header::HeaderValue::from_str(&format!("Bearer {secret}")).is_err()
+                    {
+                        return Err(field(format!(
+                            "token_env: the value of {token_env} is not a valid HTTP header value (a control character, \
+                             a line break or a character outside visible ASCII; a trailing newline from a file, say); \
+                             the value is not shown"
+                        )));
+                    }
                     TargetKind::Remote {
                         base_url,
                         cda_url,
@@ -512,7 +520,8 @@ pub async fn run_matrix_with(
     for target in &file.targets {
         let options = target.run_options(seed, cases);
         let outcome = match Session::open(&options).await {
-            Err(err) => Err(err.to_string()),
+            // Redacted by the engine; made terminal-safe for the Markdown and the page.
+            Err(err) => Err(crate::output::terminal(&err.to_string())),
             Ok(session) => {
                 let session = Arc::new(session);
                 let report = session
@@ -626,11 +635,14 @@ fn tool_line(matrix: &Matrix) -> String {
     )
 }
 
-/// Markdown cells must not break the table.
+/// Markdown cells must not break the table, nor hold a character that drives a terminal.
 fn md_cell(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace(['\n', '\r'], " ")
+    crate::output::terminal_line(
+        &text
+            .replace('\\', "\\\\")
+            .replace('|', "\\|")
+            .replace(['\n', '\r'], " "),
+    )
 }
 
 /// The matrix as Markdown: a row per clause with its evidence level, a column per target, a

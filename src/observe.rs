@@ -347,7 +347,10 @@ pub fn snapshot_dir(root: &Path, target_name: &str) -> PathBuf {
 /// The text of a snapshot file, as insta writes it (so `cargo test` and `cargo insta review`
 /// read what the CLI records).
 pub fn snapshot_file_text(observation: &Observation) -> String {
-    let body = serde_json::to_string_pretty(&sorted(&observation.value)).unwrap_or_default();
+    // Controls and bidi characters a target sent become `\uXXXX`: the same JSON, readable.
+    let body = crate::output::json_safe(
+        &serde_json::to_string_pretty(&sorted(&observation.value)).unwrap_or_default(),
+    );
     format!("---\nsource: tests/snapshots.rs\nexpression: observation\n---\n{body}\n")
 }
 

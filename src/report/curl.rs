@@ -1,4 +1,8 @@
 //! A `curl` command that replays one exchange, with secrets as environment variables.
+//!
+//! It is built from the request as recorded (already redacted) and quoting is the last step:
+//! nothing may be replaced in the line afterwards, since a replacement inside a quoted word
+//! can end the quotes early and turn the rest into commands.
 
 use crate::target::Exchange;
 
@@ -15,7 +19,13 @@ pub fn curl_command(ex: &Exchange) -> String {
     let mut parts = vec![
         "curl -g".to_owned(),
         shell_quote(&ex.request.url),
-        format!("-X {}", ex.request.method),
+        if ex.request.method.bytes().all(|b| b.is_ascii_uppercase())
+            && !ex.request.method.is_empty()
+        {
+            format!("-X {}", ex.request.method)
+        } else {
+            format!("-X {}", shell_quote(&ex.request.method))
+        },
     ];
     for (name, value) in &ex.request.headers {
         if is_variable_bearer(value) {

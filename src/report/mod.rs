@@ -1,6 +1,8 @@
 //! Reports: the human table, the failures in full with a `curl` reproducer, and the `--json`
 //! document (its schema is `specs/report.schema.json`). Every text here has been through the
-//! run's secret redaction.
+//! run's secret redaction and [`crate::output::terminal`], in that order; a reproducer is
+//! built from the redacted request and shell-quoted last, and nothing is replaced in it
+//! afterwards.
 
 mod curl;
 pub mod junit;
@@ -107,32 +109,42 @@ pub fn check_report(
     settings: &Settings,
     secrets: &Secrets,
 ) -> CheckReport {
+    let clean = |text: &str| crate::output::terminal(&secrets.redact(text));
     let (status, message, reproducer) = match result {
         Ok(()) => (Status::Pass, String::new(), None),
-        Err(Finding::Skipped(reason)) => (Status::Skipped, reason, None),
-        Err(Finding::Inconclusive(reason)) => (Status::Inconclusive, reason, None),
+        Err(Finding::Skipped(reason)) => (Status::Skipped, clean(&reason), None),
+        Err(Finding::Inconclusive(reason)) => (Status::Inconclusive, clean(&reason), None),
         Err(Finding::Fail(failure)) => {
-            let reproducer = failure.exchanges.last().map(curl_command);
+            // Redacted again with every secret known now, then quoted: the order that keeps
+            // a secret matching part of a quoted name from breaking the quoting.
+            let exchanges: Vec<Exchange> = failure
+                .exchanges
+                .iter()
+                .map(|ex| secrets.redact_exchange(ex))
+                .collect();
+            let reproducer = exchanges.last().map(curl_command);
             let message = failure_text(
                 def,
-                &failure.message,
-                &failure.exchanges,
+                &clean(&failure.message),
+                &exchanges,
                 settings,
                 reproducer.as_deref(),
             );
-            (Status::Fail, message, reproducer)
+            // Escaping only turns characters into visible text that holds no quote, so it
+            // cannot change how the shell reads the reproducer line (which has none anyway).
+            (Status::Fail, crate::output::terminal(&message), reproducer)
         }
     };
     CheckReport {
         clause: def.clause.to_owned(),
         name: def.name.to_owned(),
         status,
-        message: secrets.redact(&message),
+        message,
         cases,
         requests,
         duration_ms: duration.as_millis() as u64,
-        warnings: warnings.iter().map(|w| secrets.redact(w)).collect(),
-        reproducer: reproducer.map(|r| secrets.redact(&r)),
+        warnings: warnings.iter().map(|w| clean(w)).collect(),
+        reproducer,
     }
 }
 
@@ -295,8 +307,8 @@ impl RunReport {
         let _ = writeln!(
             out,
             "target {} ({}{}) · profile {:?} · seed {} · {} cases per property\n",
-            self.target_name,
-            self.base_url,
+            crate::output::terminal_line(&self.target_name),
+            crate::output::terminal_line(&self.base_url),
             if self.embedded {
                 ", embedded reference server"
             } else {
@@ -328,7 +340,8 @@ impl RunReport {
             );
             for check in &clause.checks {
                 if check.status != Status::Pass || verbose {
-                    let reason = check.message.lines().next().unwrap_or("");
+                    let reason =
+                        crate::output::terminal_line(check.message.lines().next().unwrap_or(""));
                     let _ = writeln!(
                         out,
                         "{:<13} {} {:>6} {:>8}    {} {}",
@@ -345,6 +358,7 @@ impl RunReport {
                     );
                 }
                 for warning in &check.warnings {
+                    let warning = crate::output::terminal_line(warning);
                     let _ = writeln!(out, "{:<41}    warning: {warning}", "");
                 }
             }
@@ -358,7 +372,7 @@ impl RunReport {
                         Status::Fail,
                         format!("──── FAIL {} ────", check.full_name())
                     ),
-                    check.message
+                    crate::output::terminal(&check.message)
                 );
             }
         }
@@ -379,5 +393,42 @@ impl RunReport {
             }
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Budget;
+
+    #[test]
+    fn the_targets_words_are_redacted_then_escaped() {
+        let secrets = Secrets::default();
+        secrets.register("0f3c9b8a7d6e5f4a3b2c", "[secret]");
+        let settings = Settings {
+            seed: 1,
+            budget: Budget::full(1),
+            profile: Profile::Documented,
+            destructive: false,
+            run_id: "00000000".to_owned(),
+        };
+        let def = &crate::checks::all()[0];
+        let report = check_report(
+            def,
+            Err(Finding::Inconclusive(
+                "code 0f3c9b8a7d6e5f4a3b2c\u{1b}[2J\r18 clauses: 18 pass\u{7}".to_owned(),
+            )),
+            0,
+            0,
+            Duration::ZERO,
+            vec!["echo 0f3c9b8a7d6e5f4a3b2c\u{9b}\u{202e}".to_owned()],
+            &settings,
+            &secrets,
+        );
+        assert_eq!(
+            report.message,
+            "code [secret]\\u{1b}[2J\\u{d}18 clauses: 18 pass\\u{7}"
+        );
+        assert_eq!(report.warnings, vec!["echo [secret]\\u{9b}\\u{202e}"]);
     }
 }

@@ -16,7 +16,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 pub use ids::{Action, Collection, IdForm, MAX_ID_LEN, ResourceId, UnsafeId, resource_path, shown};
-pub use redact::Secrets;
+pub use redact::{STRONG_MIN_DISTINCT, STRONG_MIN_LEN, Secrets, is_strong, safe_placeholder};
 
 /// The header every request carries to pick the API version (documented: MUST).
 pub const API_VERSION: &str = "3";
@@ -208,7 +208,8 @@ pub struct SentRequest {
     pub url: String,
     /// Headers in the order sent, secrets replaced.
     pub headers: Vec<(String, String)>,
-    /// Body text, if any.
+    /// Body text, if any: the JSON as sent (controls and bidi characters as `\uXXXX`), secrets
+    /// replaced.
     pub body: Option<String>,
 }
 
@@ -221,7 +222,8 @@ pub struct Exchange {
     pub status: u16,
     /// Response headers (names lower-case).
     pub headers: Vec<(String, String)>,
-    /// The body as text (lossy UTF-8), secrets replaced.
+    /// The body as text, secrets replaced: a JSON body written back compact from its
+    /// redacted value (controls and bidi characters as `\uXXXX`), any other as lossy UTF-8.
     pub body_text: String,
     /// The body parsed as JSON, if it is JSON. Not redacted: checks need real values.
     pub json: Option<Value>,
@@ -380,6 +382,35 @@ pub struct StopState {
     pub cause: String,
 }
 
+impl TransportError {
+    /// The same error with every secret `secrets` knows replaced (the last answer of
+    /// [`GaveUp`](Self::GaveUp) is the target's words).
+    pub fn redacted(&self, secrets: &Secrets) -> TransportError {
+        let r = |text: &str| secrets.redact(text);
+        match self {
+            TransportError::Unreachable { url, message } => TransportError::Unreachable {
+                url: r(url),
+                message: r(message),
+            },
+            TransportError::Timeout { url } => TransportError::Timeout { url: r(url) },
+            TransportError::Broken { url, message } => TransportError::Broken {
+                url: r(url),
+                message: r(message),
+            },
+            TransportError::GaveUp {
+                url,
+                attempts,
+                last,
+            } => TransportError::GaveUp {
+                url: r(url),
+                attempts: *attempts,
+                last: r(last),
+            },
+            other => other.clone(),
+        }
+    }
+}
+
 /// Counts of what the client did, shared by every clone.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -429,6 +460,8 @@ pub struct Client {
     pacing: Arc<std::sync::Mutex<std::collections::HashMap<String, Gate>>>,
     /// Whether the run's request cap applies to this handle.
     capped: bool,
+    /// Weak secrets (see [`is_strong`]) this handle's answers were the first to show.
+    weak: Arc<AtomicU64>,
     /// What no write may reach, and the ids of the run's live fixtures.
     guard: Arc<Guard>,
 }
@@ -483,15 +516,69 @@ pub enum ClientError {
         /// Why.
         message: String,
     },
+    /// A URL carries credentials (`user:password@`); the password is never shown.
+    #[error(
+        "the {which} URL {url} carries credentials (user:password@host): they would be sent on every request, \
+         the \"no credentials\" probes included, and shown in reports; give the URL without them and put the \
+         management token in the environment variable CONFORMANCE_API_TOKEN"
+    )]
+    Userinfo {
+        /// `base` or `CDA`.
+        which: &'static str,
+        /// The URL with its credentials replaced by `***`.
+        url: String,
+    },
+    /// The management token cannot be sent as a header; its value is never shown.
+    #[error(
+        "CONFORMANCE_API_TOKEN is not a valid HTTP header value: it holds {0} \
+         (a trailing newline from a file, say); the value is not shown"
+    )]
+    Secret(&'static str),
+}
+
+/// `url` for messages: credentials before an `@` in its authority become `***`.
+fn mask_userinfo(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once(':')?;
+    let rest = rest.trim_start_matches(['/', '\\']);
+    let end = rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len());
+    let at = rest[..end].rfind('@')?;
+    Some(format!("{scheme}://***@{}", &rest[at + 1..]))
+}
+
+/// What is wrong with a secret that is not a valid header value, in words (never the value).
+fn header_problem(secret: &str) -> Option<&'static str> {
+    if HeaderValue::from_str(&format!("Bearer {secret}")).is_ok() {
+        return None;
+    }
+    Some(if secret.contains(['\n', '\r']) {
+        "a line break"
+    } else if secret.chars().any(char::is_control) {
+        "a control character"
+    } else {
+        "a character outside visible ASCII"
+    })
 }
 
 /// Check that `url` is an absolute http(s) URL and return it without a trailing slash.
 pub fn normalize_url(which: &'static str, url: &str) -> Result<String, ClientError> {
+    if let Some(masked) = mask_userinfo(url) {
+        return Err(ClientError::Userinfo { which, url: masked });
+    }
     let parsed = reqwest::Url::parse(url).map_err(|err| ClientError::Url {
         which,
         url: url.to_owned(),
         message: err.to_string(),
     })?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(ClientError::Userinfo {
+            which,
+            url: format!(
+                "{}://***@{}",
+                parsed.scheme(),
+                parsed.host_str().unwrap_or("")
+            ),
+        });
+    }
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
         return Err(ClientError::Url {
             which,
@@ -515,6 +602,10 @@ impl Client {
         normalize_url("base", &target.base_url)?;
         if let Some(cda) = &target.cda_url {
             normalize_url("CDA", cda)?;
+        }
+        // Found before any request: a token that cannot be sent would fail every one.
+        if let Some(problem) = header_problem(&target.secret) {
+            return Err(ClientError::Secret(problem));
         }
         // The timeout is reqwest's total one: it runs until the body is read, so a body that
         // drips one byte at a time is cut off too. A 3xx is an answer like any other: following
@@ -550,6 +641,7 @@ impl Client {
             pacing: Arc::default(),
             capped: true,
             guard: Arc::default(),
+            weak: Arc::default(),
         })
     }
 
@@ -557,6 +649,7 @@ impl Client {
     pub fn scoped(&self) -> Client {
         Client {
             local: Arc::new(AtomicU64::new(0)),
+            weak: Arc::default(),
             ..self.clone()
         }
     }
@@ -720,6 +813,12 @@ impl Client {
             },
             out = &mut work => Ok(out),
         }
+    }
+
+    /// How many token secrets first seen in this handle's answers are too short or too
+    /// regular to be redacted as substrings (a finding: they are hidden only by position).
+    pub fn weak_secrets(&self) -> u64 {
+        self.weak.load(Ordering::Relaxed)
     }
 
     /// Send `req`, pacing on the target's rate limit, waiting out 429s, and retrying
@@ -918,19 +1017,10 @@ impl Client {
 
     /// Send `req` once: no waiting on 429s, no retries.
     pub async fn send_once(&self, req: &Request) -> Result<Exchange, TransportError> {
-        let url = self.url_of(req)?;
+        let (parsed, headers, map, body_text) = self.prepare(req)?;
+        let url = parsed.as_str().to_owned();
+        let mut builder = self.http.request(req.method.clone(), parsed).headers(map);
         self.check_write(req, &url)?;
-        let headers = self.default_headers(req);
-        let mut map = HeaderMap::new();
-        for (name, value) in &headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|err| TransportError::Build(err.to_string()))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|err| TransportError::Build(err.to_string()))?;
-            map.append(name, value);
-        }
-        let body_text = req.body.as_ref().map(Value::to_string);
-        let mut builder = self.http.request(req.method.clone(), &url).headers(map);
         if let Some(text) = &body_text {
             builder = builder.body(text.clone());
         }
@@ -958,32 +1048,33 @@ impl Client {
             serde_json::from_slice(&answer.body).ok()
         };
         if let Some(json) = &json {
-            self.secrets.learn_from(json);
+            // Learned before anything is recorded, so this very answer is redacted too.
+            let weak = self.secrets.learn_from(json);
+            self.weak.fetch_add(weak as u64, Ordering::Relaxed);
         }
-        let sent = SentRequest {
-            method: req.method.to_string(),
-            url: url.clone(),
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.clone(), self.redact_header(n, v, &req.auth)))
-                .collect(),
-            body: body_text.map(|t| self.secrets.redact(&t)),
-        };
+        let sent = self.record(req, &url, &headers, req.body.as_ref());
         if self.stats.record.load(Ordering::Relaxed)
             && let Ok(mut log) = self.stats.sent.lock()
         {
             log.push(sent.clone());
         }
-        let shown = if answer.cut_short {
-            &answer.body[..answer.body.len().min(EVIDENCE_BYTES)]
-        } else {
-            &answer.body[..]
+        let body_text = match &json {
+            // Member by member, so that no escape hides a secret; written back terminal-safe.
+            Some(json) => crate::output::json_text(&self.secrets.redact_json(json)),
+            None => {
+                let shown = if answer.cut_short {
+                    &answer.body[..answer.body.len().min(EVIDENCE_BYTES)]
+                } else {
+                    &answer.body[..]
+                };
+                self.secrets.redact(&String::from_utf8_lossy(shown))
+            }
         };
         let exchange = Exchange {
             request: sent,
             status: answer.status,
             headers: answer.headers,
-            body_text: self.secrets.redact(&String::from_utf8_lossy(shown)),
+            body_text,
             json,
             elapsed,
         };
@@ -997,13 +1088,74 @@ impl Client {
         Ok(exchange)
     }
 
+    /// The URL, headers and body text `req` is sent with, checked: nothing is sent that
+    /// could not be recorded as it was sent.
+    #[allow(clippy::type_complexity)]
+    fn prepare(
+        &self,
+        req: &Request,
+    ) -> Result<
+        (
+            reqwest::Url,
+            Vec<(String, String)>,
+            HeaderMap,
+            Option<String>,
+        ),
+        TransportError,
+    > {
+        let url = self.url_of(req)?;
+        let parsed =
+            reqwest::Url::parse(&url).map_err(|err| TransportError::Build(err.to_string()))?;
+        let headers = self.default_headers(req);
+        let mut map = HeaderMap::new();
+        for (name, value) in &headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|err| TransportError::Build(err.to_string()))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|err| TransportError::Build(err.to_string()))?;
+            map.append(name, value);
+        }
+        // Controls and bidi characters escaped: the same JSON, and what is recorded (and
+        // replayed by the reproducer) is exactly what was sent.
+        let body_text = req.body.as_ref().map(crate::output::json_text);
+        Ok((parsed, headers, map, body_text))
+    }
+
+    /// What `req` looks like once recorded, redacted, without sending it: what a failure
+    /// report and its `curl` reproducer are built from.
+    pub fn recorded(&self, req: &Request) -> Result<SentRequest, TransportError> {
+        let (parsed, headers, _, _) = self.prepare(req)?;
+        Ok(self.record(req, parsed.as_str(), &headers, req.body.as_ref()))
+    }
+
+    fn record(
+        &self,
+        req: &Request,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<&Value>,
+    ) -> SentRequest {
+        SentRequest {
+            method: req.method.to_string(),
+            url: self.secrets.redact(url),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.clone(), self.redact_header(n, v, &req.auth)))
+                .collect(),
+            body: body.map(|b| crate::output::json_text(&self.secrets.redact_json(b))),
+        }
+    }
+
+    /// An `Authorization` value by position: the credential's name, never its value.
     fn redact_header(&self, name: &str, value: &str, auth: &Auth) -> String {
         if !name.eq_ignore_ascii_case("authorization") {
             return self.secrets.redact(value);
         }
         match auth {
             Auth::Management => "Bearer $CONFORMANCE_API_TOKEN".to_owned(),
-            Auth::Token { label, .. } => format!("Bearer {label}"),
+            Auth::Token { label, .. } => format!("Bearer {}", safe_placeholder(label)),
+            // A deliberately invalid credential of the suite's own: shown, so that a failure
+            // says what was sent.
             Auth::Raw(_) | Auth::None => self.secrets.redact(value),
         }
     }
@@ -1322,5 +1474,105 @@ mod tests {
         let state = client.stop_state();
         assert_eq!(state.reason, "cleanup did not finish within 30s");
         assert_eq!(state.cause, "the run's deadline of 1s passed");
+    }
+
+    fn target(base_url: &str, secret: &str) -> Target {
+        Target {
+            base_url: base_url.to_owned(),
+            cda_url: None,
+            environment: None,
+            secret: secret.to_owned(),
+            name: "t".to_owned(),
+            embedded: false,
+            ca_pem: None,
+        }
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_refused_and_never_shown() {
+        for url in [
+            "http://user:hunter2-pass@127.0.0.1:3000",
+            "http://:hunter2-pass@127.0.0.1:3000/cma",
+            "https://hunter2-pass@staging.example",
+            "http:hunter2-pass@127.0.0.1",
+            "http://user:hunter2 pass@host",
+            "http://@127.0.0.1:3000",
+        ] {
+            let err = normalize_url("base", url).err();
+            let text = err.as_ref().map(ToString::to_string).unwrap_or_default();
+            assert!(
+                matches!(err, Some(ClientError::Userinfo { .. })),
+                "{url}: {text}"
+            );
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains("CONFORMANCE_API_TOKEN"), "{text}");
+        }
+        assert!(normalize_url("base", "http://127.0.0.1:3000/").is_ok());
+        assert!(normalize_url("base", "http://127.0.0.1:3000/a@b").is_ok());
+        let err = Client::new(Target {
+            cda_url: Some("http://u:hunter2-pass@127.0.0.1:1".to_owned()),
+            ..target("http://127.0.0.1:1", "secret")
+        })
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("CDA URL") && !err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_token_that_is_no_header_value_is_refused_before_any_request() {
+        for (secret, words) in [
+            ("abc\n", "a line break"),
+            ("abc\r\ndef", "a line break"),
+            ("ab\u{1b}c", "a control character"),
+            ("ab\u{7f}c", "a control character"),
+            ("ab\u{0}", "a control character"),
+        ] {
+            let err = Client::new(target("http://127.0.0.1:1", secret))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.contains("not a valid HTTP header value") && err.contains(words),
+                "{secret:?}: {err}"
+            );
+            assert!(!err.contains("abc"), "{err}");
+        }
+        assert!(Client::new(target("http://127.0.0.1:1", "abc-DEF_123.~+/=")).is_ok());
+    }
+
+    #[test]
+    fn recorded_requests_are_redacted_and_terminal_safe() {
+        let client = Client::new(target("http://127.0.0.1:1", "mgmt-secret-0a1b2c3d4e5f")).ok();
+        let Some(client) = client else {
+            panic!("a client");
+        };
+        client
+            .secrets()
+            .register("fixture-secret-9f8e7d6c5b", "$FIXTURE_TOKEN_5");
+        let req = Request::cma(reqwest::Method::PUT, "/access_tokens/5 x\u{1b}y")
+            .json(serde_json::json!({"name": "a fixture-secret-9f8e7d6c5b \u{9b}\u{202e} mgmt-secret-0a1b2c3d4e5f"}))
+            .auth(Auth::Token {
+                secret: "fixture-secret-9f8e7d6c5b".to_owned(),
+                label: "$FIXTURE_TOKEN_5".to_owned(),
+            });
+        let sent = client.recorded(&req).ok();
+        let Some(sent) = sent else {
+            panic!("recorded");
+        };
+        let all = format!("{sent:?}");
+        assert!(
+            !all.contains("fixture-secret") && !all.contains("mgmt-secret"),
+            "{all}"
+        );
+        assert_eq!(sent.url, "http://127.0.0.1:1/access_tokens/5%20x%1By");
+        assert_eq!(
+            sent.body.as_deref(),
+            Some(r#"{"name":"a $FIXTURE_TOKEN_5 \u009b\u202e $CONFORMANCE_API_TOKEN"}"#)
+        );
+        assert!(sent.headers.contains(&(
+            "Authorization".to_owned(),
+            "Bearer $FIXTURE_TOKEN_5".to_owned()
+        )));
     }
 }

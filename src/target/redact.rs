@@ -1,17 +1,54 @@
 //! Secrets never leave the process: every recorded request, response, report and reproducer
-//! goes through [`Secrets::redact`].
+//! goes through [`Secrets`].
+//!
+//! Two rules, because a target chooses the secrets it issues:
+//! - **By position**, for every secret: the value of a `token` attribute and of an
+//!   `authorization` member in JSON, and `Bearer <known secret>` / `Basic <credentials>` in
+//!   text, are replaced wherever they stand, whatever their length.
+//! - **By substring**, only for secrets long and varied enough to be told apart from ordinary
+//!   text ([`is_strong`]) and for the user's own token: every occurrence in any encoding a
+//!   server can echo (raw; JSON `\uXXXX` and short escapes, nested or mixed; percent-encoded;
+//!   base64 of `user:secret`, `secret:` or the secret alone, standard or URL-safe). A weak
+//!   secret such as `"string"` is never replaced inside ids, codes or quoted documentation;
+//!   the client reports it as a finding instead.
+//!
+//! Placeholders are `$CONFORMANCE_API_TOKEN`, `$FIXTURE_TOKEN_<id>`, `[secret]` (a secret seen
+//! in an answer) and `[credentials]` (Basic credentials); they hold no quote, backslash or
+//! control character.
 
 use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 
-/// Secrets shorter than this are not registered: replacing them would garble ordinary text.
-const MIN_SECRET_LEN: usize = 6;
+/// A secret with fewer characters than this is weak: it could be ordinary text.
+pub const STRONG_MIN_LEN: usize = 16;
+/// A secret with fewer distinct characters than this is weak (`aaaa…`, `abababab…`).
+pub const STRONG_MIN_DISTINCT: usize = 8;
+
+/// Whether `secret` is long and varied enough to be replaced wherever it occurs as a
+/// substring without garbling ordinary text.
+pub fn is_strong(secret: &str) -> bool {
+    let mut distinct: Vec<char> = secret.chars().collect();
+    let len = distinct.len();
+    distinct.sort_unstable();
+    distinct.dedup();
+    len >= STRONG_MIN_LEN && distinct.len() >= STRONG_MIN_DISTINCT
+}
+
+#[derive(Debug, Clone)]
+struct Known {
+    secret: String,
+    placeholder: String,
+    /// Replaced as a substring (strong, or the user's own token).
+    substring: bool,
+    /// The parts of its base64 forms that do not depend on what stands next to it.
+    base64: Vec<String>,
+}
 
 /// The secrets known to the run, each with the placeholder that replaces it.
 #[derive(Clone, Default)]
 pub struct Secrets {
-    known: Arc<RwLock<Vec<(String, String)>>>,
+    known: Arc<RwLock<Vec<Known>>>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -21,67 +58,115 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
+/// A placeholder with only harmless characters (`$`, `[`, `]`, letters, digits, `_ -.:`),
+/// whatever a target put in the id it is made of.
+pub fn safe_placeholder(placeholder: &str) -> String {
+    placeholder
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "$[]_-.: ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 impl Secrets {
     /// Replace `secret` by `placeholder` from now on (a better name replaces the generic
-    /// `[secret]` of a secret first seen in a response).
-    pub fn register(&self, secret: &str, placeholder: &str) {
-        if secret.len() < MIN_SECRET_LEN {
-            return;
-        }
-        self.register_always(secret, placeholder);
+    /// `[secret]` of a secret first seen in a response). A weak secret is replaced only by
+    /// position. Returns true when `secret` is new and weak.
+    pub fn register(&self, secret: &str, placeholder: &str) -> bool {
+        self.add(secret, placeholder, false)
     }
 
-    /// [`register`](Self::register) whatever the length: for the user's own token, which
-    /// must never show even when it is short.
+    /// [`register`](Self::register), replaced as a substring whatever its strength: for the
+    /// user's own token, which must never show even when it is short.
     pub fn register_always(&self, secret: &str, placeholder: &str) {
+        self.add(secret, placeholder, true);
+    }
+
+    fn add(&self, secret: &str, placeholder: &str, always: bool) -> bool {
         if secret.is_empty() {
-            return;
+            return false;
         }
+        let placeholder = safe_placeholder(placeholder);
         let Ok(mut known) = self.known.write() else {
-            return;
+            return false;
         };
-        if let Some(entry) = known.iter_mut().find(|(s, _)| s == secret) {
-            if entry.1 == "[secret]" {
-                entry.1 = placeholder.to_owned();
+        if let Some(entry) = known.iter_mut().find(|k| k.secret == secret) {
+            if entry.placeholder == "[secret]" {
+                entry.placeholder = placeholder;
             }
-            return;
+            if always && !entry.substring {
+                entry.substring = true;
+                entry.base64 = base64_cores(secret);
+            }
+            return false;
         }
-        known.push((secret.to_owned(), placeholder.to_owned()));
+        let substring = always || is_strong(secret);
+        known.push(Known {
+            secret: secret.to_owned(),
+            placeholder,
+            substring,
+            base64: if substring {
+                base64_cores(secret)
+            } else {
+                Vec::new()
+            },
+        });
         // Longest first, so that a secret containing another is replaced whole.
-        known.sort_by_key(|(secret, _)| std::cmp::Reverse(secret.len()));
+        known.sort_by_key(|k| std::cmp::Reverse(k.secret.len()));
+        !substring
     }
 
-    /// Register every `token` attribute found in a response body.
-    pub fn learn_from(&self, json: &Value) {
+    /// Register every `token` attribute found in a response body. Returns how many of them
+    /// were new and weak (a finding: a real API issues long random secrets).
+    pub fn learn_from(&self, json: &Value) -> usize {
         match json {
-            Value::Object(map) => {
-                for (key, value) in map {
-                    match value {
-                        Value::String(s) if key == "token" => self.register(s, "[secret]"),
-                        other => self.learn_from(other),
-                    }
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|item| self.learn_from(item)),
-            _ => {}
+            Value::Object(map) => map
+                .iter()
+                .map(|(key, value)| match value {
+                    Value::String(s) if key == "token" => usize::from(self.register(s, "[secret]")),
+                    other => self.learn_from(other),
+                })
+                .sum(),
+            Value::Array(items) => items.iter().map(|item| self.learn_from(item)).sum(),
+            _ => 0,
         }
     }
 
-    /// `text` with every known secret replaced by its placeholder.
+    fn placeholder_of(&self, secret: &str) -> Option<String> {
+        let known = self.known.read().ok()?;
+        known
+            .iter()
+            .find(|k| k.secret == secret)
+            .map(|k| k.placeholder.clone())
+    }
+
+    /// `text` with every secret replaced: strong ones in every encoding, every one after
+    /// `Bearer `, and Basic credentials whatever they hold.
     pub fn redact(&self, text: &str) -> String {
         let Ok(known) = self.known.read() else {
             return "[redaction unavailable]".to_owned();
         };
-        let mut out = text.to_owned();
-        for (secret, placeholder) in known.iter() {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), placeholder);
+        let mut out = replace_encoded(text, &known);
+        for k in known.iter().filter(|k| k.substring) {
+            for core in &k.base64 {
+                if out.contains(core.as_str()) {
+                    out = out.replace(core.as_str(), &k.placeholder);
+                }
             }
         }
-        out
+        for k in known.iter().filter(|k| !k.substring) {
+            out = replace_after_bearer(&out, &k.secret, &k.placeholder);
+        }
+        replace_basic(&out)
     }
 
-    /// A JSON value with every known secret replaced, in keys and strings.
+    /// A JSON value with every secret replaced: `token` and `authorization` members by
+    /// position, and [`redact`](Self::redact) on every key and string.
     pub fn redact_json(&self, value: &Value) -> Value {
         match value {
             Value::String(s) => Value::String(self.redact(s)),
@@ -90,25 +175,334 @@ impl Secrets {
             }
             Value::Object(map) => Value::Object(
                 map.iter()
-                    .map(|(k, v)| (self.redact(k), self.redact_json(v)))
+                    .map(|(k, v)| {
+                        let v = if k == "token" {
+                            self.token_value(v)
+                        } else if k.eq_ignore_ascii_case("authorization") {
+                            self.authorization_value(v)
+                        } else {
+                            self.redact_json(v)
+                        };
+                        (self.redact(k), v)
+                    })
                     .collect(),
             ),
             other => other.clone(),
         }
     }
+
+    fn token_value(&self, value: &Value) -> Value {
+        match value {
+            Value::String(s) if !s.is_empty() => Value::String(
+                self.placeholder_of(s)
+                    .unwrap_or_else(|| "[secret]".to_owned()),
+            ),
+            Value::Number(_) => Value::String("[secret]".to_owned()),
+            other => self.redact_json(other),
+        }
+    }
+
+    fn authorization_value(&self, value: &Value) -> Value {
+        let Value::String(s) = value else {
+            return self.redact_json(value);
+        };
+        let (scheme, credential) = s.split_once(' ').unwrap_or(("", s.as_str()));
+        let placeholder = self
+            .placeholder_of(credential.trim())
+            .unwrap_or_else(|| "[credentials]".to_owned());
+        Value::String(if scheme.is_empty() {
+            placeholder
+        } else {
+            format!("{scheme} {placeholder}")
+        })
+    }
+}
+
+impl Secrets {
+    /// A recorded body with every secret replaced: a JSON body member by member (so escapes
+    /// cannot hide a secret), written back terminal-safe; any other text as text.
+    pub fn redact_body(&self, body: &str) -> String {
+        match serde_json::from_str::<Value>(body) {
+            Ok(json) => crate::output::json_text(&self.redact_json(&json)),
+            Err(_) => self.redact(body),
+        }
+    }
+
+    /// `request` with every secret the run knows now replaced (one learned after it was
+    /// recorded, too).
+    pub fn redact_request(&self, request: &super::SentRequest) -> super::SentRequest {
+        super::SentRequest {
+            method: self.redact(&request.method),
+            url: self.redact(&request.url),
+            headers: request
+                .headers
+                .iter()
+                .map(|(n, v)| (self.redact(n), self.redact(v)))
+                .collect(),
+            body: request.body.as_deref().map(|b| self.redact_body(b)),
+        }
+    }
+
+    /// `ex` with its request and body text redacted again (see
+    /// [`redact_request`](Self::redact_request)); its parsed JSON is left for the checks.
+    pub fn redact_exchange(&self, ex: &super::Exchange) -> super::Exchange {
+        super::Exchange {
+            request: self.redact_request(&ex.request),
+            headers: ex
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), self.redact(v)))
+                .collect(),
+            body_text: self.redact_body(&ex.body_text),
+            ..ex.clone()
+        }
+    }
+}
+
+/// Replace every substring-redacted secret in `text`: first raw, then in the text with its
+/// escapes decoded (JSON `\uXXXX` and short escapes behind any number of backslashes,
+/// percent-encoding, `+` for a space), so that a secret written in any mix of them is found
+/// and the whole stretch that encodes it is replaced.
+fn replace_encoded(text: &str, known: &[Known]) -> String {
+    let mut out = text.to_owned();
+    for k in known.iter().filter(|k| k.substring) {
+        if out.contains(k.secret.as_str()) {
+            out = out.replace(k.secret.as_str(), &k.placeholder);
+        }
+    }
+    if !out.contains(['\\', '%', '+']) {
+        return out;
+    }
+    let (decoded, spans) = decode(out.as_bytes());
+    let mut ranges: Vec<(usize, usize, &str)> = Vec::new();
+    for k in known.iter().filter(|k| k.substring) {
+        for at in find_all(&decoded, k.secret.as_bytes()) {
+            let (start, end) = (spans[at].0, spans[at + k.secret.len() - 1].1);
+            // Longest secrets come first: a stretch already taken stays with it.
+            if ranges.iter().all(|&(s, e, _)| end <= s || start >= e) {
+                ranges.push((start, end, &k.placeholder));
+            }
+        }
+    }
+    if ranges.is_empty() {
+        return out;
+    }
+    ranges.sort_unstable_by_key(|&(s, _, _)| s);
+    let mut result = String::with_capacity(out.len());
+    let mut last = 0;
+    for (start, end, placeholder) in ranges {
+        // Spans start and end on character boundaries (an escape is ASCII, a raw character
+        // is copied whole), so these slices cannot split one.
+        result.push_str(out.get(last..start).unwrap_or_default());
+        result.push_str(placeholder);
+        last = end;
+    }
+    result.push_str(out.get(last..).unwrap_or_default());
+    result
+}
+
+/// Start of every non-overlapping occurrence of `needle` in `hay`.
+fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
+    let mut found = Vec::new();
+    let Some(&first) = needle.first() else {
+        return found;
+    };
+    let mut i = 0;
+    while i + needle.len() <= hay.len() {
+        match hay[i..=hay.len() - needle.len()]
+            .iter()
+            .position(|&b| b == first)
+        {
+            None => break,
+            Some(p) => {
+                let at = i + p;
+                if hay[at..].starts_with(needle) {
+                    found.push(at);
+                    i = at + needle.len();
+                } else {
+                    i = at + 1;
+                }
+            }
+        }
+    }
+    found
+}
+
+/// `t` with its escapes decoded, and for each decoded byte the stretch of `t` it came from.
+fn decode(t: &[u8]) -> (Vec<u8>, Vec<(usize, usize)>) {
+    let mut out = Vec::with_capacity(t.len());
+    let mut spans = Vec::with_capacity(t.len());
+    let mut i = 0;
+    while i < t.len() {
+        let (bytes, end) = decode_at(t, i).unwrap_or_else(|| (vec![t[i]], i + 1));
+        for b in bytes {
+            out.push(b);
+            spans.push((i, end));
+        }
+        i = end;
+    }
+    (out, spans)
+}
+
+fn hex(t: &[u8], at: usize, digits: usize) -> Option<u32> {
+    let part = std::str::from_utf8(t.get(at..at + digits)?).ok()?;
+    u32::from_str_radix(part, 16).ok()
+}
+
+/// A `\uXXXX` escape behind one or more backslashes: its code unit and where it ends.
+fn unicode_escape(t: &[u8], i: usize) -> Option<(u32, usize)> {
+    let run = t.get(i..)?.iter().take_while(|&&b| b == b'\\').count();
+    let j = i + run;
+    (run > 0 && t.get(j) == Some(&b'u')).then_some(())?;
+    Some((hex(t, j + 1, 4)?, j + 5))
+}
+
+fn decode_at(t: &[u8], i: usize) -> Option<(Vec<u8>, usize)> {
+    match t[i] {
+        b'%' => Some((vec![u8::try_from(hex(t, i + 1, 2)?).ok()?], i + 3)),
+        b'+' => Some((vec![b' '], i + 1)),
+        b'\\' => {
+            if let Some((unit, end)) = unicode_escape(t, i) {
+                let (c, end) = if (0xD800..0xDC00).contains(&unit) {
+                    let (low, end) = unicode_escape(t, end)?;
+                    let c = 0x10000 + ((unit - 0xD800) << 10) + low.checked_sub(0xDC00)?;
+                    (char::from_u32(c)?, end)
+                } else {
+                    (char::from_u32(unit)?, end)
+                };
+                return Some((c.to_string().into_bytes(), end));
+            }
+            let run = t[i..].iter().take_while(|&&b| b == b'\\').count();
+            let short = match t.get(i + run) {
+                Some(b'"') => Some(b'"'),
+                Some(b'/') => Some(b'/'),
+                Some(b'n') => Some(b'\n'),
+                Some(b'r') => Some(b'\r'),
+                Some(b't') => Some(b'\t'),
+                Some(b'b') => Some(0x08),
+                Some(b'f') => Some(0x0c),
+                _ => None,
+            };
+            match short {
+                Some(b) => Some((vec![b], i + run + 1)),
+                // An escaped backslash, at any depth, stands for one.
+                None if run >= 2 => Some((vec![b'\\'], i + run)),
+                None => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+fn base64(bytes: &[u8], alphabet: &[u8; 64]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (k, b)| n | u32::from(*b) << (16 - 8 * k));
+        for k in 0..=chunk.len() {
+            out.push(char::from(alphabet[(n >> (18 - 6 * k) & 63) as usize]));
+        }
+    }
+    out
+}
+
+/// The base64 characters that encode only `secret`'s own bits, at each of the three byte
+/// offsets it can stand at (after `user:`, say), in both alphabets.
+fn base64_cores(secret: &str) -> Vec<String> {
+    let mut cores = Vec::new();
+    for offset in 0..3usize {
+        let mut bytes = vec![0u8; offset];
+        bytes.extend_from_slice(secret.as_bytes());
+        let start = (8 * offset).div_ceil(6);
+        let end = 8 * bytes.len() / 6;
+        for alphabet in [STANDARD, URL_SAFE] {
+            let encoded = base64(&bytes, alphabet);
+            if let Some(core) = encoded.get(start..end.min(encoded.len()))
+                && core.len() >= 12
+                && !cores.iter().any(|c| c == core)
+            {
+                cores.push(core.to_owned());
+            }
+        }
+    }
+    cores
+}
+
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~+/=".contains(c)
+}
+
+/// `Bearer <secret>` (any case of `Bearer`) wherever it stands, the secret a whole word.
+fn replace_after_bearer(text: &str, secret: &str, placeholder: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(secret) {
+        let before = &rest[..at];
+        let after = &rest[at + secret.len()..];
+        let bearer = before.len() >= 7
+            && before.is_char_boundary(before.len() - 7)
+            && before[before.len() - 7..].eq_ignore_ascii_case("bearer ");
+        let whole = after.chars().next().is_none_or(|c| !is_token_char(c));
+        out.push_str(before);
+        out.push_str(if bearer && whole { placeholder } else { secret });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `Basic <base64>` (any case of `Basic`): the credentials become `[credentials]`.
+fn replace_basic(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains("basic ") {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (at, _) in lower.match_indices("basic ") {
+        if at < last {
+            continue;
+        }
+        let start = at + "basic ".len();
+        let len = text[start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "+/=-_".contains(c)))
+            .unwrap_or(text.len() - start);
+        if len >= 4 {
+            out.push_str(&text[last..start]);
+            out.push_str("[credentials]");
+            last = start + len;
+        }
+    }
+    out.push_str(&text[last..]);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const STRONG: &str = "9f2c4e7a1b3d5f60-xy";
+
+    fn secrets() -> Secrets {
+        let secrets = Secrets::default();
+        secrets.register(STRONG, "$FIXTURE_TOKEN_7");
+        secrets
+    }
+
     #[test]
     fn registered_and_learned_secrets_are_replaced() {
         let secrets = Secrets::default();
         secrets.register("abcdef123456", "$CONFORMANCE_API_TOKEN");
-        secrets
-            .learn_from(&serde_json::json!({"data": [{"attributes": {"token": "zzzz9999yyyy"}}]}));
-        let text = "Bearer abcdef123456 and zzzz9999yyyy";
+        secrets.register_always("abcdef123456", "$CONFORMANCE_API_TOKEN");
+        secrets.learn_from(
+            &serde_json::json!({"data": [{"attributes": {"token": "zzzz9999yyyy-0a1b2c"}}]}),
+        );
+        let text = "Bearer abcdef123456 and zzzz9999yyyy-0a1b2c";
         assert_eq!(
             secrets.redact(text),
             "Bearer $CONFORMANCE_API_TOKEN and [secret]"
@@ -118,7 +512,135 @@ mod tests {
     #[test]
     fn short_values_are_not_treated_as_secrets() {
         let secrets = Secrets::default();
-        secrets.register("a", "[x]");
+        assert!(secrets.register("a", "[x]"));
         assert_eq!(secrets.redact("a cat"), "a cat");
+    }
+
+    #[test]
+    fn raw_and_json_escaped_forms_in_any_mix() {
+        let s = secrets();
+        assert_eq!(s.redact(&format!("x{STRONG}y")), "x$FIXTURE_TOKEN_7y");
+        // Every character escaped, upper- and lower-case hex, and a mix.
+        let all: String = STRONG
+            .chars()
+            .map(|c| format!("\\u{:04X}", c as u32))
+            .collect();
+        assert_eq!(s.redact(&format!("\"{all}\"")), "\"$FIXTURE_TOKEN_7\"");
+        let mixed = STRONG.replace('-', "\\u002d").replacen('9', "\\u0039", 1);
+        assert_eq!(s.redact(&mixed), "$FIXTURE_TOKEN_7");
+        // Nested: an escape inside a JSON string inside a JSON string.
+        let nested = STRONG.replace('-', "\\\\u002d");
+        assert_eq!(s.redact(&nested), "$FIXTURE_TOKEN_7");
+    }
+
+    #[test]
+    fn short_escapes_and_surrogate_pairs() {
+        let s = Secrets::default();
+        s.register("a/b\"c\\d🦀e-0123456789", "[secret]");
+        assert_eq!(
+            s.redact("<a\\/b\\\"c\\\\d\\ud83e\\udd80e-0123456789>"),
+            "<[secret]>"
+        );
+    }
+
+    #[test]
+    fn percent_encoded_forms() {
+        let s = secrets();
+        let all: String = STRONG.bytes().map(|b| format!("%{b:02x}")).collect();
+        assert_eq!(s.redact(&format!("?q={all}&")), "?q=$FIXTURE_TOKEN_7&");
+        let mixed = STRONG.replace('-', "%2D").replace('f', "%66");
+        assert_eq!(s.redact(&mixed), "$FIXTURE_TOKEN_7");
+        let spaced = Secrets::default();
+        spaced.register("correct horse battery staple", "[secret]");
+        assert_eq!(spaced.redact("correct+horse%20battery+staple"), "[secret]");
+    }
+
+    #[test]
+    fn percent_and_json_escapes_mixed_in_one_secret() {
+        let s = secrets();
+        let mixed = STRONG
+            .replacen('2', "%32", 1)
+            .replacen('c', "\\u0063", 1)
+            .replacen('-', "\\\\u002D", 1);
+        assert_ne!(mixed, STRONG);
+        assert_eq!(s.redact(&format!("[{mixed}]")), "[$FIXTURE_TOKEN_7]");
+        // Ordinary escapes around it are left alone.
+        assert_eq!(s.redact("a%20b \\u0041 c\\\\d"), "a%20b \\u0041 c\\\\d");
+    }
+
+    #[test]
+    fn base64_of_user_and_secret_in_every_alignment() {
+        let s = secrets();
+        for text in [
+            format!("x:{STRONG}"),
+            format!("{STRONG}:"),
+            format!(":{STRONG}"),
+            format!("user:{STRONG}"),
+            STRONG.to_owned(),
+        ] {
+            for alphabet in [STANDARD, URL_SAFE] {
+                let encoded = base64(text.as_bytes(), alphabet);
+                let redacted = s.redact(&format!("echo {encoded} end"));
+                assert!(redacted.contains("$FIXTURE_TOKEN_7"), "{text}: {redacted}");
+                assert!(!redacted.contains(&encoded), "{text}: {redacted}");
+            }
+        }
+        // Whatever it holds, a Basic credential is replaced by position.
+        assert_eq!(
+            s.redact("got Basic dXNlcjpwYXNz, basic Zm9vOmJhcg=="),
+            "got Basic [credentials], basic [credentials]"
+        );
+    }
+
+    #[test]
+    fn base64_matches_the_standard_encoding() {
+        assert_eq!(base64(b"user:pass", STANDARD), "dXNlcjpwYXNz");
+        assert_eq!(base64(b"ab", STANDARD), "YWI");
+        assert_eq!(base64(&[0xfb, 0xff], URL_SAFE), "-_8");
+    }
+
+    #[test]
+    fn weak_secrets_only_by_position() {
+        let s = Secrets::default();
+        assert!(
+            s.learn_from(
+                &serde_json::json!({"data": {"id": "string", "attributes": {"token": "string"}}})
+            ) == 1
+        );
+        // Ids, codes and documentation keep the word.
+        assert_eq!(
+            s.redact("role string: INVALID_string \"a string\""),
+            "role string: INVALID_string \"a string\""
+        );
+        assert_eq!(
+            s.redact("echo: Authorization: Bearer string, \"bearer string\""),
+            "echo: Authorization: Bearer [secret], \"bearer [secret]\""
+        );
+        assert_eq!(s.redact("bearer strings"), "bearer strings");
+        let body = serde_json::json!({"data": {"id": "string", "attributes": {"token": "string",
+            "headers": {"Authorization": "Bearer string"}}}});
+        assert_eq!(
+            s.redact_json(&body),
+            serde_json::json!({"data": {"id": "string", "attributes": {"token": "[secret]",
+                "headers": {"Authorization": "Bearer [secret]"}}}})
+        );
+        // Learning it again is no new finding.
+        assert_eq!(s.learn_from(&serde_json::json!({"token": "string"})), 0);
+    }
+
+    #[test]
+    fn strength_needs_length_and_variety() {
+        assert!(is_strong("0f3c9b8a7d6e5f4a3b2c1d0e9f8a7b"));
+        assert!(!is_strong("string"));
+        assert!(!is_strong("aaaaaaaaaaaaaaaaaaaaaaaa"));
+        assert!(!is_strong("abababababababababab"));
+        assert!(!is_strong("0123456789abcde"));
+    }
+
+    #[test]
+    fn placeholders_hold_no_quote_or_control() {
+        let s = Secrets::default();
+        s.register(STRONG, "$FIXTURE_TOKEN_1'$(x)\x1b");
+        assert_eq!(s.redact(STRONG), "$FIXTURE_TOKEN_1_$_x__");
     }
 }
