@@ -669,8 +669,9 @@ impl Client {
     /// Ask `GET /users/me` which token the run authenticates as, and guard it. A target that
     /// does not say, or names an unsafe id, leaves only the base-URL check; nothing fails here.
     pub async fn learn_management_id(&self) {
+        // Through the checks' handle, not `uncapped()`: a deadline or a signal ends it, so a
+        // target gone silent cannot hold the run here.
         let Ok(me) = self
-            .uncapped()
             .send(&Request::cma(reqwest::Method::GET, "/users/me"))
             .await
         else {
