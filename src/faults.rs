@@ -124,6 +124,20 @@ faults! {
         "An update of an unknown id answers 500.";
     UnknownIdWrongCode = "unknown-id-wrong-code", ["update.not_found"], true,
         "An unknown id answers 400 INVALID_FIELD instead of 404 NOT_FOUND (observed).";
+    ForgedBearerPrefix = "forged-bearer-prefix", ["update.auth"], false,
+        "A bearer is matched on its first 8 characters only (a lookup prefix taken for the whole secret).";
+    ForgedBearerCase = "forged-bearer-case", ["update.auth"], false,
+        "Secrets are compared without regard to letter case.";
+    ForgedBearerExtended = "forged-bearer-extended", ["update.auth"], false,
+        "A bearer that begins with a real secret is accepted (the comparison stops at the stored secret's length).";
+    ForgedBearerPercentDecoded = "forged-bearer-percent-decoded", ["update.auth"], false,
+        "The bearer is percent-decoded before it is looked up.";
+    ForgedBearerSchemeStripped = "forged-bearer-scheme-stripped", ["update.auth"], false,
+        "The secret is what is left of the Authorization header once every Bearer word is dropped and the rest joined (a doubled scheme, a secret split by a space pass).";
+    DeletedTokenStillAuthenticates = "deleted-token-still-authenticates", ["update.auth"], false,
+        "A deleted token's secret keeps authenticating as that token (an authentication cache nobody invalidates).";
+    RotatedSecretStillValid = "rotated-secret-still-valid", ["update.auth"], false,
+        "After a rotation the previous secret keeps authenticating as the token (it is never revoked).";
 }
 
 impl std::fmt::Display for Fault {

@@ -1,6 +1,7 @@
 //! Observations: what the target answers where the documentation is silent (the status of
 //! `NON_EDITABLE_ACCESS_TOKEN`, each kind of invalid body, an unknown id or role, a body id
-//! that differs from the path, missing headers and credentials, a successful update).
+//! that differs from the path, missing headers and credentials, a valid secret after a
+//! lower-case scheme or among extra spaces, a successful update).
 //!
 //! Nothing here is asserted: each answer is normalised (ids, secrets, run-specific names
 //! and error ids replaced, maps sorted) and kept as a regression snapshot, one folder per
@@ -142,6 +143,7 @@ async fn observe_with(
         ],
     };
     let id = token.id.clone();
+    let management = client.target().secret.clone();
     let valid = |name: &str| {
         json!({ "data": { "type": "access_token", "id": id, "attributes": {
             "name": name, "can_access_cda": true, "can_access_cda_preview": false, "can_access_cma": true } } })
@@ -234,6 +236,16 @@ async fn observe_with(
             "bad_credentials",
             put(valid(&token.name))
                 .auth(Auth::Raw("Bearer conformance-not-a-token-0000".to_owned())),
+        ),
+        // The same credential by RFC 7235 (the scheme is case-insensitive) and RFC 6750
+        // (`Bearer 1*SP token`); the documentation shows only `Bearer <token>`.
+        (
+            "lowercase_scheme",
+            put(valid(&token.name)).auth(Auth::Raw(format!("bearer {management}"))),
+        ),
+        (
+            "spaces_around_secret",
+            put(valid(&token.name)).auth(Auth::Raw(format!("Bearer   {management}  "))),
         ),
     ];
     // The factory token answer, with its own current values (its role too) sent back

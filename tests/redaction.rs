@@ -132,6 +132,71 @@ fn the_library_report_holds_no_secret_either() {
     });
 }
 
+/// What a forged bearer derived from `secret` shows of it: every run of 12 characters, as
+/// is, in upper case and percent-encoded.
+fn derived_forms(secret: &str) -> Vec<String> {
+    let chars: Vec<char> = secret.chars().collect();
+    chars
+        .windows(12)
+        .flat_map(|window| {
+            let run: String = window.iter().collect();
+            let percent: String = run.bytes().map(|b| format!("%{b:02X}")).collect();
+            [run.to_ascii_uppercase(), percent, run]
+        })
+        .collect()
+}
+
+#[test]
+fn bearers_derived_from_secrets_are_redacted_too() {
+    common::runtime().block_on(async {
+        // Fault-free, every forged bearer is sent; with a fault, one is accepted and its
+        // exchange printed in full.
+        for faults in [
+            FaultSet::none(),
+            FaultSet::of([Fault::ForgedBearerSchemeStripped]),
+            FaultSet::of([Fault::ForgedBearerCase]),
+        ] {
+            let config = ServerConfig {
+                admin_secret: Some(SECRET.to_owned()),
+                rate_limit: None,
+                faults: faults.clone(),
+                ..ServerConfig::default()
+            };
+            let server = ReferenceServer::start(config).await.unwrap();
+            let options = RunOptions {
+                filter: Some("bearers_derived".to_owned()),
+                ..common::options_for(&server, SECRET, 4)
+            };
+            let session = Arc::new(Session::open(&options).await.unwrap());
+            let report = session.run_all(&options, |_, _, _| {}).await;
+            let failed = report.counts().1;
+            assert_eq!(failed, usize::from(!faults.is_empty()), "{faults:?}");
+            let forms: Vec<String> = server
+                .issued_secrets()
+                .iter()
+                .chain([SECRET.to_owned()].iter())
+                .flat_map(|s| derived_forms(s))
+                .collect();
+            assert!(forms.len() > 100);
+            let rendered = report.render(true);
+            assert!(
+                faults.is_empty() || rendered.contains("$FIXTURE_TOKEN_"),
+                "{rendered}"
+            );
+            assert_no_secret("the rendered report", &rendered, &forms);
+            assert_no_secret("the JSON report", &report.to_json().to_string(), &forms);
+            let sent = session.client().stats().sent.lock().unwrap().clone();
+            // Fault-free: the fixtures, every forged bearer twice, the recorded forms.
+            assert!(
+                sent.len() > if faults.is_empty() { 30 } else { 10 },
+                "{}",
+                sent.len()
+            );
+            assert_no_secret("the transcript", &format!("{sent:?}"), &forms);
+        }
+    });
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {

@@ -811,3 +811,99 @@ async fn stale_read_fault() {
         [json!("renamed"), json!("t"), json!("t")]
     );
 }
+
+#[tokio::test]
+async fn forged_bearer_faults() {
+    /// `GET /site` with a real secret and with bearers derived from real ones: the names of
+    /// those accepted.
+    async fn accepted(faults: &[Fault]) -> Vec<&'static str> {
+        let api = Api::new(faults);
+        let (id, old) = api.plain_token("t", ALL).await;
+        let (doomed, doomed_secret) = api.plain_token("d", ALL).await;
+        let deleted = api
+            .call(
+                Method::DELETE,
+                &format!("/access_tokens/{doomed}"),
+                Some(&api.admin),
+                None,
+            )
+            .await;
+        assert_eq!(deleted.status, 200, "{deleted:?}");
+        let rotated = api
+            .call(
+                Method::POST,
+                &format!("/access_tokens/{id}/regenerate_token"),
+                Some(&api.admin),
+                None,
+            )
+            .await;
+        let secret = rotated.data()["attributes"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_ne!(secret, old);
+        let percent: String = secret.bytes().map(|b| format!("%{b:02X}")).collect();
+        let bearers = [
+            ("real", format!("Bearer {secret}")),
+            ("prefix", format!("Bearer {}zzzz", &secret[..8])),
+            ("case", format!("Bearer {}", secret.to_ascii_uppercase())),
+            ("extended", format!("Bearer {secret}0")),
+            ("percent", format!("Bearer {percent}")),
+            ("doubled", format!("Bearer Bearer {secret}")),
+            (
+                "split",
+                format!("Bearer {} {}", &secret[..15], &secret[15..]),
+            ),
+            ("deleted", format!("Bearer {doomed_secret}")),
+            ("rotated", format!("Bearer {old}")),
+        ];
+        let mut accepted = Vec::new();
+        for (name, header) in bearers {
+            let answer = send(
+                &api.cma,
+                Method::GET,
+                "/site",
+                None,
+                None,
+                &[("authorization", &header)],
+            )
+            .await;
+            if answer.status == 200 {
+                accepted.push(name);
+            } else {
+                assert_eq!(
+                    (answer.status, answer.code()),
+                    (401, "INVALID_AUTHORIZATION_HEADER"),
+                    "{name}"
+                );
+            }
+        }
+        accepted
+    }
+    assert_eq!(accepted(&[]).await, ["real"]);
+    // An upper-cased secret shares the first 8 characters when they are all digits.
+    let mut prefix = accepted(&[Fault::ForgedBearerPrefix]).await;
+    prefix.retain(|name| *name != "case");
+    assert_eq!(prefix, ["real", "prefix", "extended"]);
+    assert_eq!(accepted(&[Fault::ForgedBearerCase]).await, ["real", "case"]);
+    assert_eq!(
+        accepted(&[Fault::ForgedBearerExtended]).await,
+        ["real", "extended"]
+    );
+    assert_eq!(
+        accepted(&[Fault::ForgedBearerPercentDecoded]).await,
+        ["real", "percent"]
+    );
+    assert_eq!(
+        accepted(&[Fault::ForgedBearerSchemeStripped]).await,
+        ["real", "doubled", "split"]
+    );
+    assert_eq!(
+        accepted(&[Fault::DeletedTokenStillAuthenticates]).await,
+        ["real", "deleted"]
+    );
+    assert_eq!(
+        accepted(&[Fault::RotatedSecretStillValid]).await,
+        ["real", "rotated"]
+    );
+}

@@ -60,6 +60,10 @@ pub struct Budget {
     /// Whether `headers.rate_limit` may exhaust a small limit (with a fixture token of its
     /// own) to see a 429.
     pub exhaust_rate_limit: bool,
+    /// Whether `update.auth` follows each forged bearer's update with a fresh read and a
+    /// `GET /site` of its own, and records the forms RFC 7235 makes equivalent; otherwise one
+    /// read after them all, and `GET /site` for the deleted and rotated-away secrets only.
+    pub every_forged_probe: bool,
 }
 
 impl Budget {
@@ -73,6 +77,7 @@ impl Budget {
             rounds: 2,
             every_mutation: true,
             exhaust_rate_limit: true,
+            every_forged_probe: true,
         }
     }
 
@@ -86,6 +91,7 @@ impl Budget {
             rounds: 1,
             every_mutation: false,
             exhaust_rate_limit: false,
+            every_forged_probe: false,
         }
     }
 }
@@ -212,6 +218,10 @@ pub fn all() -> Vec<CheckDef> {
         check!(
             "update.auth",
             auth::requests_without_valid_credentials_are_refused
+        ),
+        check!(
+            "update.auth",
+            auth::bearers_derived_from_real_secrets_are_refused_and_change_nothing
         ),
         check!("update.not_found", auth::unknown_id_is_not_found),
         check!(

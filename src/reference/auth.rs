@@ -7,6 +7,7 @@
 //! the locked state as it is now; nothing is remembered between requests, except by the
 //! faults that model a permission cache or a lagging node.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::MutexGuard;
 use std::time::Instant;
@@ -17,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use super::errors::ApiError;
 use super::resources::{LastAccess, Role, Token};
 use super::state::{App, CACHE_TTL, State, fresh};
-use crate::faults::Fault;
+use crate::faults::{Fault, FaultSet};
 
 /// The authenticated caller of a CMA request.
 #[derive(Debug, Clone)]
@@ -120,7 +121,7 @@ pub(crate) fn admit<'a>(
 /// through has now been used on the CMA.
 pub(crate) fn authenticate_cma(state: &mut State, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let now = Instant::now();
-    let token_id = match bearer_secret(headers) {
+    let token_id = match bearer_secret(headers, &state.faults) {
         // Fault no-credentials-accepted: a development shortcut left on in production.
         Credential::Missing if state.faults.has(Fault::NoCredentialsAccepted) => state
             .management_token_id
@@ -128,7 +129,7 @@ pub(crate) fn authenticate_cma(state: &mut State, headers: &HeaderMap) -> Result
             .ok_or_else(ApiError::invalid_site)?,
         Credential::Missing => return Err(missing_credentials(state)),
         Credential::Malformed => return Err(malformed()),
-        Credential::Secret(secret) => token_with_secret(state, secret)?,
+        Credential::Secret(secret) => token_with_secret(state, &secret)?,
     };
     let surfaces = surfaces_seen(state, &token_id).ok_or_else(unknown)?;
     let can_access_cma = if state.faults.has(Fault::CmaFlagIgnored) {
@@ -192,14 +193,14 @@ pub(crate) fn authenticate_cda(
     include_drafts: bool,
 ) -> Result<(), ApiError> {
     let now = Instant::now();
-    let token_id = match bearer_secret(headers) {
+    let token_id = match bearer_secret(headers, &state.faults) {
         Credential::Missing => {
             return Err(ApiError::invalid_authorization_header(
                 "missing Authorization header",
             ));
         }
         Credential::Malformed => return Err(malformed()),
-        Credential::Secret(secret) => token_with_secret(state, secret)?,
+        Credential::Secret(secret) => token_with_secret(state, &secret)?,
     };
     let surfaces = surfaces_seen(state, &token_id).ok_or_else(unknown)?;
     let published = surfaces.cda || surfaces.cda_preview;
@@ -243,23 +244,129 @@ fn role_allows(state: &State, token_id: &str, permission: &str) -> bool {
 
 /// The role token `token_id` has now.
 fn live_role<'s>(state: &'s State, token_id: &str) -> Option<&'s Role> {
-    state
-        .token(token_id)
+    caller_token(state, token_id)
         .and_then(|token: &Token| token.role.as_deref())
         .and_then(|role_id| state.role(role_id))
 }
 
+/// The token a caller authenticated as: a live one (and, under fault
+/// deleted-token-still-authenticates, a deleted one the authentication cache still holds).
+fn caller_token<'s>(state: &'s State, token_id: &str) -> Option<&'s Token> {
+    state.token(token_id).or_else(|| {
+        state
+            .faults
+            .has(Fault::DeletedTokenStillAuthenticates)
+            .then(|| {
+                state
+                    .memory
+                    .deleted_tokens
+                    .iter()
+                    .find(|t| t.id == token_id)
+            })
+            .flatten()
+    })
+}
+
 /// The id of the token whose secret this is; an unknown secret is refused.
-fn token_with_secret(state: &State, secret: &str) -> Result<String, ApiError> {
-    let token = state.token_with_secret(secret).ok_or_else(unknown)?;
+fn token_with_secret(state: &State, presented: &str) -> Result<String, ApiError> {
+    let token_id = presented_token(state, presented).ok_or_else(unknown)?;
     // Fault old-secret-refused-after-update: the update re-issued the credential the secret is
     // checked against, while the token attribute still shows the old value.
     if state.faults.has(Fault::OldSecretRefusedAfterUpdate)
-        && state.memory.broken_secrets.contains(&token.id)
+        && state.memory.broken_secrets.contains(&token_id)
     {
         return Err(unknown());
     }
-    Ok(token.id.clone())
+    Ok(token_id)
+}
+
+/// The token a presented bearer is taken for: the one whose secret it is, exactly. The faults
+/// below are the ways a lookup is known to go wrong.
+fn presented_token(state: &State, presented: &str) -> Option<String> {
+    let faults = &state.faults;
+    // Fault forged-bearer-percent-decoded: the header is decoded like a query parameter.
+    let decoded = if faults.has(Fault::ForgedBearerPercentDecoded) {
+        percent_decoded(presented)
+    } else {
+        Cow::Borrowed(presented)
+    };
+    if let Some(token) = state
+        .tokens
+        .iter()
+        .find(|t| secret_matches(faults, &t.secret, &decoded))
+    {
+        return Some(token.id.clone());
+    }
+    // Fault rotated-secret-still-valid: the old secret still names its token.
+    if faults.has(Fault::RotatedSecretStillValid)
+        && let Some(id) = state.memory.rotated_away.get(presented)
+        && state.token(id).is_some()
+    {
+        return Some(id.clone());
+    }
+    // Fault deleted-token-still-authenticates: the cache still knows the secret.
+    if faults.has(Fault::DeletedTokenStillAuthenticates) {
+        return state
+            .memory
+            .deleted_tokens
+            .iter()
+            .find(|t| t.secret == presented)
+            .map(|t| t.id.clone());
+    }
+    None
+}
+
+/// How many leading characters fault forged-bearer-prefix compares.
+const FORGED_PREFIX_LEN: usize = 8;
+
+/// Whether `presented` is taken for the stored `secret`: exactly equal, on the conformant server.
+fn secret_matches(faults: &FaultSet, secret: &str, presented: &str) -> bool {
+    if faults.has(Fault::ForgedBearerPrefix) {
+        // Fault forged-bearer-prefix: the lookup prefix is taken for the whole secret.
+        return match (
+            secret.get(..FORGED_PREFIX_LEN),
+            presented.get(..FORGED_PREFIX_LEN),
+        ) {
+            (Some(stored), Some(given)) => stored == given,
+            _ => secret == presented,
+        };
+    }
+    if faults.has(Fault::ForgedBearerCase) {
+        // Fault forged-bearer-case: a case-insensitive column collation.
+        return secret.eq_ignore_ascii_case(presented);
+    }
+    if faults.has(Fault::ForgedBearerExtended) {
+        // Fault forged-bearer-extended: the comparison runs over the stored secret's length.
+        return !secret.is_empty() && presented.starts_with(secret);
+    }
+    secret == presented
+}
+
+/// `text` with every `%XX` decoded (fault forged-bearer-percent-decoded).
+fn percent_decoded(text: &str) -> Cow<'_, str> {
+    if !text.contains('%') {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// A token's three surface flags, as the node serving the request sees them.
@@ -281,7 +388,7 @@ impl Surfaces {
 }
 
 fn surfaces_seen(state: &mut State, token_id: &str) -> Option<Surfaces> {
-    let now = Surfaces::of(state.token(token_id)?);
+    let now = Surfaces::of(caller_token(state, token_id)?);
     if !state.faults.has(Fault::StaleNode) {
         return Some(now);
     }
@@ -324,11 +431,11 @@ fn missing_credentials(state: &State) -> ApiError {
 enum Credential<'h> {
     Missing,
     Malformed,
-    Secret(&'h str),
+    Secret(Cow<'h, str>),
 }
 
 /// `Authorization: Bearer <secret>`, exactly one header, scheme case-insensitive.
-fn bearer_secret(headers: &HeaderMap) -> Credential<'_> {
+fn bearer_secret<'h>(headers: &'h HeaderMap, faults: &FaultSet) -> Credential<'h> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let value = match (values.next(), values.next()) {
         (None, _) => return Credential::Missing,
@@ -338,10 +445,22 @@ fn bearer_secret(headers: &HeaderMap) -> Credential<'_> {
     let Ok(text) = value.to_str() else {
         return Credential::Malformed;
     };
+    if faults.has(Fault::ForgedBearerSchemeStripped) {
+        // Fault forged-bearer-scheme-stripped: "drop the Bearer, keep the rest" taken literally.
+        let rest: String = text
+            .split_ascii_whitespace()
+            .filter(|part| !part.eq_ignore_ascii_case("bearer"))
+            .collect();
+        return if rest.is_empty() {
+            Credential::Malformed
+        } else {
+            Credential::Secret(Cow::Owned(rest))
+        };
+    }
     let mut parts = text.split_ascii_whitespace();
     match (parts.next(), parts.next(), parts.next()) {
         (Some(scheme), Some(secret), None) if scheme.eq_ignore_ascii_case("bearer") => {
-            Credential::Secret(secret)
+            Credential::Secret(Cow::Borrowed(secret))
         }
         _ => Credential::Malformed,
     }
@@ -374,16 +493,16 @@ mod tests {
     #[test]
     fn bearer_parsing() {
         assert!(matches!(
-            bearer_secret(&with_authorization(&[])),
+            bearer_secret(&with_authorization(&[]), &FaultSet::none()),
             Credential::Missing
         ));
         assert!(matches!(
-            bearer_secret(&with_authorization(&[b"Bearer abc"])),
-            Credential::Secret("abc")
+            bearer_secret(&with_authorization(&[b"Bearer abc"]), &FaultSet::none()),
+            Credential::Secret(s) if s == "abc"
         ));
         assert!(matches!(
-            bearer_secret(&with_authorization(&[b"bearer   abc "])),
-            Credential::Secret("abc")
+            bearer_secret(&with_authorization(&[b"bearer   abc "]), &FaultSet::none()),
+            Credential::Secret(s) if s == "abc"
         ));
         for bad in [
             &b"abc"[..],
@@ -393,12 +512,58 @@ mod tests {
             b"Bearer \xff",
         ] {
             assert!(matches!(
-                bearer_secret(&with_authorization(&[bad])),
+                bearer_secret(&with_authorization(&[bad]), &FaultSet::none()),
                 Credential::Malformed
             ));
         }
         assert!(matches!(
-            bearer_secret(&with_authorization(&[b"Bearer a", b"Bearer a"])),
+            bearer_secret(
+                &with_authorization(&[b"Bearer a", b"Bearer a"]),
+                &FaultSet::none()
+            ),
+            Credential::Malformed
+        ));
+    }
+
+    #[test]
+    fn secrets_match_exactly_unless_a_forged_bearer_fault_widens_the_match() {
+        let secret = "0123456789abcdef";
+        let none = FaultSet::none();
+        assert!(secret_matches(&none, secret, secret));
+        for forged in [
+            "0123456789abcdee",
+            "0123456789abcde",
+            "0123456789abcdef0",
+            "01234567ffffffff",
+            "0123456789ABCDEF",
+            "%30123456789abcdef",
+        ] {
+            assert!(!secret_matches(&none, secret, forged), "{forged}");
+        }
+        let prefix = FaultSet::of([Fault::ForgedBearerPrefix]);
+        assert!(secret_matches(&prefix, secret, "01234567ffffffff"));
+        assert!(!secret_matches(&prefix, secret, "0123456"));
+        let case = FaultSet::of([Fault::ForgedBearerCase]);
+        assert!(secret_matches(&case, secret, "0123456789ABCDEF"));
+        assert!(!secret_matches(&case, secret, "0123456789abcde"));
+        let extended = FaultSet::of([Fault::ForgedBearerExtended]);
+        assert!(secret_matches(&extended, secret, "0123456789abcdef0"));
+        assert!(!secret_matches(&extended, secret, "0123456789abcde"));
+        assert_eq!(percent_decoded("%30%31ab%zz%4"), "01ab%zz%4");
+        assert_eq!(percent_decoded("plain"), "plain");
+    }
+
+    #[test]
+    fn the_scheme_stripped_fault_joins_what_is_left_of_the_header() {
+        let stripped = FaultSet::of([Fault::ForgedBearerSchemeStripped]);
+        for header in [&b"Bearer Bearer abc"[..], b"Bearer a bc", b"abc"] {
+            assert!(matches!(
+                bearer_secret(&with_authorization(&[header]), &stripped),
+                Credential::Secret(s) if s == "abc"
+            ));
+        }
+        assert!(matches!(
+            bearer_secret(&with_authorization(&[b"Bearer "]), &stripped),
             Credential::Malformed
         ));
     }

@@ -83,6 +83,10 @@ pub(crate) struct FaultMemory {
     pub(crate) before_last_write: HashMap<String, (Instant, Token)>,
     /// `old-secret-refused-after-update`: tokens whose secret no longer authenticates.
     pub(crate) broken_secrets: HashSet<String>,
+    /// `deleted-token-still-authenticates`: deleted tokens, as the authentication cache keeps them.
+    pub(crate) deleted_tokens: Vec<Token>,
+    /// `rotated-secret-still-valid`: secrets rotated away, and the token each one still names.
+    pub(crate) rotated_away: HashMap<String, String>,
 }
 
 /// A remembered value still fresh at `now`.
@@ -152,10 +156,6 @@ impl State {
 
     pub(crate) fn token_mut(&mut self, id: &str) -> Option<&mut Token> {
         self.tokens.iter_mut().find(|t| t.id == id)
-    }
-
-    pub(crate) fn token_with_secret(&self, secret: &str) -> Option<&Token> {
-        self.tokens.iter().find(|t| t.secret == secret)
     }
 
     pub(crate) fn role(&self, id: &str) -> Option<&Role> {

@@ -202,8 +202,12 @@ pub(crate) async fn rotate(
     let token_id = token.id.clone();
     remember_before_write(&mut state, &token_id, false);
     let secret = state.new_secret();
-    if let Some(token) = state.token_mut(&token_id) {
-        token.secret = secret;
+    let old = state
+        .token_mut(&token_id)
+        .map(|token| std::mem::replace(&mut token.secret, secret));
+    // Fault rotated-secret-still-valid: the old credential is never revoked.
+    if let Some(old) = old.filter(|_| state.faults.has(Fault::RotatedSecretStillValid)) {
+        state.memory.rotated_away.insert(old, token_id.clone());
     }
     // The new secret authenticates again (fault old-secret-refused-after-update).
     state.memory.broken_secrets.remove(&token_id);
@@ -229,6 +233,11 @@ pub(crate) async fn delete(
     }
     let resource = token.to_resource(auth::sees_secrets(&state, &caller));
     let token_id = token.id.clone();
+    // Fault deleted-token-still-authenticates: the authentication cache keeps the token.
+    if state.faults.has(Fault::DeletedTokenStillAuthenticates) {
+        let gone = token.clone();
+        state.memory.deleted_tokens.push(gone);
+    }
     state.tokens.retain(|t| t.id != token_id);
     state.memory.before_last_write.remove(&token_id);
     Ok(success(StatusCode::OK, resource))
