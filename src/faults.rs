@@ -124,6 +124,10 @@ faults! {
         "An update of an unknown id answers 500.";
     UnknownIdWrongCode = "unknown-id-wrong-code", ["update.not_found"], true,
         "An unknown id answers 400 INVALID_FIELD instead of 404 NOT_FOUND (observed).";
+    WriteSpillsToRoleSiblings = "write-spills-to-role-siblings", ["update.isolation"], false,
+        "An update also writes its surface flags to every other token that had the same role (a write keyed by role, not by id).";
+    RoleChangeHalfApplied = "role-change-half-applied", ["update.effect.role", "update.isolation"], false,
+        "A role sent in an update is stored and shown, but permission decisions keep the role the token had before.";
 }
 
 impl std::fmt::Display for Fault {

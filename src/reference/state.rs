@@ -83,6 +83,8 @@ pub(crate) struct FaultMemory {
     pub(crate) before_last_write: HashMap<String, (Instant, Token)>,
     /// `old-secret-refused-after-update`: tokens whose secret no longer authenticates.
     pub(crate) broken_secrets: HashSet<String>,
+    /// `role-change-half-applied`: the role each token's permission decisions still use.
+    pub(crate) decision_roles: HashMap<String, Option<String>>,
 }
 
 /// A remembered value still fresh at `now`.
