@@ -404,7 +404,7 @@ pub(super) async fn generated_sequences_agree_with_the_model(cx: Cx) -> CheckRes
     let (cases, max_steps) = if staging {
         (2, 3)
     } else {
-        (cx.settings().budget.cases.clamp(1, 32), 10)
+        (cx.settings().budget.cases.clamp(1, 16), 10)
     };
     let rig = Arc::new(Rig {
         prefix: format!("{}-", cx.fixture_name("seq")),
