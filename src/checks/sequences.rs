@@ -27,7 +27,7 @@ use crate::outcome::{CheckResult, Failure, Finding};
 use crate::target::{Action, Auth, Collection, Exchange, Request, ResourceId};
 
 /// What the cases share: the fixtures, the secrets as last seen, what the target holds.
-#[derive(Debug)]
+/// Deliberately not `Debug`: it holds secrets.
 struct Rig {
     cx: Cx,
     tokens: Vec<TokenFx>,
