@@ -138,6 +138,10 @@ faults! {
         "A deleted token's secret keeps authenticating as that token (an authentication cache nobody invalidates).";
     RotatedSecretStillValid = "rotated-secret-still-valid", ["update.auth"], false,
         "After a rotation the previous secret keeps authenticating as the token (it is never revoked).";
+    WriteSpillsToRoleSiblings = "write-spills-to-role-siblings", ["update.isolation"], false,
+        "An update also writes its surface flags to every other token that had the same role (a write keyed by role, not by id).";
+    RoleChangeHalfApplied = "role-change-half-applied", ["update.effect.role", "update.isolation"], false,
+        "A role sent in an update is stored and shown, but permission decisions keep the role the token had before.";
 }
 
 impl std::fmt::Display for Fault {

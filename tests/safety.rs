@@ -102,7 +102,7 @@ fn the_staging_profile_passes_under_the_documented_rate_limit_within_400_request
                 );
             }
         }
-        assert_eq!(report.clauses.len(), 18, "every clause is covered");
+        assert_eq!(report.clauses.len(), 19, "every clause is covered");
         assert!(report.requests <= 400, "{} requests", report.requests);
         assert!(
             report.rate_limit_wait_ms > 0,

@@ -162,8 +162,9 @@ async fn run(base: &str, filter: Option<&str>) -> RunReport {
 }
 
 /// The clauses whose promise is about state, roles, secrets or authentication.
-const STATEFUL: [&str; 11] = [
+const STATEFUL: [&str; 12] = [
     "update.applies",
+    "update.isolation",
     "update.secret.unchanged",
     "update.role.preserved",
     "update.role.reassigned",

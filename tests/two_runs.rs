@@ -176,7 +176,7 @@ fn two_runs_against_one_serve_pass_and_leave_its_factory_token_alone() {
 
     // Same verdict both times: every clause, and the destructive one skipped with its reason.
     let (v1, v2) = (verdicts(&first), verdicts(&second));
-    assert_eq!(v1.len(), 18, "{}", text(&first));
+    assert_eq!(v1.len(), 19, "{}", text(&first));
     assert_eq!(v1, v2);
     let stdout = String::from_utf8_lossy(&first.stdout);
     let deletable = stdout

@@ -5,10 +5,12 @@
 mod auth;
 mod effect;
 mod hardcoded;
+mod isolation;
 mod protocol;
 mod response;
 mod role;
 mod secret;
+mod sequences;
 mod validation;
 
 use std::fmt::Debug;
@@ -174,6 +176,14 @@ pub fn all() -> Vec<CheckDef> {
             strict
         ),
         check!("update.applies", response::attributes_are_stored_as_sent),
+        check!(
+            "update.isolation",
+            isolation::an_update_changes_only_the_addressed_token
+        ),
+        check!(
+            "update.isolation",
+            sequences::generated_sequences_agree_with_the_model
+        ),
         check!(
             "update.secret.unchanged",
             secret::token_value_is_unchanged_by_an_update
@@ -570,9 +580,28 @@ impl Cx {
         F: Fn(S::Value) -> Fut + Send + 'static,
         Fut: Future<Output = CheckResult>,
     {
+        self.property_cases(self.settings.budget.cases, strategy, test)
+            .await
+    }
+
+    /// [`Cx::property`] with its own number of cases (a property whose cases cost many
+    /// requests each sizes itself).
+    pub async fn property_cases<M, S, F, Fut>(
+        &self,
+        cases: u32,
+        strategy: M,
+        test: F,
+    ) -> CheckResult
+    where
+        M: FnOnce() -> S + Send + 'static,
+        S: Strategy,
+        S::Value: Debug,
+        F: Fn(S::Value) -> Fut + Send + 'static,
+        Fut: Future<Output = CheckResult>,
+    {
         let handle = tokio::runtime::Handle::current();
         let config = Config {
-            cases: self.settings.budget.cases.max(1),
+            cases: cases.max(1),
             rng_seed: RngSeed::Fixed(self.seed),
             failure_persistence: None,
             max_shrink_iters: 128,

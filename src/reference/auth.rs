@@ -239,6 +239,15 @@ fn role_allows(state: &State, token_id: &str, permission: &str) -> bool {
     {
         return role.as_ref().is_some_and(|role| role.allows(permission));
     }
+    // Fault role-change-half-applied: the role before the change still decides.
+    if state.faults.has(Fault::RoleChangeHalfApplied)
+        && let Some(role) = state.memory.decision_roles.get(token_id)
+    {
+        return role
+            .as_deref()
+            .and_then(|id| state.role(id))
+            .is_some_and(|role| role.allows(permission));
+    }
     live_role(state, token_id).is_some_and(|role| role.allows(permission))
 }
 

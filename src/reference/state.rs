@@ -87,6 +87,8 @@ pub(crate) struct FaultMemory {
     pub(crate) deleted_tokens: Vec<Token>,
     /// `rotated-secret-still-valid`: secrets rotated away, and the token each one still names.
     pub(crate) rotated_away: HashMap<String, String>,
+    /// `role-change-half-applied`: the role each token's permission decisions still use.
+    pub(crate) decision_roles: HashMap<String, Option<String>>,
 }
 
 /// A remembered value still fresh at `now`.

@@ -159,6 +159,36 @@ fn store_update(
         state.memory.broken_secrets.insert(token_id.to_owned());
     }
     let admin_role = state.admin_role_id.clone();
+    let Some(old_role) = state.token(token_id).map(|t| t.role.clone()) else {
+        return;
+    };
+    // Fault role-change-half-applied: decisions are made from a copy of the role taken at the
+    // first role change, which nothing refreshes.
+    if faults.has(Fault::RoleChangeHalfApplied)
+        && new_role.as_ref().is_some_and(|role| *role != old_role)
+    {
+        state
+            .memory
+            .decision_roles
+            .entry(token_id.to_owned())
+            .or_insert_with(|| old_role.clone());
+    }
+    // Fault write-spills-to-role-siblings: the flags are written with a query keyed by the
+    // role instead of the id.
+    if faults.has(Fault::WriteSpillsToRoleSiblings) && old_role.is_some() {
+        for sibling in state.tokens.iter_mut() {
+            if sibling.id != token_id
+                && sibling.role == old_role
+                && sibling.hardcoded_type.is_none()
+            {
+                (
+                    sibling.can_access_cda,
+                    sibling.can_access_cda_preview,
+                    sibling.can_access_cma,
+                ) = (cda, cda_preview, cma);
+            }
+        }
+    }
     let Some(token) = state.token_mut(token_id) else {
         return;
     };
