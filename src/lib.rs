@@ -8,6 +8,7 @@ pub mod faults;
 pub mod fixtures;
 pub mod generate;
 pub mod matrix;
+pub mod model;
 pub mod mutants;
 pub mod observe;
 pub mod openapi;
