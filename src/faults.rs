@@ -124,6 +124,8 @@ faults! {
         "An update of an unknown id answers 500.";
     UnknownIdWrongCode = "unknown-id-wrong-code", ["update.not_found"], true,
         "An unknown id answers 400 INVALID_FIELD instead of 404 NOT_FOUND (observed).";
+    StaleDecisionWindow = "stale-decision-window", ["update.effect.cma"], false,
+        "One node in three decides can_access_cma as before a change from 50 ms to 200 ms after it (a cache refill that raced the invalidation).";
 }
 
 impl std::fmt::Display for Fault {

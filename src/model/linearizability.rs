@@ -473,12 +473,10 @@ impl SequentialSpec for PermissionSpec {
     fn step(&self, state: &Perms, call: &PermCall, answer: &PermAnswer) -> Option<Perms> {
         match (call, answer) {
             (PermCall::Update(to), PermAnswer::Updated) => Some(*to),
-            (PermCall::Probe(kind), PermAnswer::Probe(granted)) => {
-                match kind.predicted(*state) {
-                    Some(expected) if expected != *granted => None,
-                    _ => Some(*state),
-                }
-            }
+            (PermCall::Probe(kind), PermAnswer::Probe(granted)) => match kind.predicted(*state) {
+                Some(expected) if expected != *granted => None,
+                _ => Some(*state),
+            },
             _ => None,
         }
     }
@@ -542,7 +540,13 @@ mod tests {
     const SPEC: PermissionSpec = PermissionSpec { initial: ON };
 
     fn update(client: usize, start: u64, end: u64, to: Perms) -> Operation<PermCall, PermAnswer> {
-        op(client, start, end, PermCall::Update(to), PermAnswer::Updated)
+        op(
+            client,
+            start,
+            end,
+            PermCall::Update(to),
+            PermAnswer::Updated,
+        )
     }
 
     fn site(client: usize, start: u64, end: u64, granted: bool) -> Operation<PermCall, PermAnswer> {
@@ -743,8 +747,20 @@ mod tests {
             initial: preview_only,
         };
         let h = vec![
-            op(0, 0, 1, PermCall::Probe(ProbeKind::Cda), PermAnswer::Probe(true)),
-            op(0, 2, 3, PermCall::Probe(ProbeKind::Cda), PermAnswer::Probe(false)),
+            op(
+                0,
+                0,
+                1,
+                PermCall::Probe(ProbeKind::Cda),
+                PermAnswer::Probe(true),
+            ),
+            op(
+                0,
+                2,
+                3,
+                PermCall::Probe(ProbeKind::Cda),
+                PermAnswer::Probe(false),
+            ),
         ];
         assert!(check(&spec, &h).unwrap().is_some());
     }
