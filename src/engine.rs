@@ -481,7 +481,7 @@ pub fn destructive_allowed(target: &Target, options: &RunOptions) -> bool {
 
 /// Requests a staging run needs besides its generated cases (fixtures, tours, permission
 /// probes), measured against the embedded server and rounded up.
-pub const STAGING_FIXED_REQUESTS: u64 = 240;
+pub const STAGING_FIXED_REQUESTS: u64 = 288;
 /// Requests per generated case in a staging run (every property together), rounded up.
 pub const STAGING_REQUESTS_PER_CASE: u64 = 18;
 /// The request budget of `--profile staging` when `--max-requests` is not given.

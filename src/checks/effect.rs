@@ -232,7 +232,7 @@ async fn history_holds(
     let pace = budget.history_hold / u32::try_from(per_round).unwrap_or(u32::MAX);
     // Room for every update (at most two a round, and the anchor) within the checker's cap.
     let room = lin::MAX_OPS.saturating_sub(2 * rounds + 1) / clients;
-    let max_probes = ((rounds + 1) * per_round).min(room);
+    let max_probes = (rounds * per_round).min(room);
     let epoch = Instant::now();
     let mut calls = vec![timed_update(cx, &set, &perms, true, what, epoch, 0).await?];
     let stop = Arc::new(AtomicBool::new(false));
