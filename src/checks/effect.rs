@@ -10,8 +10,6 @@
 //! may see either). A history with no legal order fails the check, shown as the smallest
 //! sub-history that cannot be ordered, with its timeline.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -235,7 +233,6 @@ async fn history_holds(
     let max_probes = (rounds * per_round).min(room);
     let epoch = Instant::now();
     let mut calls = vec![timed_update(cx, &set, &perms, true, what, epoch, 0).await?];
-    let stop = Arc::new(AtomicBool::new(false));
     let mut probers = tokio::task::JoinSet::new();
     for client in 1..=clients {
         probers.spawn(prober(
@@ -243,7 +240,6 @@ async fn history_holds(
             token.auth(),
             probes.to_vec(),
             epoch,
-            Arc::clone(&stop),
             pace,
             max_probes,
             client,
@@ -276,7 +272,6 @@ async fn history_holds(
         }
         tokio::time::sleep(budget.history_hold).await;
     }
-    stop.store(true, Ordering::Relaxed);
     let mut unanswered: Option<Finding> = None;
     while let Some(joined) = probers.join_next().await {
         match joined {
@@ -394,17 +389,16 @@ async fn timed_update(
     })
 }
 
-/// One client of a history: probes one after the other, `pace` apart, until told to stop,
-/// `max` calls made, or the rate limit runs low. Answers that are neither a grant nor a
+/// One client of a history: `max` probes one after the other, `pace` apart (fewer if the rate
+/// limit runs low). A count rather than a deadline, so that a seed always sends the same
+/// requests; `max` probes at that pace outlast the updates. Answers that are neither a grant nor a
 /// refusal are left out of the history (a probe changes nothing, so the rest can still be
 /// ordered), and the first is returned as a note.
-#[allow(clippy::too_many_arguments)]
 async fn prober(
     cx: Cx,
     auth: Auth,
     probes: Vec<Probing>,
     epoch: Instant,
-    stop: Arc<AtomicBool>,
     pace: Duration,
     max: usize,
     client: usize,
@@ -412,7 +406,7 @@ async fn prober(
     let mut recorded = Vec::new();
     let mut note = None;
     for n in 0..max {
-        if stop.load(Ordering::Relaxed) || probes.is_empty() {
+        if probes.is_empty() {
             break;
         }
         let probing = &probes[(n + client) % probes.len()];
