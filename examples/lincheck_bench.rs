@@ -1,9 +1,8 @@
 //! How long the linearizability checker takes on permission histories of growing size, up to
 //! its cap. `cargo run --example lincheck_bench` (debug, as the tests run; `--release` is
-//! faster) prints one line per size: the
-//! slowest of several random histories, linearizable ones and ones with one stale probe
-//! (checked, then shrunk to a minimal violation). A measurement, not a test: timings depend
-//! on the machine.
+//! faster) prints one line per size: the slowest of several random histories, linearizable
+//! ones and ones with one stale probe (checked, then shrunk to a minimal violation). A
+//! measurement, not a test: timings depend on the machine.
 
 use std::time::{Duration, Instant};
 
