@@ -721,8 +721,9 @@ pub fn destructive_allowed(target: &Target, options: &RunOptions) -> bool {
 /// Requests a staging run needs besides its generated cases (fixtures, tours, permission
 /// probes), measured against the embedded server and rounded up. `update.isolation` takes
 /// about 40 of them (its fixed check and its sequences, 2 cases of at most 3 steps, do not
-/// scale with the cases), the forged-bearer check of `update.auth` about 25.
-pub const STAGING_FIXED_REQUESTS: u64 = 305;
+/// scale with the cases), the forged-bearer check of `update.auth` about 25, the concurrent
+/// histories of the four `update.effect.*` checks about 48.
+pub const STAGING_FIXED_REQUESTS: u64 = 353;
 /// Requests per generated case in a staging run (every property together), rounded up.
 pub const STAGING_REQUESTS_PER_CASE: u64 = 18;
 /// The request budget of `--profile staging` when `--max-requests` is not given.

@@ -142,6 +142,8 @@ faults! {
         "An update also writes its surface flags to every other token that had the same role (a write keyed by role, not by id).";
     RoleChangeHalfApplied = "role-change-half-applied", ["update.effect.role", "update.isolation"], false,
         "A role sent in an update is stored and shown, but permission decisions keep the role the token had before.";
+    StaleDecisionWindow = "stale-decision-window", ["update.effect.cma"], false,
+        "One node in three decides can_access_cma as before a change from 50 ms to 200 ms after it (a cache refill that raced the invalidation).";
 }
 
 impl std::fmt::Display for Fault {

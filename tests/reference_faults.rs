@@ -907,3 +907,40 @@ async fn forged_bearer_faults() {
         ["real", "rotated"]
     );
 }
+
+#[tokio::test]
+async fn stale_decision_window_lags_on_one_node_in_three_and_only_within_its_window() {
+    /// Three calls right after revoking `can_access_cma` (or `None` if they took so long that
+    /// the window may have begun), three at 100 ms (inside it), three at 400 ms (after it):
+    /// how many of each were granted.
+    async fn granted_after_revoke(faults: &[Fault]) -> (Option<usize>, usize, usize) {
+        let api = Api::new(faults);
+        let (id, secret) = api.plain_token("t", ALL).await;
+        let revoked = std::time::Instant::now();
+        assert_eq!(
+            api.put(&id, &update_body(&id, "t", [true, true, false], None))
+                .await
+                .status,
+            200
+        );
+        let three = async || {
+            let mut granted = 0;
+            for _ in 0..3 {
+                granted += usize::from(api.site(&secret).await == 200);
+            }
+            granted
+        };
+        let at_once = three().await;
+        let at_once = (revoked.elapsed() < std::time::Duration::from_millis(40)).then_some(at_once);
+        tokio::time::sleep_until((revoked + std::time::Duration::from_millis(100)).into()).await;
+        let inside = three().await;
+        tokio::time::sleep_until((revoked + std::time::Duration::from_millis(400)).into()).await;
+        (at_once, inside, three().await)
+    }
+    let (at_once, inside, after) = granted_after_revoke(&[]).await;
+    assert!(at_once.is_none_or(|n| n == 0));
+    assert_eq!((inside, after), (0, 0));
+    let (at_once, inside, after) = granted_after_revoke(&[Fault::StaleDecisionWindow]).await;
+    assert!(at_once.is_none_or(|n| n == 0), "{at_once:?}");
+    assert_eq!((inside, after), (1, 0));
+}

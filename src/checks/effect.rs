@@ -1,11 +1,25 @@
 //! `update.effect.*`: a change of the role or of a surface flag holds on the very next call
-//! made with the token, and on every call of a burst after it, sequential and concurrent.
+//! made with the token, and on every call after it, whatever else is in flight.
+//!
+//! Each check runs in two steps. First a fixed script, cheap and easy to read: flip, then the
+//! very next call, a sequential burst and a concurrent burst of probes. Then the main check, a
+//! concurrent history: several clients probe the token without pause while the permission
+//! changes, every call's interval is recorded on one clock, and the linearizability checker
+//! ([`crate::model::linearizability`]) decides whether some order of the calls is legal, in
+//! which every call that began after an update's answer sees the update (calls that overlap it
+//! may see either). A history with no legal order fails the check, shown as the smallest
+//! sub-history that cannot be ordered, with its timeline.
+
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::Cx;
 use crate::fixtures::{Flags, RoleFx, TokenFx};
+use crate::model::linearizability::{
+    self as lin, Operation, PermAnswer, PermCall, Permission, PermissionSpec, Perms, ProbeKind,
+};
 use crate::outcome::{CheckResult, Finding};
 use crate::target::{Auth, Collection, Exchange, Request};
 
@@ -165,6 +179,271 @@ async fn holds_on_the_next_call(
     Ok(())
 }
 
+/// A prober stops when the answers say fewer calls than this are left in the rate-limit
+/// window: the history is cut short rather than the token's budget exhausted.
+const HISTORY_RATE_RESERVE: u64 = 10;
+
+/// One recorded call of a history.
+#[derive(Debug, Clone)]
+struct Recorded {
+    op: Operation<PermCall, PermAnswer>,
+    exchange: Exchange,
+    /// What the timeline calls it.
+    label: String,
+}
+
+/// A probe and what it asks of the permissions.
+#[derive(Debug, Clone)]
+struct Probing {
+    probe: Probe,
+    kind: ProbeKind,
+    label: String,
+}
+
+impl Probing {
+    fn new(probe: Probe, kind: ProbeKind, label: impl Into<String>) -> Probing {
+        Probing {
+            probe,
+            kind,
+            label: label.into(),
+        }
+    }
+}
+
+/// The history check: `budget.history_clients` clients probe the token with `probes` while
+/// updates made with `set` alternate revoking and granting (`perms` says what each direction
+/// allows). It starts with a grant of its own, which anchors the history's state; the probers
+/// start after its answer. Under the full budget one revoke races a concurrent grant, so the
+/// checker also has to order two updates.
+async fn history_holds(
+    cx: &Cx,
+    token: &TokenFx,
+    what: &str,
+    set: impl Fn(bool) -> Request,
+    perms: impl Fn(bool) -> Perms,
+    probes: &[Probing],
+) -> CheckResult {
+    let budget = cx.settings().budget;
+    let clients = budget.history_clients.max(1);
+    let rounds = budget.history_rounds.max(1);
+    let per_round = budget.history_probes.max(1);
+    let pace = budget.history_hold / u32::try_from(per_round).unwrap_or(u32::MAX);
+    // Room for every update (at most two a round, and the anchor) within the checker's cap.
+    let room = lin::MAX_OPS.saturating_sub(2 * rounds + 1) / clients;
+    let max_probes = (rounds * per_round).min(room);
+    let epoch = Instant::now();
+    let mut calls = vec![timed_update(cx, &set, &perms, true, what, epoch, 0).await?];
+    let mut probers = tokio::task::JoinSet::new();
+    for client in 1..=clients {
+        probers.spawn(prober(
+            cx.clone(),
+            token.auth(),
+            probes.to_vec(),
+            epoch,
+            pace,
+            max_probes,
+            client,
+        ));
+    }
+    let mut problem: Option<Finding> = None;
+    for round in 0..rounds {
+        let on = round % 2 == 1;
+        // A seeded lead, so that runs differ in where the change falls among the probes.
+        let lead = pace.mul_f64((cx.seed.rotate_left(round as u32) % 97) as f64 / 97.0);
+        tokio::time::sleep(lead).await;
+        let contended = rounds > 3 && round == 2;
+        let result = if contended {
+            let (a, b) = tokio::join!(
+                timed_update(cx, &set, &perms, on, what, epoch, 0),
+                timed_update(cx, &set, &perms, !on, what, epoch, clients + 1)
+            );
+            a.and_then(|a| b.map(|b| vec![a, b]))
+        } else {
+            timed_update(cx, &set, &perms, on, what, epoch, 0)
+                .await
+                .map(|a| vec![a])
+        };
+        match result {
+            Ok(mut done) => calls.append(&mut done),
+            Err(finding) => {
+                problem = Some(finding);
+                break;
+            }
+        }
+        tokio::time::sleep(budget.history_hold).await;
+    }
+    let mut unanswered: Option<Finding> = None;
+    while let Some(joined) = probers.join_next().await {
+        match joined {
+            Ok((mut recorded, note)) => {
+                calls.append(&mut recorded);
+                unanswered = unanswered.or(note);
+            }
+            Err(err) => {
+                unanswered = Some(Finding::inconclusive(format!("a prober failed: {err}")));
+            }
+        }
+    }
+    if let Some(finding) = problem {
+        return Err(finding);
+    }
+    if !calls
+        .iter()
+        .any(|c| matches!(c.op.call, PermCall::Probe(_)))
+    {
+        return Err(unanswered.unwrap_or_else(|| {
+            Finding::inconclusive("the history has no probe with an answer".to_owned())
+        }));
+    }
+    calls.sort_by_key(|c| (c.op.start, c.op.end));
+    judge(calls, perms(true), clients, what).await
+}
+
+/// Check a history; a violation is shrunk to its smallest sub-history and shown.
+async fn judge(calls: Vec<Recorded>, initial: Perms, clients: usize, what: &str) -> CheckResult {
+    let ops: Vec<_> = calls.iter().map(|c| c.op.clone()).collect();
+    let spec = PermissionSpec { initial };
+    let verdict = tokio::task::spawn_blocking(move || match lin::check(&spec, &ops) {
+        Ok(Some(_)) => Ok(None),
+        Ok(None) => lin::minimal_violation(&spec, &ops)
+            .map(|keep| Some(keep.unwrap_or_else(|| (0..ops.len()).collect()))),
+        Err(err) => Err(err),
+    })
+    .await
+    .map_err(|err| Finding::inconclusive(format!("the checker's thread failed: {err}")))?
+    .map_err(|err| Finding::inconclusive(format!("the history could not be checked: {err}")))?;
+    let Some(keep) = verdict else {
+        return Ok(());
+    };
+    let updates = calls
+        .iter()
+        .filter(|c| matches!(c.op.call, PermCall::Update(_)))
+        .count();
+    let shown: Vec<&Recorded> = keep.iter().map(|&i| &calls[i]).collect();
+    let message = format!(
+        "a history of {} calls ({clients} clients probing while {updates} updates changed {what}) \
+         has no order in which every call that began after an update's answer sees the update \
+         (calls that overlap it may see either); the smallest sub-history that cannot be \
+         ordered ({} calls):\n{}",
+        calls.len(),
+        shown.len(),
+        timeline(&shown)
+    );
+    let evidence: Vec<&Exchange> = shown.iter().map(|c| &c.exchange).collect();
+    Err(Finding::fail(message, &evidence))
+}
+
+/// The calls one per line: client, start and end on the run's clock, call, answer.
+fn timeline(calls: &[&Recorded]) -> String {
+    let mut lines = vec![format!(
+        "  {:<7} {:>9} {:>9}  call → answer",
+        "client", "start ms", "end ms"
+    )];
+    for c in calls {
+        let answer = match c.op.answer {
+            PermAnswer::Updated => "updated",
+            PermAnswer::Probe(true) => "granted",
+            PermAnswer::Probe(false) => "refused",
+        };
+        lines.push(format!(
+            "  {:<7} {:>9.1} {:>9.1}  {} → {answer} ({})",
+            c.op.client,
+            c.op.start.as_secs_f64() * 1000.0,
+            c.op.end.as_secs_f64() * 1000.0,
+            c.label,
+            c.exchange.status
+        ));
+    }
+    lines.join("\n")
+}
+
+async fn timed_update(
+    cx: &Cx,
+    set: &impl Fn(bool) -> Request,
+    perms: &impl Fn(bool) -> Perms,
+    on: bool,
+    what: &str,
+    epoch: Instant,
+    client: usize,
+) -> Result<Recorded, Finding> {
+    let req = set(on);
+    let label = format!(
+        "{} {}: {} {what}",
+        req.method,
+        req.path,
+        if on { "grant" } else { "revoke" }
+    );
+    let start = epoch.elapsed();
+    let exchange = cx.expect_success(req, &label).await?;
+    let end = epoch.elapsed();
+    Ok(Recorded {
+        op: Operation {
+            client,
+            start,
+            end,
+            call: PermCall::Update(perms(on)),
+            answer: PermAnswer::Updated,
+        },
+        exchange,
+        label,
+    })
+}
+
+/// One client of a history: `max` probes one after the other, `pace` apart (fewer if the rate
+/// limit runs low). A count rather than a deadline, so that a seed always sends the same
+/// requests; `max` probes at that pace outlast the updates. Answers that are neither a grant nor a
+/// refusal are left out of the history (a probe changes nothing, so the rest can still be
+/// ordered), and the first is returned as a note.
+async fn prober(
+    cx: Cx,
+    auth: Auth,
+    probes: Vec<Probing>,
+    epoch: Instant,
+    pace: Duration,
+    max: usize,
+    client: usize,
+) -> (Vec<Recorded>, Option<Finding>) {
+    let mut recorded = Vec::new();
+    let mut note = None;
+    for n in 0..max {
+        if probes.is_empty() {
+            break;
+        }
+        let probing = &probes[(n + client) % probes.len()];
+        let start = epoch.elapsed();
+        let exchange = match cx.send(probing.probe.request(auth.clone())).await {
+            Ok(exchange) => exchange,
+            Err(finding) => {
+                note = note.or(Some(finding));
+                break;
+            }
+        };
+        let end = epoch.elapsed();
+        match allowed(&exchange) {
+            Ok(granted) => recorded.push(Recorded {
+                op: Operation {
+                    client,
+                    start,
+                    end,
+                    call: PermCall::Probe(probing.kind),
+                    answer: PermAnswer::Probe(granted),
+                },
+                label: probing.label.clone(),
+                exchange: exchange.clone(),
+            }),
+            Err(finding) => note = note.or(Some(finding)),
+        }
+        let remaining = exchange
+            .header("x-ratelimit-remaining")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if remaining.is_some_and(|r| r <= HISTORY_RATE_RESERVE) {
+            break;
+        }
+        tokio::time::sleep(pace).await;
+    }
+    (recorded, note)
+}
+
 fn flags_body(token: &TokenFx, flags: Flags) -> Value {
     json!({ "data": { "type": "access_token", "id": token.id, "attributes": {
         "name": token.name, "can_access_cda": flags.cda, "can_access_cda_preview": flags.cda_preview,
@@ -194,11 +473,20 @@ pub(super) async fn cma_flag_change_holds_on_the_next_call(cx: Cx) -> CheckResul
         &cx,
         &token,
         "can_access_cma",
-        set,
+        &set,
         &[Probe::Site, Probe::Me],
         |on, _| on,
     )
-    .await
+    .await?;
+    let perms = |on: bool| Perms {
+        cma: on,
+        ..perms_of(Flags::ALL, false)
+    };
+    let probes = [
+        Probing::new(Probe::Site, ProbeKind::CmaRead, "GET /site"),
+        Probing::new(Probe::Me, ProbeKind::CmaRead, "GET /users/me"),
+    ];
+    history_holds(&cx, &token, "can_access_cma", &set, perms, &probes).await
 }
 
 /// `can_access_cda`: a published-content CDA query follows the flag at once.
@@ -220,11 +508,18 @@ pub(super) async fn cda_flag_change_holds_on_the_next_call(cx: Cx) -> CheckResul
         &cx,
         &token,
         "can_access_cda",
-        set,
+        &set,
         &[Probe::Cda { drafts: false }],
         |on, _| on,
     )
-    .await
+    .await?;
+    let perms = |on: bool| perms_of(Flags { cda: on, ..base }, false);
+    let probes = [Probing::new(
+        Probe::Cda { drafts: false },
+        ProbeKind::Cda,
+        "CDA query",
+    )];
+    history_holds(&cx, &token, "can_access_cda", &set, perms, &probes).await
 }
 
 /// `can_access_cda_preview`: a CDA query with `X-Include-Drafts: true` follows the flag at
@@ -254,11 +549,29 @@ pub(super) async fn cda_preview_flag_change_holds_on_the_next_call(cx: Cx) -> Ch
         &cx,
         &token,
         "can_access_cda_preview",
-        set,
+        &set,
         &probes,
         |on, i| i == 1 || on,
     )
-    .await
+    .await?;
+    let perms = |on: bool| {
+        perms_of(
+            Flags {
+                cda_preview: on,
+                ..base
+            },
+            false,
+        )
+    };
+    let probes = [
+        Probing::new(
+            Probe::Cda { drafts: true },
+            ProbeKind::CdaDrafts,
+            "CDA query with X-Include-Drafts: true",
+        ),
+        Probing::new(Probe::Cda { drafts: false }, ProbeKind::Cda, "CDA query"),
+    ];
+    history_holds(&cx, &token, "can_access_cda_preview", &set, perms, &probes).await
 }
 
 /// The role: a write the old role allowed is refused at once after moving to a role without
@@ -296,9 +609,38 @@ pub(super) async fn role_change_holds_on_the_next_call(cx: Cx) -> CheckResult {
         body["data"]["relationships"] = json!({ "role": { "data": role.reference() } });
         cx.update_request(&token.id, body, Auth::Management)
     };
+    let role_label = format!("PUT {} (needs can_manage_users)", role_write.path);
+    let token_label = format!("PUT {} (needs can_manage_access_tokens)", token_write.path);
     let probes = [
         Probe::GatedWrite(role_write),
         Probe::GatedWrite(token_write),
     ];
-    holds_on_the_next_call(&cx, &token, "the role", set, &probes, |on, _| on).await
+    holds_on_the_next_call(&cx, &token, "the role", &set, &probes, |on, _| on).await?;
+    let [role_write, token_write] = probes;
+    let probes = [
+        Probing::new(
+            role_write,
+            ProbeKind::CmaWrite(Permission::ManageUsers),
+            role_label,
+        ),
+        Probing::new(
+            token_write,
+            ProbeKind::CmaWrite(Permission::ManageAccessTokens),
+            token_label,
+        ),
+    ];
+    let perms = |on: bool| perms_of(Flags::ALL, on);
+    history_holds(&cx, &token, "the role", &set, perms, &probes).await
+}
+
+/// The permissions of a token with `flags` and a role that has both gated permissions
+/// (`powerful`) or none.
+fn perms_of(flags: Flags, powerful: bool) -> Perms {
+    Perms {
+        cma: flags.cma,
+        cda: flags.cda,
+        cda_preview: flags.cda_preview,
+        manage_users: powerful,
+        manage_access_tokens: powerful,
+    }
 }

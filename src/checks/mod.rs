@@ -56,6 +56,15 @@ pub struct Budget {
     pub concurrent_burst: usize,
     /// Revoke-then-grant rounds per permission.
     pub rounds: usize,
+    /// `update.effect.*` histories: clients probing at once while the permissions change.
+    pub history_clients: usize,
+    /// `update.effect.*` histories: permission changes (each followed by a hold of probes).
+    pub history_rounds: usize,
+    /// `update.effect.*` histories: probes each client makes per change, at most (fewer when
+    /// `X-RateLimit-Remaining` runs low).
+    pub history_probes: usize,
+    /// `update.effect.*` histories: how long the clients keep probing after each change.
+    pub history_hold: std::time::Duration,
     /// Whether `update.request.validation` sends every schema mutation once, besides the
     /// generated cases.
     pub every_mutation: bool,
@@ -77,6 +86,10 @@ impl Budget {
             sequential_burst: 4,
             concurrent_burst: 8,
             rounds: 2,
+            history_clients: 3,
+            history_rounds: 4,
+            history_probes: 8,
+            history_hold: std::time::Duration::from_millis(160),
             every_mutation: true,
             exhaust_rate_limit: true,
             every_forged_probe: true,
@@ -91,6 +104,10 @@ impl Budget {
             sequential_burst: 1,
             concurrent_burst: 2,
             rounds: 1,
+            history_clients: 2,
+            history_rounds: 2,
+            history_probes: 2,
+            history_hold: std::time::Duration::from_millis(120),
             every_mutation: false,
             exhaust_rate_limit: false,
             every_forged_probe: false,

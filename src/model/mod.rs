@@ -19,6 +19,7 @@
 
 mod probe;
 
+pub mod linearizability;
 pub mod machine;
 
 use std::collections::BTreeMap;

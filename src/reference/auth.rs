@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 
 use super::errors::ApiError;
 use super::resources::{LastAccess, Role, Token};
-use super::state::{App, CACHE_TTL, State, fresh};
+use super::state::{App, CACHE_TTL, NODES, STALE_WINDOW, State, fresh};
 use crate::faults::{Fault, FaultSet};
 
 /// The authenticated caller of a CMA request.
@@ -143,6 +143,8 @@ pub(crate) fn authenticate_cma(state: &mut State, headers: &HeaderMap) -> Result
             now,
             surfaces.cma,
         )
+    } else if state.faults.has(Fault::StaleDecisionWindow) {
+        stale_within_the_window(state, &token_id, now, surfaces.cma)
     } else {
         surfaces.cma
     };
@@ -410,6 +412,22 @@ fn surfaces_seen(state: &mut State, token_id: &str) -> Option<Surfaces> {
         return Some(Surfaces::of(before));
     }
     Some(now)
+}
+
+/// Fault stale-decision-window: requests go round-robin to [`NODES`] nodes; one of them, within
+/// [`STALE_WINDOW`] after a change of the token's `can_access_cma`, decides with the value from
+/// before it. Outside the window, or on the other nodes, the decision is `value`. Unlike
+/// `stale-node` (stale until the next update) and `cma-decision-cached` (every node, 2 s), the
+/// node is right at first and right again after 200 ms: only calls spread over that window see it.
+fn stale_within_the_window(state: &mut State, token_id: &str, now: Instant, value: bool) -> bool {
+    state.memory.cma_turns += 1;
+    if !state.memory.cma_turns.is_multiple_of(NODES) {
+        return value;
+    }
+    match state.memory.cma_changes.get(token_id) {
+        Some((at, before)) if STALE_WINDOW.contains(&now.saturating_duration_since(*at)) => *before,
+        _ => value,
+    }
 }
 
 /// `value`, unless a decision made less than [`CACHE_TTL`] ago is remembered for `token_id`.

@@ -66,6 +66,15 @@ pub(crate) const CACHE_TTL: Duration = Duration::from_secs(2);
 /// How long the lagging read replica of `stale-read` shows a token as it was before a write.
 pub(crate) const REPLICA_LAG: Duration = Duration::from_secs(1);
 
+/// When, after a change of `can_access_cma`, the lagging node of `stale-decision-window`
+/// serves the decision from before it: a refill that read the old row lands after the
+/// invalidation, and lives until its own expiry.
+pub(crate) const STALE_WINDOW: std::ops::Range<Duration> =
+    Duration::from_millis(50)..Duration::from_millis(200);
+
+/// How many nodes `stale-decision-window` round-robins over (one of them lags).
+pub(crate) const NODES: u64 = 3;
+
 /// The memory of the faults, keyed by token id. The conformant server leaves it empty.
 #[derive(Debug, Default)]
 pub(crate) struct FaultMemory {
@@ -81,6 +90,11 @@ pub(crate) struct FaultMemory {
     pub(crate) before_last_update: HashMap<String, Token>,
     /// `stale-read`: each written token as it was before its last write, and when.
     pub(crate) before_last_write: HashMap<String, (Instant, Token)>,
+    /// `stale-decision-window`: each token's last change of `can_access_cma`, and the value
+    /// before it.
+    pub(crate) cma_changes: HashMap<String, (Instant, bool)>,
+    /// `stale-decision-window`: CMA authentications so far (the round-robin over nodes).
+    pub(crate) cma_turns: u64,
     /// `old-secret-refused-after-update`: tokens whose secret no longer authenticates.
     pub(crate) broken_secrets: HashSet<String>,
     /// `deleted-token-still-authenticates`: deleted tokens, as the authentication cache keeps them.

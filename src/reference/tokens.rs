@@ -136,6 +136,7 @@ pub(crate) async fn update(
         input.attributes.can_access_cma,
     ];
     remember_before_write(&mut state, &token_id, true);
+    remember_cma_change(&mut state, &token_id, input.attributes.can_access_cma);
     store_update(&mut state, &token_id, name, flags, new_role);
     update_response(&state, &caller, &token_id)
 }
@@ -326,6 +327,20 @@ fn remember_before_write(state: &mut Data, token_id: &str, is_update: bool) {
             .memory
             .before_last_update
             .insert(token_id.to_owned(), before);
+    }
+}
+
+/// Fault stale-decision-window: note when `can_access_cma` changes, and its value before.
+fn remember_cma_change(state: &mut Data, token_id: &str, cma: bool) {
+    if !state.faults.has(Fault::StaleDecisionWindow) {
+        return;
+    }
+    let Some(before) = state.token(token_id).map(|t| t.can_access_cma) else {
+        return;
+    };
+    if before != cma {
+        let entry = (Instant::now(), before);
+        state.memory.cma_changes.insert(token_id.to_owned(), entry);
     }
 }
 

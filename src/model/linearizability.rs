@@ -1,0 +1,803 @@
+//! A linearizability checker (Wing & Gong's search, with the memoisation of Lowe and of
+//! Porcupine), generic over a sequential specification, and the specification of permission
+//! probes that `update.effect.*` checks histories against.
+//!
+//! A history is a set of operations, each with the interval in which it was in flight (from
+//! just before its request was sent to just after its answer arrived, on the suite's clock).
+//! It is linearizable when there is a total order of its operations that respects real time
+//! (an operation that ended before another began comes first) and in which every answer is the
+//! one the sequential specification gives. Operations whose intervals overlap may take either
+//! order: that is exactly the freedom the documentation leaves ("a request that was permitted
+//! under the previous configuration may be rejected on the very next call once the new
+//! permissions have been written" binds only the calls that begin after the write's answer).
+//!
+//! The search ([`check`]) repeatedly picks a *minimal* operation (one that no remaining
+//! operation precedes in real time), applies it to the specification's state if the answer is
+//! legal there, and backtracks otherwise; a cache of (set of operations already ordered,
+//! state) pairs it has explored cuts every repeated sub-search, so its cost grows with the
+//! number of distinct such pairs, not with the number of orders.
+//!
+//! Cost, bounded: a history holds at most [`MAX_OPS`] operations, and a search explores at
+//! most [`MAX_STEPS`] (set, state) pairs before it gives up as [`LinError::TooCostly`] (an
+//! inconclusive check, never a verdict). Linearizability is local (Herlihy & Wing): a history
+//! over several independent objects is linearizable iff each object's sub-history is, so the
+//! suite checks one token's history at a time ([`partition`] splits a mixed one). Measured by
+//! `cargo run --example lincheck_bench` (a debug build, as the tests run it; a release build is
+//! faster) on the project's 2-core machines, shared with other builds: linearizable histories
+//! of up to 256 operations (the cap; 8 clients with overlapping calls, a permission change every
+//! 16 calls) are checked in under 0.1 s; a non-linearizable one (one stale probe) is checked and
+//! shrunk to its minimal violation in under a second up to 192 operations (0.3 s at 128), and
+//! in 0.7 to 1.4 s at 256, depending on the load. The suite's own histories stay near 100
+//! operations.
+//!
+//! The permission specification ([`PermissionSpec`]) states the rule the documentation gives
+//! (effective capability = role ∩ surface flags) once more, small and on its own: the suite's
+//! model of the API states it too; the duplication is deliberate, so that this checker can be
+//! tested without the model.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::time::Duration;
+
+/// The most operations one history may hold.
+pub const MAX_OPS: usize = 256;
+
+/// The most (ordered set, state) pairs one search explores before it gives up.
+pub const MAX_STEPS: u64 = 2_000_000;
+
+/// A sequential specification: what each call answers, one after the other.
+pub trait SequentialSpec {
+    /// The object's state.
+    type State: Clone + Eq + Hash + Debug;
+    /// A call, with its arguments.
+    type Call: Clone + Debug;
+    /// What the call answered.
+    type Answer: Clone + Debug;
+
+    /// The state before the history's first operation.
+    fn init(&self) -> Self::State;
+
+    /// The state after `call` in `state`, if `answer` is a legal answer to it there.
+    fn step(
+        &self,
+        state: &Self::State,
+        call: &Self::Call,
+        answer: &Self::Answer,
+    ) -> Option<Self::State>;
+
+    /// Whether `call` never changes the state (it may still be refused as illegal): removing
+    /// such calls from a linearizable history leaves it linearizable, which shrinking uses.
+    fn is_read(&self, call: &Self::Call) -> bool;
+
+    /// Whether the state after `call` does not depend on the state before it (a write of the
+    /// whole state), which lets shrinking cut the history before it.
+    fn overwrites(&self, call: &Self::Call) -> bool;
+}
+
+/// One operation of a history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation<C, A> {
+    /// Which client made it (for the timeline only).
+    pub client: usize,
+    /// When its request was about to be sent, since the run's epoch.
+    pub start: Duration,
+    /// When its answer had arrived.
+    pub end: Duration,
+    /// The call.
+    pub call: C,
+    /// Its answer.
+    pub answer: A,
+}
+
+impl<C, A> Operation<C, A> {
+    /// Whether `self` ended before `other` began: then every order must put `self` first.
+    /// Equal instants are taken as overlapping (the clock cannot tell them apart).
+    pub fn precedes(&self, other: &Operation<C, A>) -> bool {
+        self.end < other.start
+    }
+}
+
+/// A history that has a legal order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Linearization {
+    /// A legal order, as indices into the history.
+    pub order: Vec<usize>,
+}
+
+/// Why no verdict could be reached.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinError {
+    /// More operations than [`MAX_OPS`].
+    #[error("a history of {0} operations is longer than the checker's cap of {MAX_OPS}")]
+    TooLong(usize),
+    /// An operation that ended before it began.
+    #[error("operation {0} ends before it starts")]
+    BadInterval(usize),
+    /// The search explored its step budget without a verdict.
+    #[error("the search gave up after exploring {0} states")]
+    TooCostly(u64),
+}
+
+/// A set of operation indices below [`MAX_OPS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+struct Bits([u64; MAX_OPS / 64]);
+
+impl Bits {
+    fn has(&self, i: usize) -> bool {
+        self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+    fn flip(&mut self, i: usize) {
+        self.0[i / 64] ^= 1 << (i % 64);
+    }
+}
+
+/// Whether `history` is linearizable against `spec`: `Ok(Some(order))` if it is, `Ok(None)`
+/// if no order is legal.
+pub fn check<S: SequentialSpec>(
+    spec: &S,
+    history: &[Operation<S::Call, S::Answer>],
+) -> Result<Option<Linearization>, LinError> {
+    check_within(spec, history, MAX_STEPS)
+}
+
+/// [`check`] with a step budget of its own.
+pub fn check_within<S: SequentialSpec>(
+    spec: &S,
+    history: &[Operation<S::Call, S::Answer>],
+    max_steps: u64,
+) -> Result<Option<Linearization>, LinError> {
+    if history.len() > MAX_OPS {
+        return Err(LinError::TooLong(history.len()));
+    }
+    if let Some(bad) = history.iter().position(|op| op.end < op.start) {
+        return Err(LinError::BadInterval(bad));
+    }
+    // Trying candidates in order of start first finds the obvious order at once when there is
+    // one; the search only does work where the history is truly concurrent.
+    let mut by_start: Vec<usize> = (0..history.len()).collect();
+    by_start.sort_by_key(|&i| (history[i].start, history[i].end));
+    let mut search = Search {
+        spec,
+        history,
+        by_start,
+        seen: HashSet::new(),
+        steps: 0,
+        max_steps,
+        order: Vec::with_capacity(history.len()),
+    };
+    let found = search.run(Bits::default(), spec.init())?;
+    Ok(found.then_some(Linearization {
+        order: search.order,
+    }))
+}
+
+struct Search<'h, S: SequentialSpec> {
+    spec: &'h S,
+    history: &'h [Operation<S::Call, S::Answer>],
+    by_start: Vec<usize>,
+    seen: HashSet<(Bits, S::State)>,
+    steps: u64,
+    max_steps: u64,
+    order: Vec<usize>,
+}
+
+impl<S: SequentialSpec> Search<'_, S> {
+    /// Depth-first; the depth is at most [`MAX_OPS`], so recursion is bounded.
+    fn run(&mut self, done: Bits, state: S::State) -> Result<bool, LinError> {
+        if self.order.len() == self.history.len() {
+            return Ok(true);
+        }
+        if !self.seen.insert((done, state.clone())) {
+            return Ok(false);
+        }
+        self.steps += 1;
+        if self.steps > self.max_steps {
+            return Err(LinError::TooCostly(self.max_steps));
+        }
+        // Minimal operations: those that begin no later than every remaining one ends.
+        let first_end = self
+            .by_start
+            .iter()
+            .filter(|&&i| !done.has(i))
+            .map(|&i| self.history[i].end)
+            .min();
+        let Some(first_end) = first_end else {
+            return Ok(true);
+        };
+        for k in 0..self.by_start.len() {
+            let i = self.by_start[k];
+            if done.has(i) {
+                continue;
+            }
+            let op = &self.history[i];
+            if op.start > first_end {
+                break;
+            }
+            if let Some(next) = self.spec.step(&state, &op.call, &op.answer) {
+                let mut with = done;
+                with.flip(i);
+                self.order.push(i);
+                if self.run(with, next)? {
+                    return Ok(true);
+                }
+                self.order.pop();
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// Split a history by `key` (a token, an object): linearizability is local, so each part can
+/// be checked on its own, and each is far cheaper than the whole.
+pub fn partition<C: Clone, A: Clone, K: Ord>(
+    history: &[Operation<C, A>],
+    key: impl Fn(&Operation<C, A>) -> K,
+) -> BTreeMap<K, Vec<Operation<C, A>>> {
+    let mut parts: BTreeMap<K, Vec<Operation<C, A>>> = BTreeMap::new();
+    for op in history {
+        parts.entry(key(op)).or_default().push(op.clone());
+    }
+    parts
+}
+
+/// A small sub-history of a non-linearizable `history` that is itself not linearizable, as
+/// sorted indices into `history`; `None` if `history` is linearizable after all.
+///
+/// Only removals that cannot turn a linearizable history into a non-linearizable one are
+/// made, so the result is a real witness of the violation, not an artefact of shrinking:
+/// removing reads; removing an operation that begins after every other one has ended (every
+/// order puts it last); and cutting everything before an overwriting operation `W` that
+/// overlaps no other state-changing one (what follows it in real time sees only `W` and
+/// later writes, whatever came before), keeping `W` and the operations that begin after it.
+pub fn minimal_violation<S: SequentialSpec>(
+    spec: &S,
+    history: &[Operation<S::Call, S::Answer>],
+) -> Result<Option<Vec<usize>>, LinError> {
+    let violates = |keep: &[usize]| -> Result<bool, LinError> {
+        let sub: Vec<_> = keep.iter().map(|&i| history[i].clone()).collect();
+        Ok(check(spec, &sub)?.is_none())
+    };
+    let mut keep: Vec<usize> = (0..history.len()).collect();
+    if !violates(&keep)? {
+        return Ok(None);
+    }
+    // Each pass removes at least one operation or ends the loop.
+    for _ in 0..=history.len() {
+        let before = keep.len();
+        keep = cut_before_an_isolated_write(spec, history, keep, &violates)?;
+        keep = drop_reads(spec, history, keep, &violates)?;
+        keep = drop_trailing(history, keep, &violates)?;
+        if keep.len() == before {
+            break;
+        }
+    }
+    Ok(Some(keep))
+}
+
+type Violates<'a> = dyn Fn(&[usize]) -> Result<bool, LinError> + 'a;
+
+fn cut_before_an_isolated_write<S: SequentialSpec>(
+    spec: &S,
+    history: &[Operation<S::Call, S::Answer>],
+    keep: Vec<usize>,
+    violates: &Violates<'_>,
+) -> Result<Vec<usize>, LinError> {
+    let writes: Vec<usize> = keep
+        .iter()
+        .copied()
+        .filter(|&i| !spec.is_read(&history[i].call))
+        .collect();
+    // The latest cut that still violates is the smallest; try them from the latest.
+    let mut anchors: Vec<usize> = writes
+        .iter()
+        .copied()
+        .filter(|&w| spec.overwrites(&history[w].call))
+        .filter(|&w| {
+            writes.iter().all(|&o| {
+                o == w || history[o].precedes(&history[w]) || history[w].precedes(&history[o])
+            })
+        })
+        .collect();
+    anchors.sort_by_key(|&w| std::cmp::Reverse(history[w].start));
+    for w in anchors {
+        let cut: Vec<usize> = keep
+            .iter()
+            .copied()
+            .filter(|&i| i == w || history[w].precedes(&history[i]))
+            .collect();
+        if cut.len() < keep.len() && violates(&cut)? {
+            return Ok(cut);
+        }
+    }
+    Ok(keep)
+}
+
+fn drop_reads<S: SequentialSpec>(
+    spec: &S,
+    history: &[Operation<S::Call, S::Answer>],
+    mut keep: Vec<usize>,
+    violates: &Violates<'_>,
+) -> Result<Vec<usize>, LinError> {
+    // Halves, then quarters, … of the reads at a time (delta debugging), down to one.
+    let mut chunk = keep.len().div_ceil(2).max(1);
+    loop {
+        let reads: Vec<usize> = keep
+            .iter()
+            .copied()
+            .filter(|&i| spec.is_read(&history[i].call))
+            .collect();
+        let mut removed_any = false;
+        for group in reads.chunks(chunk) {
+            let trial: Vec<usize> = keep
+                .iter()
+                .copied()
+                .filter(|i| !group.contains(i))
+                .collect();
+            if violates(&trial)? {
+                keep = trial;
+                removed_any = true;
+            }
+        }
+        if chunk == 1 && !removed_any {
+            return Ok(keep);
+        }
+        if !removed_any {
+            chunk = chunk.div_ceil(2);
+        }
+    }
+}
+
+fn drop_trailing<C: Clone, A: Clone>(
+    history: &[Operation<C, A>],
+    mut keep: Vec<usize>,
+    violates: &Violates<'_>,
+) -> Result<Vec<usize>, LinError> {
+    for _ in 0..history.len() {
+        let last = keep.iter().copied().find(|&i| {
+            keep.iter()
+                .all(|&o| o == i || history[o].precedes(&history[i]))
+        });
+        let Some(last) = last else {
+            break;
+        };
+        let trial: Vec<usize> = keep.iter().copied().filter(|&i| i != last).collect();
+        if trial.is_empty() || !violates(&trial)? {
+            break;
+        }
+        keep = trial;
+    }
+    Ok(keep)
+}
+
+/// What a token may do: its three surface flags and the role permissions the probes need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Perms {
+    /// `can_access_cma`.
+    pub cma: bool,
+    /// `can_access_cda`.
+    pub cda: bool,
+    /// `can_access_cda_preview`.
+    pub cda_preview: bool,
+    /// The role's `can_manage_users`.
+    pub manage_users: bool,
+    /// The role's `can_manage_access_tokens`.
+    pub manage_access_tokens: bool,
+}
+
+impl std::fmt::Display for Perms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "can_access_cma={} can_access_cda={} can_access_cda_preview={} role: can_manage_users={} can_manage_access_tokens={}",
+            self.cma, self.cda, self.cda_preview, self.manage_users, self.manage_access_tokens
+        )
+    }
+}
+
+/// A role permission a CMA write needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// `can_manage_users` (role writes).
+    ManageUsers,
+    /// `can_manage_access_tokens` (token writes).
+    ManageAccessTokens,
+}
+
+/// A call that tells whether the token is allowed something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProbeKind {
+    /// A CMA read any CMA token may make (`GET /site`).
+    CmaRead,
+    /// A CMA write the role gates.
+    CmaWrite(Permission),
+    /// A CDA query for published content.
+    Cda,
+    /// A CDA query with `X-Include-Drafts: true`.
+    CdaDrafts,
+}
+
+impl ProbeKind {
+    /// What the documentation says the probe gets under `perms`: `None` where it is silent.
+    /// The rule is role ∩ flags: a CMA call needs `can_access_cma` (and the role's permission
+    /// for a gated write); published CDA content needs `can_access_cda`, drafts need
+    /// `can_access_cda_preview`. Whether `can_access_cda_preview` alone opens published
+    /// content, or drafts need `can_access_cda` besides, the documentation does not say.
+    pub fn predicted(self, perms: Perms) -> Option<bool> {
+        match self {
+            ProbeKind::CmaRead => Some(perms.cma),
+            ProbeKind::CmaWrite(Permission::ManageUsers) => Some(perms.cma && perms.manage_users),
+            ProbeKind::CmaWrite(Permission::ManageAccessTokens) => {
+                Some(perms.cma && perms.manage_access_tokens)
+            }
+            ProbeKind::Cda if perms.cda => Some(true),
+            ProbeKind::Cda if !perms.cda_preview => Some(false),
+            ProbeKind::CdaDrafts if !perms.cda_preview => Some(false),
+            ProbeKind::CdaDrafts if perms.cda => Some(true),
+            ProbeKind::Cda | ProbeKind::CdaDrafts => None,
+        }
+    }
+}
+
+/// A call of a permission history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PermCall {
+    /// An update that sets the token's flags and role (the whole of [`Perms`]).
+    Update(Perms),
+    /// A probe.
+    Probe(ProbeKind),
+}
+
+/// The answer to a [`PermCall`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PermAnswer {
+    /// The update succeeded.
+    Updated,
+    /// The probe was granted (`true`) or refused.
+    Probe(bool),
+}
+
+/// The sequential specification of one token's permissions.
+#[derive(Debug, Clone, Copy)]
+pub struct PermissionSpec {
+    /// The token's permissions when the history begins.
+    pub initial: Perms,
+}
+
+impl SequentialSpec for PermissionSpec {
+    type State = Perms;
+    type Call = PermCall;
+    type Answer = PermAnswer;
+
+    fn init(&self) -> Perms {
+        self.initial
+    }
+
+    fn step(&self, state: &Perms, call: &PermCall, answer: &PermAnswer) -> Option<Perms> {
+        match (call, answer) {
+            (PermCall::Update(to), PermAnswer::Updated) => Some(*to),
+            (PermCall::Probe(kind), PermAnswer::Probe(granted)) => match kind.predicted(*state) {
+                Some(expected) if expected != *granted => None,
+                _ => Some(*state),
+            },
+            _ => None,
+        }
+    }
+
+    fn is_read(&self, call: &PermCall) -> bool {
+        matches!(call, PermCall::Probe(_))
+    }
+
+    fn overwrites(&self, call: &PermCall) -> bool {
+        matches!(call, PermCall::Update(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A register of one integer: `Some(v)` writes v, `None` reads (the answer is the value).
+    struct Register;
+
+    impl SequentialSpec for Register {
+        type State = i64;
+        type Call = Option<i64>;
+        type Answer = i64;
+        fn init(&self) -> i64 {
+            0
+        }
+        fn step(&self, state: &i64, call: &Option<i64>, answer: &i64) -> Option<i64> {
+            match call {
+                Some(v) => Some(*v),
+                None => (answer == state).then_some(*state),
+            }
+        }
+        fn is_read(&self, call: &Option<i64>) -> bool {
+            call.is_none()
+        }
+        fn overwrites(&self, call: &Option<i64>) -> bool {
+            call.is_some()
+        }
+    }
+
+    fn op<C, A>(client: usize, start: u64, end: u64, call: C, answer: A) -> Operation<C, A> {
+        Operation {
+            client,
+            start: Duration::from_millis(start),
+            end: Duration::from_millis(end),
+            call,
+            answer,
+        }
+    }
+
+    const ON: Perms = Perms {
+        cma: true,
+        cda: true,
+        cda_preview: true,
+        manage_users: true,
+        manage_access_tokens: true,
+    };
+    const OFF: Perms = Perms { cma: false, ..ON };
+    const SPEC: PermissionSpec = PermissionSpec { initial: ON };
+
+    fn update(client: usize, start: u64, end: u64, to: Perms) -> Operation<PermCall, PermAnswer> {
+        op(
+            client,
+            start,
+            end,
+            PermCall::Update(to),
+            PermAnswer::Updated,
+        )
+    }
+
+    fn site(client: usize, start: u64, end: u64, granted: bool) -> Operation<PermCall, PermAnswer> {
+        op(
+            client,
+            start,
+            end,
+            PermCall::Probe(ProbeKind::CmaRead),
+            PermAnswer::Probe(granted),
+        )
+    }
+
+    /// Whether the greedy order (by start) is legal: the baseline a search must beat.
+    fn greedy_is_legal<S: SequentialSpec>(spec: &S, h: &[Operation<S::Call, S::Answer>]) -> bool {
+        let mut order: Vec<&Operation<S::Call, S::Answer>> = h.iter().collect();
+        order.sort_by_key(|o| o.start);
+        let mut state = spec.init();
+        for o in order {
+            match spec.step(&state, &o.call, &o.answer) {
+                Some(next) => state = next,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    fn is_legal_order<S: SequentialSpec>(
+        spec: &S,
+        h: &[Operation<S::Call, S::Answer>],
+        order: &[usize],
+    ) -> bool {
+        let mut state = spec.init();
+        for (k, &i) in order.iter().enumerate() {
+            if order[k + 1..].iter().any(|&j| h[j].precedes(&h[i])) {
+                return false;
+            }
+            match spec.step(&state, &h[i].call, &h[i].answer) {
+                Some(next) => state = next,
+                None => return false,
+            }
+        }
+        order.len() == h.len()
+    }
+
+    #[test]
+    fn sequential_and_overlapping_histories_that_have_an_order() {
+        // Revoke, then a refusal after its answer; a probe overlapping the revoke may see
+        // either.
+        let h = vec![
+            update(0, 0, 10, OFF),
+            site(1, 5, 8, true),
+            site(2, 6, 9, false),
+            site(1, 11, 12, false),
+        ];
+        let lin = check(&SPEC, &h).unwrap().unwrap();
+        assert!(is_legal_order(&SPEC, &h, &lin.order));
+        assert!(check(&SPEC, &[]).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_grant_seen_after_the_revoke_answered_is_not_linearizable() {
+        let h = vec![update(0, 0, 10, OFF), site(1, 11, 12, true)];
+        assert_eq!(check(&SPEC, &h).unwrap(), None);
+        // Equal instants overlap: the probe may have been ordered first.
+        let h = vec![update(0, 0, 10, OFF), site(1, 10, 12, true)];
+        assert!(check(&SPEC, &h).unwrap().is_some());
+    }
+
+    #[test]
+    fn once_a_concurrent_probe_saw_the_new_permissions_a_later_one_cannot_see_the_old() {
+        // Both probes overlap the revoke, but the second begins after the first ended: the
+        // revoke is ordered before the first, hence before the second.
+        let h = vec![
+            update(0, 0, 100, OFF),
+            site(1, 10, 20, false),
+            site(2, 30, 40, true),
+        ];
+        assert_eq!(check(&SPEC, &h).unwrap(), None);
+    }
+
+    #[test]
+    fn three_clients_only_a_search_can_order() {
+        // Client 0 revokes over a long call; client 1 grants in the middle of it; client 2,
+        // after the grant's answer, is refused. In order of start (revoke, grant, probe) the
+        // probe would be granted; only the order grant, revoke, probe is legal.
+        let h = vec![
+            update(0, 0, 100, OFF),
+            update(1, 10, 20, ON),
+            site(2, 30, 40, false),
+        ];
+        assert!(!greedy_is_legal(&SPEC, &h));
+        let lin = check(&SPEC, &h).unwrap().unwrap();
+        assert_eq!(lin.order, vec![1, 0, 2]);
+        assert!(is_legal_order(&SPEC, &h, &lin.order));
+        // The same on a register, with reads, so the search backtracks over a read.
+        let h = vec![
+            op(0, 0, 100, Some(1), 0),
+            op(1, 5, 20, Some(2), 0),
+            op(2, 8, 30, None, 2),
+            op(2, 40, 50, None, 1),
+        ];
+        assert!(!greedy_is_legal(&Register, &h));
+        let lin = check(&Register, &h).unwrap().unwrap();
+        assert!(is_legal_order(&Register, &h, &lin.order));
+    }
+
+    #[test]
+    fn a_register_read_of_a_value_never_written_is_not_linearizable() {
+        let h = vec![op(0, 0, 10, Some(1), 0), op(1, 2, 5, None, 7)];
+        assert_eq!(check(&Register, &h).unwrap(), None);
+        // Two writes answered, then two reads that disagree on which came last.
+        let h = vec![
+            op(0, 0, 10, Some(1), 0),
+            op(1, 0, 10, Some(2), 0),
+            op(2, 20, 30, None, 1),
+            op(3, 40, 50, None, 2),
+        ];
+        assert_eq!(check(&Register, &h).unwrap(), None);
+    }
+
+    #[test]
+    fn the_minimal_violation_keeps_the_revoke_and_the_stale_probe() {
+        let mut h = vec![
+            update(0, 0, 5, OFF),
+            site(1, 6, 7, false),
+            update(0, 8, 10, ON),
+        ];
+        for t in 0..20u64 {
+            h.push(site(1 + (t as usize % 3), 11 + 3 * t, 13 + 3 * t, true));
+        }
+        h.push(update(0, 80, 90, OFF));
+        h.push(site(2, 91, 92, false));
+        h.push(site(3, 93, 94, true)); // stale
+        h.push(site(1, 95, 96, false));
+        h.push(update(0, 100, 101, ON));
+        h.push(site(1, 102, 103, true));
+        assert_eq!(check(&SPEC, &h).unwrap(), None);
+        let keep = minimal_violation(&SPEC, &h).unwrap().unwrap();
+        let picked: Vec<_> = keep.iter().map(|&i| h[i].clone()).collect();
+        assert_eq!(picked, vec![update(0, 80, 90, OFF), site(3, 93, 94, true)]);
+        assert_eq!(check(&SPEC, &picked).unwrap(), None);
+        assert_eq!(minimal_violation(&SPEC, &h[..5]).unwrap(), None);
+    }
+
+    #[test]
+    fn shrinking_never_drops_the_write_a_refusal_depends_on() {
+        // A refusal after a revoke is legal; without the revoke it would not be. The stale
+        // grant later is the violation, and the shrunk history must not blame the refusal.
+        let h = vec![
+            update(0, 0, 5, OFF),
+            site(1, 6, 7, false),
+            site(2, 8, 9, true),
+        ];
+        let keep = minimal_violation(&SPEC, &h).unwrap().unwrap();
+        assert!(keep.contains(&0), "{keep:?}");
+        assert!(keep.contains(&2), "{keep:?}");
+        // Two writes overlap: neither is a cut point, both stay.
+        let h = vec![
+            update(0, 0, 10, OFF),
+            update(1, 0, 10, ON),
+            site(2, 20, 30, false),
+            site(3, 40, 50, true),
+        ];
+        let keep = minimal_violation(&SPEC, &h).unwrap().unwrap();
+        assert_eq!(keep, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn the_documentation_is_silent_on_preview_without_cda() {
+        let preview_only = Perms {
+            cda: false,
+            cda_preview: true,
+            ..ON
+        };
+        assert_eq!(ProbeKind::Cda.predicted(preview_only), None);
+        assert_eq!(ProbeKind::CdaDrafts.predicted(preview_only), None);
+        assert_eq!(ProbeKind::CdaDrafts.predicted(ON), Some(true));
+        let no_cma = Perms { cma: false, ..ON };
+        assert_eq!(
+            ProbeKind::CmaWrite(Permission::ManageUsers).predicted(no_cma),
+            Some(false)
+        );
+        assert_eq!(ProbeKind::Cda.predicted(no_cma), Some(true));
+        let plain = Perms {
+            manage_users: false,
+            ..ON
+        };
+        assert_eq!(
+            ProbeKind::CmaWrite(Permission::ManageUsers).predicted(plain),
+            Some(false)
+        );
+        assert_eq!(
+            ProbeKind::CmaWrite(Permission::ManageAccessTokens).predicted(plain),
+            Some(true)
+        );
+        // An unknown prediction accepts either answer.
+        let spec = PermissionSpec {
+            initial: preview_only,
+        };
+        let h = vec![
+            op(
+                0,
+                0,
+                1,
+                PermCall::Probe(ProbeKind::Cda),
+                PermAnswer::Probe(true),
+            ),
+            op(
+                0,
+                2,
+                3,
+                PermCall::Probe(ProbeKind::Cda),
+                PermAnswer::Probe(false),
+            ),
+        ];
+        assert!(check(&spec, &h).unwrap().is_some());
+    }
+
+    #[test]
+    fn limits_are_errors_not_verdicts() {
+        let long: Vec<_> = (0..=MAX_OPS as u64)
+            .map(|t| site(0, 2 * t, 2 * t + 1, true))
+            .collect();
+        assert_eq!(check(&SPEC, &long), Err(LinError::TooLong(MAX_OPS + 1)));
+        assert!(check(&SPEC, &long[..MAX_OPS]).unwrap().is_some());
+        let backwards = vec![site(0, 5, 4, true)];
+        assert_eq!(check(&SPEC, &backwards), Err(LinError::BadInterval(0)));
+        // Every operation overlapping every other, and no order legal: the search must give up
+        // within its budget rather than run on.
+        let h: Vec<_> = (0..40)
+            .map(|i| op(i, 0, 100, Some(i as i64 + 1), 0))
+            .chain([op(99, 0, 100, None, 1000)])
+            .collect();
+        assert_eq!(
+            check_within(&Register, &h, 1000),
+            Err(LinError::TooCostly(1000))
+        );
+    }
+
+    #[test]
+    fn partition_splits_by_key() {
+        let h = vec![
+            op(0, 0, 1, Some(1), 0),
+            op(1, 0, 1, None, 0),
+            op(2, 0, 1, Some(2), 0),
+        ];
+        let parts = partition(&h, |o| o.call.is_some());
+        assert_eq!(parts[&true].len(), 2);
+        assert_eq!(parts[&false].len(), 1);
+    }
+}
