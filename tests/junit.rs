@@ -2,10 +2,10 @@
 //! failed, with its reproducer, and the document stays well-formed whatever a message holds.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
+mod common;
 
 use token_conformance::checks::Profile;
-use token_conformance::engine::{RunOptions, Session};
+use token_conformance::engine::RunOptions;
 use token_conformance::faults::Fault;
 use token_conformance::outcome::Status;
 use token_conformance::report::junit::junit;
@@ -13,24 +13,14 @@ use token_conformance::report::{CheckReport, ClauseReport, RunReport};
 use token_conformance::spec::Evidence;
 
 fn run_with_fault(fault: Fault) -> RunReport {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    common::runtime().block_on(async {
         let options = RunOptions {
             embedded: token_conformance::mutants::server_config(Some(fault)),
             cases: 8,
             seed: 3,
             ..RunOptions::default()
         };
-        let session = Arc::new(Session::open(&options).await.unwrap());
-        let report = session.run_all(&options, |_, _, _| {}).await;
-        if let Ok(session) = Arc::try_unwrap(session) {
-            session.close().await;
-        }
-        report
+        common::run_suite(&options).await
     })
 }
 

@@ -6,10 +6,8 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use token_conformance::checks::Profile;
-use token_conformance::engine::{RunOptions, Session};
+use token_conformance::engine::RunOptions;
 use token_conformance::faults::Fault;
 use token_conformance::mutants;
 use token_conformance::outcome::Status;
@@ -23,12 +21,7 @@ async fn run_effect_cma(fault: Option<Fault>, seed: u64) -> token_conformance::r
         embedded: mutants::server_config(fault),
         ..RunOptions::default()
     };
-    let session = Arc::new(Session::open(&options).await.unwrap());
-    let report = session.run_all(&options, |_, _, _| {}).await;
-    if let Ok(session) = Arc::try_unwrap(session) {
-        session.close().await;
-    }
-    report
+    common::run_suite(&options).await
 }
 
 #[test]

@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use token_conformance::engine::{RunOptions, Session};
+use token_conformance::engine::RunOptions;
 use token_conformance::faults::Fault;
 use token_conformance::mutants::server_config;
 use token_conformance::outcome::Status;
@@ -21,12 +19,7 @@ async fn run(fault: Option<Fault>, filter: &str, seed: u64) -> RunReport {
         embedded: server_config(fault),
         ..RunOptions::default()
     };
-    let session = Arc::new(Session::open(&options).await.unwrap());
-    let report = session.run_all(&options, |_, _, _| {}).await;
-    if let Ok(session) = Arc::try_unwrap(session) {
-        session.close().await;
-    }
-    report
+    common::run_suite(&options).await
 }
 
 fn check<'a>(report: &'a RunReport, name: &str) -> &'a token_conformance::report::CheckReport {

@@ -8,7 +8,9 @@
 //! every wait is bounded.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -467,55 +469,19 @@ fn serve_refuses_limits_it_cannot_apply() {
     }
 }
 
-/// Kills the `serve` child this test started, even when an assertion fails.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn serve_applies_the_limits_it_is_given() {
-    let child = binary()
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--cda-addr",
-            "127.0.0.1:0",
-            "--header-timeout",
-            "1s",
-            "--max-connections",
-            "8",
-        ])
-        .env("CONFORMANCE_API_TOKEN", SECRET)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Child(child);
-    let stdout = child.0.stdout.take().unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-    let mut cma = None;
-    let mut banner = None;
-    // The banner is a handful of lines; bounded in case it changes.
-    for line in lines.by_ref().take(20) {
-        let line = line.unwrap();
-        if let Some(url) = line.strip_prefix("CMA: ") {
-            cma = Some(addr(url));
-        }
-        if line.starts_with("connections:") {
-            banner = Some(line.clone());
-        }
-        if line.starts_with("Ctrl-C") {
-            break;
-        }
-    }
-    let cma = cma.expect("no CMA line");
-    let banner = banner.expect("no connections line");
+    let serve = common::serve(
+        SECRET,
+        &["--header-timeout", "1s", "--max-connections", "8"],
+    );
+    let cma = addr(&serve.cma);
+    let banner = serve
+        .banner
+        .iter()
+        .find(|line| line.starts_with("connections:"))
+        .cloned()
+        .expect("no connections line");
     assert!(banner.contains("at most 8 per listener"), "{banner}");
     assert!(banner.contains("within 1s"), "{banner}");
     assert!(banner.contains("idle up to 30s"), "{banner}");
@@ -531,5 +497,5 @@ fn serve_applies_the_limits_it_is_given() {
             .expect("a silent connection outlived --header-timeout 1s by 9 s");
         assert!(took >= EARLY, "{took:?}");
     });
-    drop(child);
+    drop(serve);
 }

@@ -39,29 +39,7 @@ fn options(server: &ReferenceServer, profile: Profile) -> RunOptions {
 /// Every token and role, by id, as the management token sees them (last-access dates left
 /// out: reading changes them).
 async fn everything(base: &str) -> BTreeMap<String, Value> {
-    let client = reqwest::Client::new();
-    let mut all = BTreeMap::new();
-    for (kind, path) in [("token", "/access_tokens"), ("role", "/roles")] {
-        let text = client
-            .get(format!("{base}{path}"))
-            .bearer_auth(SECRET)
-            .header("X-Api-Version", "3")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let body: Value = serde_json::from_str(&text).unwrap();
-        for mut item in body["data"].as_array().unwrap().clone() {
-            if let Some(attrs) = item.get_mut("attributes").and_then(Value::as_object_mut) {
-                attrs.remove("last_cma_access");
-                attrs.remove("last_cda_access");
-            }
-            all.insert(format!("{kind} {}", item["id"].as_str().unwrap()), item);
-        }
-    }
-    all
+    common::everything(base, SECRET).await
 }
 
 fn fixture_names(all: &BTreeMap<String, Value>) -> Vec<String> {

@@ -72,21 +72,9 @@ impl Fixture {
     fn fixture_names(&self) -> Vec<String> {
         let base = self.server.cma_url();
         self.rt.block_on(async {
-            let client = reqwest::Client::new();
             let mut names = Vec::new();
             for path in ["/access_tokens", "/roles"] {
-                let text = client
-                    .get(format!("{base}{path}"))
-                    .bearer_auth(SECRET)
-                    .header("X-Api-Version", "3")
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap();
-                let body: Value = serde_json::from_str(&text).unwrap();
-                for item in body["data"].as_array().unwrap() {
+                for item in common::list(&base, SECRET, path).await {
                     let name = item["attributes"]["name"].as_str().unwrap_or_default();
                     if name.contains("conformance-") {
                         names.push(name.to_owned());

@@ -6,103 +6,26 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
+use common::Serve;
 use serde_json::Value;
 
 const SECRET: &str = "two-runs-management-secret-5c2a";
 
-/// A `serve` child on free loopback ports, killed (by its own handle) when dropped.
-struct Serve {
-    child: Child,
-    cma: String,
-    cda: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve() -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_token-conformance"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--cda-addr",
-            "127.0.0.1:0",
-            "--rate-limit",
-            "off",
-        ])
-        .env("CONFORMANCE_API_TOKEN", SECRET)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().take(20) {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let (mut cma, mut cda) = (None, None);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while cma.is_none() || cda.is_none() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .expect("serve printed its URLs within 30 s");
-        if let Some(url) = line.strip_prefix("CMA: ") {
-            cma = Some(url.trim().to_owned());
-        }
-        if let Some(url) = line.strip_prefix("CDA: ") {
-            cda = Some(url.trim().to_owned());
-        }
-    }
-    Serve {
-        child,
-        cma: cma.unwrap(),
-        cda: cda.unwrap(),
-    }
+    common::serve(SECRET, &["--rate-limit", "off"])
 }
 
 /// The factory tokens as the management token sees them: everything but the last-access
 /// dates (reading changes those).
 fn factory_tokens(base: &str) -> Vec<Value> {
     common::runtime().block_on(async {
-        let text = reqwest::Client::new()
-            .get(format!("{base}/access_tokens"))
-            .bearer_auth(SECRET)
-            .header("X-Api-Version", "3")
-            .send()
+        common::list(base, SECRET, "/access_tokens")
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let body: Value = serde_json::from_str(&text).unwrap();
-        body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
+            .into_iter()
             .filter(|t| !t["attributes"]["hardcoded_type"].is_null())
-            .map(|t| {
-                let mut t = t.clone();
-                let attrs = t["attributes"].as_object_mut().unwrap();
-                attrs.remove("last_cma_access");
-                attrs.remove("last_cda_access");
-                t
-            })
+            .map(common::without_access_dates)
             .collect()
     })
 }

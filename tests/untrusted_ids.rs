@@ -205,18 +205,25 @@ async fn setup(mode: Mode) -> Setup {
 
 /// Every token and role on the reference server itself, by id (last-access dates left out).
 async fn everything(base: &str) -> BTreeMap<String, Value> {
-    let mut all = BTreeMap::new();
-    for (kind, path) in [("token", "/access_tokens"), ("role", "/roles")] {
-        let body = send_json(reqwest::Method::GET, format!("{base}{path}"), None).await;
-        for mut item in body["data"].as_array().unwrap().clone() {
-            if let Some(attrs) = item.get_mut("attributes").and_then(Value::as_object_mut) {
-                attrs.remove("last_cma_access");
-                attrs.remove("last_cda_access");
-            }
-            all.insert(format!("{kind} {}", item["id"].as_str().unwrap()), item);
-        }
-    }
-    all
+    common::everything(base, SECRET).await
+}
+
+/// A token (with its own role) that is no fixture of the run, created on the reference server
+/// itself; the proxy is told its id, for the modes that point a forged listing at it.
+async fn bystander(setup: &Setup) -> String {
+    let base = setup.server.cma_url();
+    let role = send_json(
+        reqwest::Method::POST,
+        format!("{base}/roles"),
+        Some(json!({"data": {"type": "role", "attributes": {"name": "bystander"}}})),
+    )
+    .await;
+    let token = send_json(reqwest::Method::POST, format!("{base}/access_tokens"), Some(json!({"data": {"type": "access_token", "attributes": {
+        "name": "bystander token", "can_access_cda": true, "can_access_cda_preview": false, "can_access_cma": true},
+        "relationships": {"role": {"data": {"type": "role", "id": role["data"]["id"]}}}}}))).await;
+    let bystander = token["data"]["id"].as_str().unwrap().to_owned();
+    *setup.proxy.bystander_id.lock().unwrap() = Some(bystander.clone());
+    bystander
 }
 
 fn fixtures_left(all: &BTreeMap<String, Value>) -> Vec<String> {
@@ -225,6 +232,17 @@ fn fixtures_left(all: &BTreeMap<String, Value>) -> Vec<String> {
         .filter(|n| engine::is_fixture_name(n))
         .map(str::to_owned)
         .collect()
+}
+
+/// The run left no fixture behind on the reference server and changed nothing there.
+async fn assert_left_as_it_was(setup: &Setup, before: &BTreeMap<String, Value>) {
+    let after = everything(&setup.server.cma_url()).await;
+    assert!(
+        fixtures_left(&after).is_empty(),
+        "{:?}",
+        fixtures_left(&after)
+    );
+    assert_eq!(*before, after);
 }
 
 async fn run(setup: &Setup, filter: Option<&str>, destructive: bool) -> RunReport {
@@ -339,13 +357,7 @@ fn numeric_ids_fail_the_schema_clause_and_every_other_clause_is_still_tested() {
             .flat_map(|c| &c.warnings)
             .any(|w| w.contains("JSON number") && w.contains("update.response.schema"));
         assert!(warned, "{}", report.render(false));
-        let after = everything(&setup.server.cma_url()).await;
-        assert!(
-            fixtures_left(&after).is_empty(),
-            "{:?}",
-            fixtures_left(&after)
-        );
-        assert_eq!(before, after);
+        assert_left_as_it_was(&setup, &before).await;
     });
 }
 
@@ -398,13 +410,7 @@ fn two_roles_with_one_id_are_a_failure_and_both_are_cleaned_up() {
             why.contains("distinct resources must have distinct ids"),
             "{why}"
         );
-        let after = everything(&setup.server.cma_url()).await;
-        assert!(
-            fixtures_left(&after).is_empty(),
-            "{:?}",
-            fixtures_left(&after)
-        );
-        assert_eq!(before, after);
+        assert_left_as_it_was(&setup, &before).await;
     });
 }
 
@@ -413,17 +419,7 @@ fn cleanup_by_name_never_deletes_a_bystander_a_forged_listing_points_at() {
     common::runtime().block_on(async {
         let setup = setup(Mode::ForgedListing).await;
         let base = setup.server.cma_url();
-        let role = send_json(
-            reqwest::Method::POST,
-            format!("{base}/roles"),
-            Some(json!({"data": {"type": "role", "attributes": {"name": "bystander"}}})),
-        )
-        .await;
-        let token = send_json(reqwest::Method::POST, format!("{base}/access_tokens"), Some(json!({"data": {"type": "access_token", "attributes": {
-            "name": "bystander token", "can_access_cda": true, "can_access_cda_preview": false, "can_access_cma": true},
-            "relationships": {"role": {"data": {"type": "role", "id": role["data"]["id"]}}}}}))).await;
-        let bystander = token["data"]["id"].as_str().unwrap().to_owned();
-        *setup.proxy.bystander_id.lock().unwrap() = Some(bystander.clone());
+        let bystander = bystander(&setup).await;
         let report = run(&setup, Some("update.auth"), false).await;
         assert_ne!(clause(&report, "update.auth").status, Status::Pass);
         let after = everything(&base).await;
@@ -458,17 +454,7 @@ fn sweep_deletes_only_what_reads_back_as_a_fixture_with_a_safe_id() {
     common::runtime().block_on(async {
         let setup = setup(Mode::SweepBait).await;
         let base = setup.server.cma_url();
-        let role = send_json(
-            reqwest::Method::POST,
-            format!("{base}/roles"),
-            Some(json!({"data": {"type": "role", "attributes": {"name": "bystander"}}})),
-        )
-        .await;
-        let token = send_json(reqwest::Method::POST, format!("{base}/access_tokens"), Some(json!({"data": {"type": "access_token", "attributes": {
-            "name": "bystander token", "can_access_cda": true, "can_access_cda_preview": false, "can_access_cma": true},
-            "relationships": {"role": {"data": {"type": "role", "id": role["data"]["id"]}}}}}))).await;
-        let bystander = token["data"]["id"].as_str().unwrap().to_owned();
-        *setup.proxy.bystander_id.lock().unwrap() = Some(bystander.clone());
+        bystander(&setup).await;
         let before = everything(&base).await;
         let options = RunOptions {
             base_url: Some(setup.proxy_url.clone()),
@@ -479,8 +465,14 @@ fn sweep_deletes_only_what_reads_back_as_a_fixture_with_a_safe_id() {
         let report = engine::sweep(&client).await.unwrap();
         assert!(report.removed.is_empty(), "{:?}", report.removed);
         let failed = report.failed.join("\n");
-        assert!(failed.contains("the target listed a token whose id"), "{failed}");
-        assert!(failed.contains("reads back as another resource"), "{failed}");
+        assert!(
+            failed.contains("the target listed a token whose id"),
+            "{failed}"
+        );
+        assert!(
+            failed.contains("reads back as another resource"),
+            "{failed}"
+        );
         assert!(!failed.contains('\u{1b}'));
         assert_eq!(everything(&base).await, before, "sweep touched something");
         for line in setup.proxy.log.lock().unwrap().iter() {
