@@ -934,9 +934,33 @@ async fn matrix(args: MatrixArgs) -> ExitCode {
         file.targets.len(),
         args.cases
     );
+    // Like `run`: a signal stops the target running (its checks clean up), the rest are not
+    // run, and the table is still written.
+    let mut signals = match Signals::listen() {
+        Ok(signals) => signals,
+        Err(error) => {
+            errln!("error: failed to listen for signals: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(Vec::<String>::new());
+    let listener = tokio::spawn(async move {
+        let signal = signals.next().await;
+        errln!(
+            "\ninterrupted ({signal}): stopping the checks and removing their fixtures (again to stop at once)…"
+        );
+        stop.send_modify(|r| r.push(format!("the run was interrupted ({signal})")));
+        let again = signals.next().await;
+        errln!("interrupted again ({again}): cleanup cut short");
+        stop.send_modify(|r| r.push(format!("the run was interrupted twice ({again})")));
+    });
     let tty = std::io::stderr().is_terminal();
-    let matrix =
-        crate::matrix::run_matrix_with(&file, seed, args.cases, |target, check, done, total| {
+    let matrix = crate::matrix::run_matrix_until(
+        &file,
+        seed,
+        args.cases,
+        stopped.clone(),
+        |target, check, done, total| {
             if tty {
                 err!(
                     "\r\x1b[2K{target}: [{done}/{total}] {} {}",
@@ -944,8 +968,12 @@ async fn matrix(args: MatrixArgs) -> ExitCode {
                     check.full_name()
                 );
             }
-        })
-        .await;
+        },
+    )
+    .await;
+    let interrupted = !stopped.borrow().is_empty();
+    listener.abort();
+    let _ = listener.await;
     if tty {
         err!("\r\x1b[2K");
     }
@@ -968,6 +996,9 @@ async fn matrix(args: MatrixArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         }
+    }
+    if interrupted {
+        return ExitCode::from(130);
     }
     ExitCode::SUCCESS
 }
