@@ -928,6 +928,20 @@ async fn matrix(args: MatrixArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Opened before the run, like `run`'s reports: a bad path is known before any request.
+    let mut tables = Vec::new();
+    for (flag, path) in [("--markdown", &args.markdown), ("--html", &args.html)] {
+        if let Some(path) = path {
+            match ReportFile::open(flag, path) {
+                Ok(file) => tables.push((flag, file)),
+                Err(message) => {
+                    errln!("error: {}", crate::output::terminal(&message));
+                    tables.into_iter().for_each(|(_, f)| ReportFile::discard(f));
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    }
     let seed = args.seed.unwrap_or_else(engine::random_seed);
     errln!(
         "matrix: {} targets, seed {seed}, {} cases per property",
@@ -978,24 +992,26 @@ async fn matrix(args: MatrixArgs) -> ExitCode {
         err!("\r\x1b[2K");
     }
     let markdown = crate::matrix::markdown(&matrix);
-    match &args.markdown {
-        Some(path) => {
-            if let Err(err) = std::fs::write(path, &markdown) {
-                errln!("error: failed to write {}: {err}", path.display());
-                return ExitCode::from(2);
-            }
-            outln!("wrote {}", path.display());
-        }
-        None => out!("{markdown}"),
+    if args.markdown.is_none() {
+        out!("{markdown}");
     }
-    if let Some(path) = &args.html {
-        match std::fs::write(path, crate::matrix::html(&matrix)) {
-            Ok(()) => outln!("wrote {}", path.display()),
+    let mut failed_to_write = false;
+    for (flag, mut file) in tables {
+        let text = if flag == "--html" {
+            crate::matrix::html(&matrix)
+        } else {
+            markdown.clone()
+        };
+        match file.write(&text) {
+            Ok(()) => outln!("wrote {}", file.path.display()),
             Err(err) => {
-                errln!("error: failed to write {}: {err}", path.display());
-                return ExitCode::from(2);
+                errln!("error: failed to write {}: {err}", file.path.display());
+                failed_to_write = true;
             }
         }
+    }
+    if failed_to_write {
+        return ExitCode::from(2);
     }
     if interrupted {
         return ExitCode::from(130);
