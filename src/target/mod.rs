@@ -1198,8 +1198,9 @@ fn marked_transient(ex: &Exchange) -> bool {
 /// How much of a body cut short at [`MAX_BODY_BYTES`] is kept as evidence.
 const EVIDENCE_BYTES: usize = 2048;
 
-/// The longest error code a summary quotes (documented codes are short words).
-const MAX_SHOWN_CODE: usize = 100;
+/// The longest error code a summary quotes whole (documented codes are short words; a code
+/// echoing a request may be a few hundred bytes).
+const MAX_SHOWN_CODE: usize = 512;
 
 /// An answer as read off the wire.
 struct Answer {
