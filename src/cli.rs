@@ -587,9 +587,7 @@ async fn run(args: RunArgs) -> ExitCode {
             Ok(observations) => report_snapshots(&dir, &observations, args.update_snapshots),
             Err(finding) => errln!(
                 "warning: the observations could not be made: {}",
-                crate::output::terminal(
-                    &session.client().secrets().redact(&format!("{finding:?}"))
-                )
+                crate::report::finding_line(&finding, session.client().secrets())
             ),
         }
     }
