@@ -587,9 +587,7 @@ async fn run(args: RunArgs) -> ExitCode {
             Ok(observations) => report_snapshots(&dir, &observations, args.update_snapshots),
             Err(finding) => errln!(
                 "warning: the observations could not be made: {}",
-                crate::output::terminal(
-                    &session.client().secrets().redact(&format!("{finding:?}"))
-                )
+                crate::report::finding_line(&finding, session.client().secrets())
             ),
         }
     }
@@ -928,15 +926,53 @@ async fn matrix(args: MatrixArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Opened before the run, like `run`'s reports: a bad path is known before any request.
+    let mut tables = Vec::new();
+    for (flag, path) in [("--markdown", &args.markdown), ("--html", &args.html)] {
+        if let Some(path) = path {
+            match ReportFile::open(flag, path) {
+                Ok(file) => tables.push((flag, file)),
+                Err(message) => {
+                    errln!("error: {}", crate::output::terminal(&message));
+                    tables.into_iter().for_each(|(_, f)| ReportFile::discard(f));
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    }
     let seed = args.seed.unwrap_or_else(engine::random_seed);
     errln!(
         "matrix: {} targets, seed {seed}, {} cases per property",
         file.targets.len(),
         args.cases
     );
+    // Like `run`: a signal stops the target running (its checks clean up), the rest are not
+    // run, and the table is still written.
+    let mut signals = match Signals::listen() {
+        Ok(signals) => signals,
+        Err(error) => {
+            errln!("error: failed to listen for signals: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(Vec::<String>::new());
+    let listener = tokio::spawn(async move {
+        let signal = signals.next().await;
+        errln!(
+            "\ninterrupted ({signal}): stopping the checks and removing their fixtures (again to stop at once)…"
+        );
+        stop.send_modify(|r| r.push(format!("the run was interrupted ({signal})")));
+        let again = signals.next().await;
+        errln!("interrupted again ({again}): cleanup cut short");
+        stop.send_modify(|r| r.push(format!("the run was interrupted twice ({again})")));
+    });
     let tty = std::io::stderr().is_terminal();
-    let matrix =
-        crate::matrix::run_matrix_with(&file, seed, args.cases, |target, check, done, total| {
+    let matrix = crate::matrix::run_matrix_until(
+        &file,
+        seed,
+        args.cases,
+        stopped.clone(),
+        |target, check, done, total| {
             if tty {
                 err!(
                     "\r\x1b[2K{target}: [{done}/{total}] {} {}",
@@ -944,30 +980,39 @@ async fn matrix(args: MatrixArgs) -> ExitCode {
                     check.full_name()
                 );
             }
-        })
-        .await;
+        },
+    )
+    .await;
+    let interrupted = !stopped.borrow().is_empty();
+    listener.abort();
+    let _ = listener.await;
     if tty {
         err!("\r\x1b[2K");
     }
     let markdown = crate::matrix::markdown(&matrix);
-    match &args.markdown {
-        Some(path) => {
-            if let Err(err) = std::fs::write(path, &markdown) {
-                errln!("error: failed to write {}: {err}", path.display());
-                return ExitCode::from(2);
-            }
-            outln!("wrote {}", path.display());
-        }
-        None => out!("{markdown}"),
+    if args.markdown.is_none() {
+        out!("{markdown}");
     }
-    if let Some(path) = &args.html {
-        match std::fs::write(path, crate::matrix::html(&matrix)) {
-            Ok(()) => outln!("wrote {}", path.display()),
+    let mut failed_to_write = false;
+    for (flag, mut file) in tables {
+        let text = if flag == "--html" {
+            crate::matrix::html(&matrix)
+        } else {
+            markdown.clone()
+        };
+        match file.write(&text) {
+            Ok(()) => outln!("wrote {}", file.path.display()),
             Err(err) => {
-                errln!("error: failed to write {}: {err}", path.display());
-                return ExitCode::from(2);
+                errln!("error: failed to write {}: {err}", file.path.display());
+                failed_to_write = true;
             }
         }
+    }
+    if failed_to_write {
+        return ExitCode::from(2);
+    }
+    if interrupted {
+        return ExitCode::from(130);
     }
     ExitCode::SUCCESS
 }

@@ -514,25 +514,70 @@ pub async fn run_matrix_with(
     file: &MatrixFile,
     seed: u64,
     cases: u32,
+    progress: impl FnMut(&str, &CheckReport, usize, usize),
+) -> Matrix {
+    let (_keep, stop) = tokio::sync::watch::channel(Vec::new());
+    run_matrix_until(file, seed, cases, stop, progress).await
+}
+
+/// [`run_matrix_with`], stopped from outside (a signal): `stop` holds the reasons given so
+/// far. At the first, the target running is interrupted as `run` would be (its checks end
+/// inconclusive and remove their fixtures) and the targets after it are not run; at the
+/// second, that cleanup is cut short too. The table is still complete.
+pub async fn run_matrix_until(
+    file: &MatrixFile,
+    seed: u64,
+    cases: u32,
+    mut stop: tokio::sync::watch::Receiver<Vec<String>>,
     mut progress: impl FnMut(&str, &CheckReport, usize, usize),
 ) -> Matrix {
     let mut targets = Vec::with_capacity(file.targets.len());
     for target in &file.targets {
         let options = target.run_options(seed, cases);
-        let outcome = match Session::open(&options).await {
-            // Redacted by the engine; made terminal-safe for the Markdown and the page.
-            Err(err) => Err(crate::output::terminal(&err.to_string())),
-            Ok(session) => {
-                let session = Arc::new(session);
-                let report = session
-                    .run_all(&options, |check, done, total| {
-                        progress(&target.name, check, done, total);
-                    })
-                    .await;
-                if let Ok(session) = Arc::try_unwrap(session) {
-                    session.close().await;
+        let stopped = stop.borrow().first().cloned();
+        let outcome = if let Some(reason) = stopped {
+            Err(crate::output::terminal(&format!("not run: {reason}")))
+        } else {
+            let opened = tokio::select! {
+                opened = Session::open(&options) => Some(opened),
+                _ = stop.wait_for(|reasons| !reasons.is_empty()) => None,
+            };
+            match opened {
+                None => Err(crate::output::terminal(&format!(
+                    "not run: {}",
+                    stop.borrow().first().cloned().unwrap_or_default()
+                ))),
+                // Redacted by the engine; made terminal-safe for the Markdown and the page.
+                Some(Err(err)) => Err(crate::output::terminal(&err.to_string())),
+                Some(Ok(session)) => {
+                    let session = Arc::new(session);
+                    let watcher = {
+                        let (session, mut stop) = (Arc::clone(&session), stop.clone());
+                        tokio::spawn(async move {
+                            if let Ok(reasons) = stop.wait_for(|r| !r.is_empty()).await {
+                                let first = reasons.first().cloned().unwrap_or_default();
+                                drop(reasons);
+                                session.interrupt(&first);
+                            }
+                            if let Ok(reasons) = stop.wait_for(|r| r.len() > 1).await {
+                                let second = reasons.get(1).cloned().unwrap_or_default();
+                                drop(reasons);
+                                session.stop_now(&second);
+                            }
+                        })
+                    };
+                    let report = session
+                        .run_all(&options, |check, done, total| {
+                            progress(&target.name, check, done, total);
+                        })
+                        .await;
+                    watcher.abort();
+                    let _ = watcher.await;
+                    if let Ok(session) = Arc::try_unwrap(session) {
+                        session.close().await;
+                    }
+                    Ok(report)
                 }
-                Ok(report)
             }
         };
         targets.push(TargetResult {

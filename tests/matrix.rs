@@ -367,3 +367,40 @@ fn an_unreachable_target_makes_every_clause_inconclusive_with_the_reason() {
         token_conformance::outcome::Status::Inconclusive
     );
 }
+
+/// Like `run`, a table path that cannot be written is refused before any request: not after
+/// every target has been tested (and its fixtures created).
+#[test]
+fn an_unwritable_table_path_is_refused_before_any_request() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let dir = std::env::temp_dir().join(format!("tc-matrix-paths-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let targets = dir.join("targets.toml");
+    std::fs::write(
+        &targets,
+        format!(
+            "[[target]]\nname = \"a\"\nbase_url = \"http://{}\"\ntoken_env = \"MATRIX_PATHS_TOKEN\"\n",
+            listener.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
+    for flag in ["--markdown", "--html"] {
+        let missing = dir.join("no-such-dir").join("table");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_token-conformance"))
+            .args(["matrix", targets.to_str().unwrap(), "--cases", "1"])
+            .args([flag, missing.to_str().unwrap()])
+            .env("MATRIX_PATHS_TOKEN", "matrix-paths-secret-0123456789")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(&format!("cannot write {flag}")), "{stderr}");
+        assert!(
+            listener.accept().is_err(),
+            "{flag}: the target was contacted"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -392,3 +392,50 @@ fn bad_report_paths_and_cases_are_refused_before_any_request() {
     assert!(!json.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `matrix` runs the same checks against remote targets, so SIGTERM there must clean up too,
+/// and the table must still be written (the checks cut short shown as inconclusive).
+#[test]
+fn sigterm_stops_a_matrix_run_cleans_up_and_writes_the_table() {
+    let fx = fixture("matrix", Some("20/1s"));
+    let targets = fx.dir.join("targets.toml");
+    std::fs::write(
+        &targets,
+        format!(
+            "[[target]]\nname = \"live\"\nbase_url = \"{}\"\ncda_url = \"{}\"\ntoken_env = \"SIGNALS_MATRIX_TOKEN\"\n",
+            fx.server.cma_url(),
+            fx.server.cda_url()
+        ),
+    )
+    .unwrap();
+    let markdown = fx.dir.join("matrix.md");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_token-conformance"))
+        .args(["matrix", targets.to_str().unwrap(), "--seed", "3"])
+        .args(["--markdown", markdown.to_str().unwrap()])
+        .env("SIGNALS_MATRIX_TOKEN", SECRET)
+        .env_remove("CONFORMANCE_DEADLINE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (stdout, stderr) = (
+        drain(child.stdout.take().unwrap()),
+        drain(child.stderr.take().unwrap()),
+    );
+    fx.wait_for_fixtures(&mut child);
+    signal(&child, "TERM");
+    let (status, took) = wait(&mut child);
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    assert_eq!(status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(took < Duration::from_secs(40), "stopping took {took:?}");
+    assert_no_panic(&stderr);
+    assert!(stderr.contains("interrupted (SIGTERM)"), "{stderr}");
+    let table = std::fs::read_to_string(&markdown).expect("the table was not written");
+    assert!(table.contains("live"), "{table}");
+    assert_eq!(
+        fx.fixture_names(),
+        Vec::<String>::new(),
+        "left on the target"
+    );
+}

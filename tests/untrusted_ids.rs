@@ -9,6 +9,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -37,6 +38,11 @@ enum Mode {
     /// The token listing gives the bystander a fixture name, and adds a fixture-named entry
     /// whose id climbs to the management token.
     SweepBait,
+    /// `/users/me` answers without an id, and the management token is listed and read back
+    /// under a fixture name.
+    HiddenManagementToken,
+    /// The token listing holds 30,000 fixture-named entries, all with one id.
+    HugeSweepListing,
 }
 
 struct Proxy {
@@ -139,6 +145,33 @@ fn rewrite(proxy: &Proxy, method: &Method, path: &str, status: u16, json: &mut V
             trap["id"] = json!(format!("../access_tokens/{}", proxy.management_id));
             trap["attributes"]["name"] = json!("conformance-0a1b2c3d-1-1-trap");
             items.push(trap);
+        }
+        Mode::HiddenManagementToken if *method == Method::GET && path == "/users/me" => {
+            json["data"]["id"] = Value::Null;
+        }
+        Mode::HiddenManagementToken
+            if *method == Method::GET
+                && (path == "/access_tokens"
+                    || path == format!("/access_tokens/{}", proxy.management_id)) =>
+        {
+            let rename = |item: &mut Value| {
+                if item["id"] == json!(proxy.management_id) {
+                    item["attributes"]["name"] = json!("conformance-0a1b2c3d-1-0-me");
+                }
+            };
+            match json["data"].as_array_mut() {
+                Some(items) => items.iter_mut().for_each(rename),
+                None => rename(&mut json["data"]),
+            }
+        }
+        Mode::HugeSweepListing if *method == Method::GET && path == "/access_tokens" => {
+            let items = json["data"].as_array_mut().unwrap();
+            // Small entries, so that the listing stays under the 4 MiB body cap.
+            let mut bait = json!({"type": "access_token", "id": "424242", "attributes": {}});
+            for n in 0..30_000 {
+                bait["attributes"]["name"] = json!(format!("conformance-0a1b2c3d-{n}-0-x"));
+                items.push(bait.clone());
+            }
         }
         _ => {}
     }
@@ -479,5 +512,55 @@ fn sweep_deletes_only_what_reads_back_as_a_fixture_with_a_safe_id() {
             assert!(line.starts_with("GET "), "sweep sent {line}");
             assert!(!line.contains(".."), "sweep sent {line}");
         }
+    });
+}
+
+/// A target that hides which token `/users/me` is cannot make `sweep` delete it by giving it
+/// a fixture name: with its own token unknown, `sweep` deletes no token at all.
+#[test]
+fn sweep_deletes_no_token_when_it_cannot_tell_its_own() {
+    common::runtime().block_on(async {
+        let setup = setup(Mode::HiddenManagementToken).await;
+        let base = setup.server.cma_url();
+        let before = everything(&base).await;
+        let options = RunOptions {
+            base_url: Some(setup.proxy_url.clone()),
+            secret: Some(SECRET.to_owned()),
+            ..RunOptions::default()
+        };
+        let client = engine::sweep_client(&options).unwrap();
+        let report = engine::sweep(&client).await.unwrap();
+        assert!(report.removed.is_empty(), "{:?}", report.removed);
+        let failed = report.failed.join("\n");
+        assert!(failed.contains("/users/me"), "{failed}");
+        assert_eq!(everything(&base).await, before, "sweep touched something");
+        for line in setup.proxy.log.lock().unwrap().iter() {
+            assert!(line.starts_with("GET "), "sweep sent {line}");
+        }
+    });
+}
+
+/// 30,000 fixture-named entries sharing one id: refused quickly (not one comparison per pair).
+#[test]
+fn sweep_of_a_huge_listing_is_not_quadratic() {
+    common::runtime().block_on(async {
+        let setup = setup(Mode::HugeSweepListing).await;
+        let base = setup.server.cma_url();
+        let before = everything(&base).await;
+        let options = RunOptions {
+            base_url: Some(setup.proxy_url.clone()),
+            secret: Some(SECRET.to_owned()),
+            ..RunOptions::default()
+        };
+        let client = engine::sweep_client(&options).unwrap();
+        let started = std::time::Instant::now();
+        let report = tokio::time::timeout(Duration::from_secs(60), engine::sweep(&client))
+            .await
+            .expect("sweep took over 60 s")
+            .unwrap();
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(20), "sweep took {took:?}");
+        assert!(report.removed.is_empty(), "{:?}", report.removed);
+        assert_eq!(everything(&base).await, before, "sweep touched something");
     });
 }

@@ -97,6 +97,27 @@ pub struct RunReport {
     pub duration_ms: u64,
 }
 
+/// The longest reason or warning a check report shows (the suite's own reasons are a few
+/// lines; the rest would be the target's words).
+const MAX_REASON_CHARS: usize = 2000;
+
+/// A finding on one line for a warning (the observations, say): its reason, or a failure's
+/// message and its last answer's summary, redacted, cut short and terminal-safe. Never the
+/// finding's `Debug`, which holds the exchanges' unredacted JSON and whole bodies.
+pub fn finding_line(finding: &Finding, secrets: &Secrets) -> String {
+    let text = match finding {
+        Finding::Skipped(reason) | Finding::Inconclusive(reason) => reason.clone(),
+        Finding::Fail(failure) => match failure.exchanges.last() {
+            Some(ex) => format!("{} ({})", failure.message, ex.summary()),
+            None => failure.message.clone(),
+        },
+    };
+    crate::output::terminal_line(&crate::fixtures::truncate(
+        &secrets.redact(&text),
+        MAX_REASON_CHARS,
+    ))
+}
+
 /// Turn a check's result into its report, with the failure written out in full.
 #[allow(clippy::too_many_arguments)]
 pub fn check_report(
@@ -109,7 +130,14 @@ pub fn check_report(
     settings: &Settings,
     secrets: &Secrets,
 ) -> CheckReport {
-    let clean = |text: &str| crate::output::terminal(&secrets.redact(text));
+    // Cut after redaction (a cut secret would no longer be recognised), escaped last: a
+    // target can make a reason quote megabytes of its own words (an error code, a role id).
+    let clean = |text: &str| {
+        crate::output::terminal(&crate::fixtures::truncate(
+            &secrets.redact(text),
+            MAX_REASON_CHARS,
+        ))
+    };
     let (status, message, reproducer) = match result {
         Ok(()) => (Status::Pass, String::new(), None),
         Err(Finding::Skipped(reason)) => (Status::Skipped, clean(&reason), None),
@@ -430,5 +458,72 @@ mod tests {
             "code [secret]\\u{1b}[2J\\u{d}18 clauses: 18 pass\\u{7}"
         );
         assert_eq!(report.warnings, vec!["echo [secret]\\u{9b}\\u{202e}"]);
+    }
+
+    #[test]
+    fn a_finding_line_shows_no_evidence_body_and_no_token() {
+        let secrets = Secrets::default();
+        // Weak: replaced only by position, which a `Debug` text does not have.
+        assert!(secrets.register("weak-1", "$FIXTURE_TOKEN_1"));
+        let ex = Exchange {
+            request: crate::target::SentRequest {
+                method: "POST".to_owned(),
+                url: "http://127.0.0.1:1/roles".to_owned(),
+                headers: Vec::new(),
+                body: None,
+            },
+            status: 201,
+            headers: Vec::new(),
+            body_text: " ".repeat(4 << 20),
+            json: Some(json!({"data": {"id": 7, "attributes": {"token": "weak-1"}}})),
+            elapsed: Duration::ZERO,
+        };
+        let finding = Finding::Fail(crate::outcome::Failure {
+            message: "data.id is a number\u{1b}[2J".to_owned(),
+            exchanges: vec![ex],
+        });
+        let line = finding_line(&finding, &secrets);
+        assert!(line.len() < 4096, "{} bytes", line.len());
+        assert!(!line.contains("weak-1"), "{line}");
+        assert!(!line.contains('\u{1b}'), "{line}");
+        assert!(line.contains("data.id is a number"), "{line}");
+        assert!(line.contains("POST /roles → 201"), "{line}");
+    }
+
+    #[test]
+    fn a_huge_word_from_the_target_is_cut_short() {
+        // A target can put 4 MiB in an error code that a check quotes in its reason.
+        let secrets = Secrets::default();
+        secrets.register("0f3c9b8a7d6e5f4a3b2c", "[secret]");
+        let settings = Settings {
+            seed: 1,
+            budget: Budget::full(1),
+            profile: Profile::Documented,
+            destructive: false,
+            run_id: "00000000".to_owned(),
+        };
+        let def = &crate::checks::all()[0];
+        let huge = format!("code {}0f3c9b8a7d6e5f4a3b2c", " ".repeat(4 << 20));
+        for result in [
+            Err(Finding::Inconclusive(huge.clone())),
+            Err(Finding::Fail(crate::outcome::Failure {
+                message: huge.clone(),
+                exchanges: Vec::new(),
+            })),
+        ] {
+            let report = check_report(
+                def,
+                result,
+                0,
+                0,
+                Duration::ZERO,
+                vec![huge.clone()],
+                &settings,
+                &secrets,
+            );
+            assert!(report.message.len() < 8 << 10, "{}", report.message.len());
+            assert!(report.warnings[0].len() < 8 << 10);
+            assert!(!report.message.contains("0f3c9b8a7d6e5f4a3b2c"));
+        }
     }
 }

@@ -274,6 +274,15 @@ impl Exchange {
                 rest.find('/').map_or("/", |i| &rest[i..])
             });
         let mut line = match self.error_code() {
+            // Not cut: a cut secret would no longer be recognised by redaction. Documented
+            // codes are short UPPER_SNAKE words.
+            Some(code) if code.len() > MAX_SHOWN_CODE => format!(
+                "{} {} → {} (a {}-byte error code, not shown)",
+                self.request.method,
+                path,
+                self.status,
+                code.len()
+            ),
             Some(code) => format!("{} {} → {} {code}", self.request.method, path, self.status),
             None => format!("{} {} → {}", self.request.method, path, self.status),
         };
@@ -1189,6 +1198,10 @@ fn marked_transient(ex: &Exchange) -> bool {
 /// How much of a body cut short at [`MAX_BODY_BYTES`] is kept as evidence.
 const EVIDENCE_BYTES: usize = 2048;
 
+/// The longest error code a summary quotes whole (documented codes are short words; a code
+/// echoing a request may be a few hundred bytes).
+const MAX_SHOWN_CODE: usize = 512;
+
 /// An answer as read off the wire.
 struct Answer {
     status: u16,
@@ -1291,6 +1304,33 @@ mod tests {
 
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn a_huge_error_code_is_not_quoted_whole() {
+        // Every message that names an answer quotes its summary: preflight errors too.
+        let code = format!("{}$CAFE0123456789abcdef", " ".repeat(4 << 20));
+        let ex = Exchange {
+            request: SentRequest {
+                method: "GET".to_owned(),
+                url: "http://127.0.0.1:1/site".to_owned(),
+                headers: Vec::new(),
+                body: None,
+            },
+            status: 401,
+            headers: Vec::new(),
+            body_text: String::new(),
+            json: Some(serde_json::json!({"data": [{"attributes": {"code": code}}]})),
+            elapsed: Duration::ZERO,
+        };
+        let summary = ex.summary();
+        assert!(summary.len() < 300, "{} bytes", summary.len());
+        assert!(!summary.contains("CAFE"), "{summary}");
+        let short = Exchange {
+            json: Some(serde_json::json!({"data": [{"attributes": {"code": "INVALID_FORMAT"}}]})),
+            ..ex
+        };
+        assert_eq!(short.summary(), "GET /site → 401 INVALID_FORMAT");
+    }
 
     /// A one-trick server on 127.0.0.1: every connection gets `answer` written to it.
     async fn serve<F, Fut>(answer: F) -> String

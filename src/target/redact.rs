@@ -43,7 +43,18 @@ struct Known {
     substring: bool,
     /// The parts of its base64 forms that do not depend on what stands next to it.
     base64: Vec<String>,
+    /// Only seen in an answer (not the run's own): counts against [`MAX_LEARNED`].
+    learned: bool,
 }
+
+/// How many secrets seen only in answers are remembered. Every redaction walks the known
+/// secrets, so a hostile listing of 100k tokens must not make each one walk 100k; past the
+/// bound a `token` attribute is still replaced by position, and the run's own secrets are
+/// always registered.
+pub(crate) const MAX_LEARNED: usize = 256;
+
+/// The longest secret learned from an answer (a real token is 30 to 60 characters).
+pub(crate) const MAX_LEARNED_LEN: usize = 512;
 
 /// The secrets known to the run, each with the placeholder that replaces it.
 #[derive(Clone, Default)]
@@ -78,17 +89,17 @@ impl Secrets {
     /// `[secret]` of a secret first seen in a response). A weak secret is replaced only by
     /// position. Returns true when `secret` is new and weak.
     pub fn register(&self, secret: &str, placeholder: &str) -> bool {
-        self.add(secret, placeholder, false)
+        self.add(secret, placeholder, false, false)
     }
 
     /// [`register`](Self::register), replaced as a substring whatever its strength: for the
     /// user's own token, which must never show even when it is short.
     pub fn register_always(&self, secret: &str, placeholder: &str) {
-        self.add(secret, placeholder, true);
+        self.add(secret, placeholder, true, false);
     }
 
-    fn add(&self, secret: &str, placeholder: &str, always: bool) -> bool {
-        if secret.is_empty() {
+    fn add(&self, secret: &str, placeholder: &str, always: bool, learned: bool) -> bool {
+        if secret.is_empty() || learned && secret.len() > MAX_LEARNED_LEN {
             return false;
         }
         let placeholder = safe_placeholder(placeholder);
@@ -103,6 +114,10 @@ impl Secrets {
                 entry.substring = true;
                 entry.base64 = base64_cores(secret);
             }
+            entry.learned &= learned;
+            return false;
+        }
+        if learned && known.iter().filter(|k| k.learned).count() >= MAX_LEARNED {
             return false;
         }
         let substring = always || is_strong(secret);
@@ -115,6 +130,7 @@ impl Secrets {
             } else {
                 Vec::new()
             },
+            learned,
         });
         // Longest first, so that a secret containing another is replaced whole.
         known.sort_by_key(|k| std::cmp::Reverse(k.secret.len()));
@@ -128,7 +144,9 @@ impl Secrets {
             Value::Object(map) => map
                 .iter()
                 .map(|(key, value)| match value {
-                    Value::String(s) if key == "token" => usize::from(self.register(s, "[secret]")),
+                    Value::String(s) if key == "token" => {
+                        usize::from(self.add(s, "[secret]", false, true))
+                    }
                     other => self.learn_from(other),
                 })
                 .sum(),
@@ -507,6 +525,30 @@ mod tests {
             secrets.redact(text),
             "Bearer $CONFORMANCE_API_TOKEN and [secret]"
         );
+    }
+
+    #[test]
+    fn a_huge_listing_is_not_remembered_whole() {
+        // A hostile listing of 100k tokens must not make every later redaction (and every
+        // registration) walk 100k secrets: learning stops at a bound, position still works.
+        let secrets = secrets();
+        let data: Vec<serde_json::Value> = (0..100_000)
+            .map(|i| serde_json::json!({"attributes": {"token": format!("{i:08}-9f2c4e7a1b3d5f")}}))
+            .collect();
+        let started = std::time::Instant::now();
+        secrets.learn_from(&serde_json::json!({ "data": data }));
+        let known = secrets.known.read().map(|k| k.len()).unwrap_or(usize::MAX);
+        assert!(known <= MAX_LEARNED + 1, "{known} secrets kept");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        // The run's own secrets are still registered and replaced past the bound.
+        secrets.register("0a1b2c3d4e5f6789-own", "$FIXTURE_TOKEN_8");
+        assert_eq!(
+            secrets.redact(&format!("{STRONG} 0a1b2c3d4e5f6789-own")),
+            "$FIXTURE_TOKEN_7 $FIXTURE_TOKEN_8"
+        );
+        // A token past the bound is still replaced by position.
+        let json = serde_json::json!({"token": "99999999-9f2c4e7a1b3d5f"});
+        assert_eq!(secrets.redact_json(&json)["token"], "[secret]");
     }
 
     #[test]
