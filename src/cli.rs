@@ -48,7 +48,7 @@ enum Command {
     Clauses,
     /// Run the suite against several targets and write a compatibility table (clauses × targets).
     #[command(
-        after_help = "Exit codes:\n  0  the table was written (failing targets are data, not errors)\n  2  bad usage, or an invalid targets file"
+        after_help = "Exit codes:\n  0  the table was written (failing targets are data, not errors)\n  2  bad usage, an invalid targets file, or a --markdown/--html path that cannot be written\n130  interrupted (SIGINT, SIGTERM, SIGHUP): the running target cleaned up, the table written"
     )]
     Matrix(MatrixArgs),
     /// Remove the roles and tokens a killed run left behind (names `conformance-<run id>-…` only).
