@@ -59,7 +59,7 @@ impl Probe {
 
 /// Whether the answer grants (2xx with data) or refuses (401/403); anything else means the
 /// target could not be tested.
-fn allowed(ex: &Exchange) -> Result<bool, Finding> {
+pub(super) fn allowed(ex: &Exchange) -> Result<bool, Finding> {
     match ex.status {
         200..=299 => Ok(ex.json.as_ref().is_some_and(|j| j.get("errors").is_none())),
         401 | 403 => Ok(false),

@@ -220,7 +220,7 @@ impl Rig {
                     }
                     let ex = self.cx.send(self.probe_request(probe, i)).await?;
                     line.call = ex.summary();
-                    let got = granted(&ex)?;
+                    let got = super::effect::allowed(&ex)?;
                     evidence.push(ex);
                     let verdict = match prediction {
                         Prediction::Granted => got,
@@ -334,19 +334,6 @@ impl Rig {
 
 fn label_of(i: usize) -> &'static str {
     TOKENS[i.min(TOKENS.len() - 1)]
-}
-
-/// Whether an answer grants (2xx with data) or refuses (401/403); anything else means the
-/// target could not be tested.
-fn granted(ex: &Exchange) -> Result<bool, Finding> {
-    match ex.status {
-        200..=299 => Ok(ex.json.as_ref().is_some_and(|j| j.get("errors").is_none())),
-        401 | 403 => Ok(false),
-        _ => Err(Finding::inconclusive(format!(
-            "a probe got an answer that is neither a grant nor a refusal: {}",
-            ex.summary()
-        ))),
-    }
 }
 
 /// The failure: the steps so far, each with its call and the model's prediction.
