@@ -14,13 +14,7 @@ use token_conformance::model::linearizability::{
 const CLIENTS: u64 = 8;
 const HISTORIES_PER_SIZE: u64 = 20;
 
-const ON: Perms = Perms {
-    cma: true,
-    cda: true,
-    cda_preview: true,
-    manage_users: true,
-    manage_access_tokens: true,
-};
+const ON: Perms = Perms::ALL;
 
 /// xorshift64*: enough randomness for shapes, without a dependency.
 struct Rng(u64);

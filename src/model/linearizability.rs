@@ -385,6 +385,17 @@ pub struct Perms {
     pub manage_access_tokens: bool,
 }
 
+impl Perms {
+    /// Every surface flag and both role permissions granted.
+    pub const ALL: Perms = Perms {
+        cma: true,
+        cda: true,
+        cda_preview: true,
+        manage_users: true,
+        manage_access_tokens: true,
+    };
+}
+
 impl std::fmt::Display for Perms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -532,13 +543,7 @@ mod tests {
         }
     }
 
-    const ON: Perms = Perms {
-        cma: true,
-        cda: true,
-        cda_preview: true,
-        manage_users: true,
-        manage_access_tokens: true,
-    };
+    const ON: Perms = Perms::ALL;
     const OFF: Perms = Perms { cma: false, ..ON };
     const SPEC: PermissionSpec = PermissionSpec { initial: ON };
 

@@ -429,17 +429,21 @@ mod tests {
     use super::*;
     use crate::checks::Budget;
 
-    #[test]
-    fn the_targets_words_are_redacted_then_escaped() {
-        let secrets = Secrets::default();
-        secrets.register("0f3c9b8a7d6e5f4a3b2c", "[secret]");
-        let settings = Settings {
+    fn settings() -> Settings {
+        Settings {
             seed: 1,
             budget: Budget::full(1),
             profile: Profile::Documented,
             destructive: false,
             run_id: "00000000".to_owned(),
-        };
+        }
+    }
+
+    #[test]
+    fn the_targets_words_are_redacted_then_escaped() {
+        let secrets = Secrets::default();
+        secrets.register("0f3c9b8a7d6e5f4a3b2c", "[secret]");
+        let settings = settings();
         let def = &crate::checks::all()[0];
         let report = check_report(
             def,
@@ -495,13 +499,7 @@ mod tests {
         // A target can put 4 MiB in an error code that a check quotes in its reason.
         let secrets = Secrets::default();
         secrets.register("0f3c9b8a7d6e5f4a3b2c", "[secret]");
-        let settings = Settings {
-            seed: 1,
-            budget: Budget::full(1),
-            profile: Profile::Documented,
-            destructive: false,
-            run_id: "00000000".to_owned(),
-        };
+        let settings = settings();
         let def = &crate::checks::all()[0];
         let huge = format!("code {}0f3c9b8a7d6e5f4a3b2c", " ".repeat(4 << 20));
         for result in [
