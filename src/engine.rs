@@ -13,7 +13,7 @@ use crate::outcome::{Finding, Status};
 use crate::reference::{ReferenceServer, ServerConfig};
 use crate::report::{self, CheckReport, RunReport};
 use crate::spec::Spec;
-use crate::target::{
+use crate::client::{
     Client, ClientError, Collection, Request, ResourceId, StopLevel, Target, TransportError,
     normalize_url, shown,
 };
@@ -443,8 +443,8 @@ impl Session {
                  characters: such a secret cannot be told apart from ordinary text, so it is hidden only where it \
                  stands (Authorization values, token attributes), not wherever it appears; a real API issues long random secrets",
                 if weak == 1 { "" } else { "s" },
-                crate::target::STRONG_MIN_LEN,
-                crate::target::STRONG_MIN_DISTINCT,
+                crate::client::STRONG_MIN_LEN,
+                crate::client::STRONG_MIN_DISTINCT,
             ));
         }
         warnings.extend(

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::outcome::{Failure, Finding};
 use crate::spec::SchemaId;
-use crate::target::{
+use crate::client::{
     Auth, Client, Collection, Exchange, IdForm, Request, ResourceId, UnsafeId, shown,
 };
 

@@ -2,6 +2,7 @@
 //! "Update an API token" (`PUT /access_tokens/:id`), with an embedded reference server.
 
 pub mod checks;
+pub mod client;
 pub mod cli;
 pub mod console;
 pub mod engine;
@@ -18,4 +19,4 @@ pub mod output;
 pub mod reference;
 pub mod report;
 pub mod spec;
-pub mod target;
+

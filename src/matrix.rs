@@ -37,7 +37,7 @@ use crate::reference::ServerConfig;
 use crate::report::junit::{escape_attr, escape_text};
 use crate::report::{CheckReport, ClauseReport, RunReport};
 use crate::spec::{Clause, Spec};
-use crate::target::normalize_url;
+use crate::client::normalize_url;
 
 /// What is wrong with a targets file. Every message names the file, and the target (by name,
 /// or by position when it has none) and the field concerned; a token's value is never shown.

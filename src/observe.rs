@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::engine::Session;
 use crate::fixtures::{Fixtures, Flags};
 use crate::outcome::Finding;
-use crate::target::{Auth, Collection, Exchange, Request, ResourceId, resource_path};
+use crate::client::{Auth, Collection, Exchange, Request, ResourceId, resource_path};
 
 /// One observation: a name (the snapshot's) and the normalised answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,7 +90,7 @@ fn record(
     name: &str,
     ex: &Exchange,
     known: &Known,
-    secrets: &crate::target::Secrets,
+    secrets: &crate::client::Secrets,
 ) -> Observation {
     let path = ex
         .request
@@ -124,7 +124,7 @@ pub async fn observe(session: &Session) -> Result<Vec<Observation>, Finding> {
 }
 
 async fn observe_with(
-    client: &crate::target::Client,
+    client: &crate::client::Client,
     fixtures: &Fixtures,
 ) -> Result<Vec<Observation>, Finding> {
     let role = fixtures.role("observe", &[]).await?;

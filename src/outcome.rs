@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::target::{Exchange, TransportError};
+use crate::client::{Exchange, TransportError};
 
 /// The result of one check, or of a clause (the worst of its checks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -9,7 +9,7 @@
 //! - [`json_safe`]: the same characters in serialized JSON written as `\uXXXX` escapes, which
 //!   JSON reads back as the same value (so a body or snapshot stays exact and replayable).
 //!
-//! Secrets are replaced before any of this, by [`crate::target::Secrets`].
+//! Secrets are replaced before any of this, by [`crate::client::Secrets`].
 
 /// Whether `c` must not reach a terminal raw (tab and line feed are handled by the caller).
 pub fn is_unsafe(c: char) -> bool {

@@ -52,7 +52,7 @@ fn a_flaky_network_gives_no_false_failure_and_leaves_nothing_behind() {
         let client = session.client();
         for path in ["/access_tokens", "/roles"] {
             let list = client
-                .send(&token_conformance::target::Request::cma(
+                .send(&token_conformance::client::Request::cma(
                     reqwest::Method::GET,
                     path,
                 ))

@@ -196,7 +196,7 @@ fn weak_tokens(_: &str) -> (u16, String) {
 fn a_weak_secret_is_counted_and_hidden_only_where_it_stands() {
     let (url, _) = serve(weak_tokens);
     common::runtime().block_on(async {
-        let client = token_conformance::target::Client::new(token_conformance::target::Target {
+        let client = token_conformance::client::Client::new(token_conformance::client::Target {
             base_url: url,
             cda_url: None,
             environment: None,
@@ -207,7 +207,7 @@ fn a_weak_secret_is_counted_and_hidden_only_where_it_stands() {
         })
         .unwrap();
         let scoped = client.scoped();
-        let req = token_conformance::target::Request::cma(reqwest::Method::GET, "/access_tokens");
+        let req = token_conformance::client::Request::cma(reqwest::Method::GET, "/access_tokens");
         let ex = scoped.send(&req).await.unwrap();
         assert_eq!(scoped.weak_secrets(), 1);
         // The id and the name keep the word; the token attribute does not.

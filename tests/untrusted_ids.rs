@@ -20,7 +20,7 @@ use token_conformance::engine::{self, RunOptions, Session};
 use token_conformance::outcome::Status;
 use token_conformance::reference::{ReferenceServer, ServerConfig};
 use token_conformance::report::RunReport;
-use token_conformance::target::{Client, Request, Target, TransportError};
+use token_conformance::client::{Client, Request, Target, TransportError};
 
 const SECRET: &str = "untrusted-ids-management-secret-41b7";
 

@@ -21,7 +21,7 @@ use crate::model::linearizability::{
     self as lin, Operation, PermAnswer, PermCall, Permission, PermissionSpec, Perms, ProbeKind,
 };
 use crate::outcome::{CheckResult, Finding};
-use crate::target::{Auth, Collection, Exchange, Request};
+use crate::client::{Auth, Collection, Exchange, Request};
 
 /// The GraphQL query the CDA probes send.
 pub(super) const CDA_QUERY: &str = "{ _site { locales } }";

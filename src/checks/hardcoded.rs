@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::{Cx, token_state};
 use crate::fixtures::listed_unsafe;
 use crate::outcome::{CheckResult, Finding};
-use crate::target::{Action, Auth, Collection, Request, ResourceId};
+use crate::client::{Action, Auth, Collection, Request, ResourceId};
 
 /// The code the documentation names.
 const NON_EDITABLE: &str = "NON_EDITABLE_ACCESS_TOKEN";

@@ -11,7 +11,7 @@ use super::Cx;
 use crate::fixtures::{Flags, RoleFx, TokenFx};
 use crate::model::{Model, Role, Secret, Surfaces, Token, Update};
 use crate::outcome::{CheckResult, Finding};
-use crate::target::{Exchange, Request};
+use crate::client::{Exchange, Request};
 
 /// `GET /access_tokens` as the management token: the exchange and its entries.
 pub(super) async fn list_tokens(cx: &Cx) -> Result<(Exchange, Vec<Value>), Finding> {
@@ -154,7 +154,7 @@ pub(super) async fn an_update_changes_only_the_addressed_token(cx: Cx) -> CheckR
         let body = update_body(target.id.as_str(), update);
         let ex = cx
             .expect_success(
-                cx.update_request(&target.id, body, crate::target::Auth::Management),
+                cx.update_request(&target.id, body, crate::client::Auth::Management),
                 "update the token",
             )
             .await?;

@@ -27,7 +27,7 @@ use serde_json::Value;
 use crate::fixtures::{Fixtures, Flags, RoleFx, TokenFx, truncate};
 use crate::outcome::{CheckResult, Failure, Finding};
 use crate::spec::Spec;
-use crate::target::{Auth, Client, Collection, Exchange, Request, ResourceId};
+use crate::client::{Auth, Client, Collection, Exchange, Request, ResourceId};
 
 /// Which promises are hard checks (see `api-facts.md`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -333,7 +333,7 @@ impl Cx {
     /// deviation is a warning of the check.
     pub async fn send(&self, req: Request) -> Result<Exchange, Finding> {
         let ex = self.client.send(&req).await?;
-        if crate::target::is_transient_4xx(&ex) {
+        if crate::client::is_transient_4xx(&ex) {
             let code = ex.error_code().map(|c| format!(" {c}")).unwrap_or_default();
             self.warn(format!(
                 "the target marked a {}{code} as transient (a refusal is taken as the answer after one retry)",
@@ -419,15 +419,15 @@ impl Cx {
     /// stands only when the target answers it three times.
     pub async fn send_settled(&self, req: Request, what: &str) -> Result<Exchange, Finding> {
         // A request that is not idempotent (a CMA POST) is never sent twice.
-        let repeatable = req.method != Method::POST || req.api == crate::target::Api::Cda;
+        let repeatable = req.method != Method::POST || req.api == crate::client::Api::Cda;
         let mut ex = self.send(req.clone()).await?;
         for _ in 1..3 {
-            if !repeatable || ex.status < 500 || crate::target::is_transient(&ex) {
+            if !repeatable || ex.status < 500 || crate::client::is_transient(&ex) {
                 break;
             }
             ex = self.send(req.clone()).await?;
         }
-        if crate::target::is_transient(&ex) {
+        if crate::client::is_transient(&ex) {
             return Err(Finding::inconclusive(format!(
                 "{what}: transient failure {}",
                 ex.summary()

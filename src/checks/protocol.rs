@@ -8,7 +8,7 @@ use super::Cx;
 use crate::fixtures::Flags;
 use crate::outcome::{CheckResult, Finding};
 use crate::spec::SchemaId;
-use crate::target::{Auth, Collection, Exchange, Request, ResourceId};
+use crate::client::{Auth, Collection, Exchange, Request, ResourceId};
 
 /// The largest rate limit the rate-limit check will exhaust on purpose (with a fixture token
 /// of its own, so the user's token keeps its budget).

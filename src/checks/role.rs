@@ -6,7 +6,7 @@ use super::{Cx, role_id};
 use crate::fixtures::Flags;
 use crate::generate::{self, Binding};
 use crate::outcome::CheckResult;
-use crate::target::Auth;
+use crate::client::Auth;
 
 /// What a role check says when its roles cannot be told apart.
 const ROLES_ALIKE: &str = "a role change cannot be observed";

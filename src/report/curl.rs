@@ -4,7 +4,7 @@
 //! nothing may be replaced in the line afterwards, since a replacement inside a quoted word
 //! can end the quotes early and turn the rest into commands.
 
-use crate::target::Exchange;
+use crate::client::Exchange;
 
 /// Quote for a POSIX shell: single quotes, with `'` written as `'\''`.
 fn shell_quote(text: &str) -> String {

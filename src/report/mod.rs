@@ -17,7 +17,7 @@ use crate::checks::{CheckDef, Profile, Settings};
 use crate::engine::{RunOptions, Session};
 use crate::outcome::{CheckResult, Finding, Status};
 use crate::spec::{Evidence, Spec};
-use crate::target::{Exchange, Secrets};
+use crate::client::{Exchange, Secrets};
 
 pub use curl::curl_command;
 
@@ -470,7 +470,7 @@ mod tests {
         // Weak: replaced only by position, which a `Debug` text does not have.
         assert!(secrets.register("weak-1", "$FIXTURE_TOKEN_1"));
         let ex = Exchange {
-            request: crate::target::SentRequest {
+            request: crate::client::SentRequest {
                 method: "POST".to_owned(),
                 url: "http://127.0.0.1:1/roles".to_owned(),
                 headers: Vec::new(),
