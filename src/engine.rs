@@ -584,7 +584,17 @@ impl Session {
         }
         reports.sort_by_key(|(i, _)| *i);
         let checks: Vec<CheckReport> = reports.into_iter().map(|(_, r)| r).collect();
-        report::run_report(self, options, checks, started.elapsed())
+        report::run_report(
+            report::RunFacts {
+                target: self.client().target(),
+                stats: self.client().stats(),
+                seed: options.seed,
+                cases: self.settings().budget.cases,
+                profile: options.profile,
+                duration: started.elapsed(),
+            },
+            checks,
+        )
     }
 
     /// Stop every running check and remove the fixtures they created (Ctrl-C). Returns the

@@ -546,13 +546,4 @@ fn created_shape(ex: &Exchange, collection: Collection, what: &str) -> Shape {
     }
 }
 
-/// At most `max` characters of `text`, with an ellipsis when cut.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        let mut out: String = text.chars().take(max).collect();
-        out.push('…');
-        out
-    }
-}
+pub use crate::text::truncate;

@@ -19,4 +19,5 @@ pub mod output;
 pub mod reference;
 pub mod report;
 pub mod spec;
+pub mod text;
 

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
+use crate::client::{Auth, Collection, Exchange, Request, ResourceId, resource_path};
 use crate::engine::Session;
 use crate::fixtures::{Fixtures, Flags};
 use crate::outcome::Finding;
-use crate::client::{Auth, Collection, Exchange, Request, ResourceId, resource_path};
 
 /// One observation: a name (the snapshot's) and the normalised answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,7 +100,7 @@ fn record(
     let body = match &ex.json {
         // Known secrets first, wherever they stand (an error echoing a header, say).
         Some(json) => normalise(&secrets.redact_json(json), known),
-        None => json!(known.text(&crate::fixtures::truncate(&ex.body_text, 500))),
+        None => json!(known.text(&crate::text::truncate(&ex.body_text, 500))),
     };
     Observation {
         name: name.to_owned(),

@@ -104,3 +104,37 @@ impl From<TransportError> for Finding {
 
 /// What a check returns.
 pub type CheckResult = Result<(), Finding>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Here rather than in the client's tests, so that the client does not import the outcome
+    // model (the client's test proves a body over the cap is a `TooLarge`).
+    #[test]
+    fn a_body_over_the_cap_is_a_failure_with_its_partial_answer() {
+        let partial = Exchange {
+            request: crate::client::SentRequest {
+                method: "GET".to_owned(),
+                url: "http://127.0.0.1:1/x".to_owned(),
+                headers: Vec::new(),
+                body: None,
+            },
+            status: 200,
+            headers: Vec::new(),
+            body_text: "[[[".to_owned(),
+            json: None,
+            elapsed: std::time::Duration::ZERO,
+        };
+        let err = TransportError::TooLarge {
+            url: "http://127.0.0.1:1/x".to_owned(),
+            cap: 8,
+            partial: Box::new(partial),
+        };
+        let Finding::Fail(failure) = Finding::from(err) else {
+            panic!("not a failure");
+        };
+        assert_eq!(failure.exchanges.len(), 1);
+        assert_eq!(failure.exchanges[0].status, 200);
+    }
+}

@@ -716,12 +716,7 @@ impl Drop for LiveProperty {
     }
 }
 
-/// FNV-1a: a stable hash (std's hasher is randomly seeded per process).
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
-        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
+pub use crate::text::fnv1a;
 
 /// `attributes` and the role id of a token resource, for before/after comparisons.
 pub fn token_state(data: &Value) -> Value {

@@ -289,7 +289,7 @@ impl Exchange {
         if (300..400).contains(&self.status) {
             let to = self.header("location").map_or_else(
                 || "no Location".to_owned(),
-                |l| crate::fixtures::truncate(l, 200),
+                |l| crate::text::truncate(l, 200),
             );
             line.push_str(&format!(" (redirect to {to}, redirects are not followed)"));
         }
@@ -502,7 +502,7 @@ fn pace_key(auth: &Auth) -> String {
         Auth::Management => "management".to_owned(),
         Auth::Token { label, .. } => label.clone(),
         Auth::None => "anonymous".to_owned(),
-        Auth::Raw(value) => format!("raw:{}", crate::checks::fnv1a(value.as_bytes())),
+        Auth::Raw(value) => format!("raw:{}", crate::text::fnv1a(value.as_bytes())),
     }
 }
 
@@ -1407,10 +1407,6 @@ mod tests {
                 .contains(&format!("exceeded the {MAX_BODY_BYTES}-byte cap")),
             "{err}"
         );
-        assert!(matches!(
-            crate::outcome::Finding::from(err),
-            crate::outcome::Finding::Fail(_)
-        ));
     }
 
     #[tokio::test]

@@ -334,7 +334,7 @@ fn hardcoded(data: &Value) -> Option<String> {
 fn shown(value: Option<&Value>) -> String {
     match value {
         None => "missing".to_owned(),
-        Some(value) => crate::fixtures::truncate(&value.to_string(), 80),
+        Some(value) => crate::text::truncate(&value.to_string(), 80),
     }
 }
 

@@ -17,8 +17,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::checks::{CheckDef, Profile, Settings};
-use crate::client::{Exchange, Secrets};
-use crate::engine::{RunOptions, Session};
+use crate::client::{Exchange, Secrets, Stats, Target};
 use crate::outcome::{CheckResult, Finding, Status};
 use crate::spec::{Evidence, Spec};
 
@@ -115,7 +114,7 @@ pub fn finding_line(finding: &Finding, secrets: &Secrets) -> String {
             None => failure.message.clone(),
         },
     };
-    crate::output::terminal_line(&crate::fixtures::truncate(
+    crate::output::terminal_line(&crate::text::truncate(
         &secrets.redact(&text),
         MAX_REASON_CHARS,
     ))
@@ -136,7 +135,7 @@ pub fn check_report(
     // Cut after redaction (a cut secret would no longer be recognised), escaped last: a
     // target can make a reason quote megabytes of its own words (an error code, a role id).
     let clean = |text: &str| {
-        crate::output::terminal(&crate::fixtures::truncate(
+        crate::output::terminal(&crate::text::truncate(
             &secrets.redact(text),
             MAX_REASON_CHARS,
         ))
@@ -201,7 +200,7 @@ fn failure_text(
             let _ = writeln!(out, "    {name}: {value}");
         }
         if let Some(body) = &ex.request.body {
-            let _ = writeln!(out, "    {}", crate::fixtures::truncate(body, 2000));
+            let _ = writeln!(out, "    {}", crate::text::truncate(body, 2000));
         }
         let _ = writeln!(out, "  ← {}", ex.status);
         for (name, value) in &ex.headers {
@@ -209,11 +208,7 @@ fn failure_text(
                 let _ = writeln!(out, "    {name}: {value}");
             }
         }
-        let _ = writeln!(
-            out,
-            "    {}",
-            crate::fixtures::truncate(&ex.body_text, 2000)
-        );
+        let _ = writeln!(out, "    {}", crate::text::truncate(&ex.body_text, 2000));
     }
     let _ = writeln!(
         out,
@@ -233,14 +228,34 @@ fn failure_text(
     out
 }
 
+/// What a run was, apart from its checks: the plain facts a report needs from the engine,
+/// so that the report does not depend on the engine's session.
+#[derive(Debug, Clone, Copy)]
+pub struct RunFacts<'a> {
+    /// The target it ran against.
+    pub target: &'a Target,
+    /// The client's request counts.
+    pub stats: &'a Stats,
+    /// Seed.
+    pub seed: u64,
+    /// Cases per property, after the budget.
+    pub cases: u32,
+    /// Profile.
+    pub profile: Profile,
+    /// Wall time.
+    pub duration: Duration,
+}
+
 /// Gather check reports by clause.
-pub fn run_report(
-    session: &Session,
-    options: &RunOptions,
-    checks: Vec<CheckReport>,
-    duration: Duration,
-) -> RunReport {
-    let target = session.client().target();
+pub fn run_report(facts: RunFacts<'_>, checks: Vec<CheckReport>) -> RunReport {
+    let RunFacts {
+        target,
+        stats,
+        seed,
+        cases,
+        profile,
+        duration,
+    } = facts;
     let mut clauses = Vec::new();
     for clause in Spec::embedded().catalog().clauses() {
         let mine: Vec<CheckReport> = checks
@@ -260,16 +275,15 @@ pub fn run_report(
             checks: mine,
         });
     }
-    let stats = session.client().stats();
     RunReport {
         target_name: target.name.clone(),
         base_url: target.base_url.clone(),
         cda_url: target.cda_url.clone(),
         environment: target.environment.clone(),
         embedded: target.embedded,
-        seed: options.seed,
-        cases: session.settings().budget.cases,
-        profile: options.profile,
+        seed,
+        cases,
+        profile,
         clauses,
         requests: stats.requests.load(std::sync::atomic::Ordering::Relaxed),
         rate_limit_wait_ms: stats
