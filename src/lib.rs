@@ -1,6 +1,8 @@
 //! token-conformance: a conformance suite for the DatoCMS Content Management API endpoint
 //! "Update an API token" (`PUT /access_tokens/:id`), with an embedded reference server.
 
+#[cfg(test)]
+mod architecture;
 pub mod checks;
 pub mod client;
 pub mod cli;
