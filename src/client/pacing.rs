@@ -1,0 +1,205 @@
+//! Pacing and retries: the client slows down on the target's rate limit, waits out 429s and
+//! retries transient failures with backoff, within the run's retry budget.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{
+    Api, Auth, Client, Exchange, MAX_RATE_LIMIT_WAIT, MAX_RETRIES, Request, TransportError,
+};
+
+/// What the client knows of one caller's rate limit.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Gate {
+    remaining: u64,
+    blocked_until: Instant,
+}
+
+/// Below this many remaining requests, the client slows down.
+const PACE_LOW_WATER: u64 = 2;
+
+/// How long it waits before each request then.
+const PACE_DELAY: Duration = Duration::from_millis(250);
+
+/// Transient failures a run may retry in all, by default.
+pub const DEFAULT_RETRY_BUDGET: u64 = 200;
+
+fn pace_key(auth: &Auth) -> String {
+    match auth {
+        Auth::Management => "management".to_owned(),
+        Auth::Token { label, .. } => label.clone(),
+        Auth::None => "anonymous".to_owned(),
+        Auth::Raw(value) => format!("raw:{}", crate::text::fnv1a(value.as_bytes())),
+    }
+}
+impl Client {
+    /// Send `req`, pacing on the target's rate limit, waiting out 429s, and retrying
+    /// transient failures (`transient: true`, 502/503/504, timeouts, dropped connections)
+    /// with backoff, within the run's retry budget.
+    ///
+    /// A request that is not idempotent (a CMA `POST`: create, rotate) is retried only when
+    /// the answer shows it was not processed (429, or no connection at all): sending it again
+    /// after a timeout or a 503 could apply it twice. Its caller sorts out what happened.
+    ///
+    /// A 4xx marked `transient: true` (a refusal, whatever the flag says) is sent again at
+    /// most once, then taken as the answer: a target must not turn a deserved failure into
+    /// "inconclusive" by calling its refusals transient. See [`is_transient_4xx`].
+    pub async fn send(&self, req: &Request) -> Result<Exchange, TransportError> {
+        let idempotent = req.method != reqwest::Method::POST || req.api == Api::Cda;
+        let pace_key = pace_key(&req.auth);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.unless_stopped(self.pace(&pace_key)).await?;
+            let result = self.send_once(req).await;
+            if let Ok(ex) = &result {
+                self.record_pace(&pace_key, ex);
+                if is_transient_4xx(ex) {
+                    if attempt > 1 || !idempotent || !self.take_retry() {
+                        return result;
+                    }
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+            }
+            let (wait, transient) = match &result {
+                Ok(ex) if ex.status == 429 => (Some(rate_limit_wait(ex)), false),
+                Ok(ex) if is_transient(ex) && idempotent => (Some(backoff(attempt)), true),
+                Ok(_) => (None, false),
+                Err(TransportError::Unreachable { .. }) if attempt == 1 => (None, false),
+                Err(TransportError::Unreachable { .. }) => (Some(backoff(attempt)), true),
+                Err(TransportError::Timeout { .. } | TransportError::Broken { .. })
+                    if idempotent =>
+                {
+                    (Some(backoff(attempt)), true)
+                }
+                Err(_) => (None, false),
+            };
+            let Some(wait) = wait else { return result };
+            let budget_left = !transient || self.take_retry();
+            if attempt > MAX_RETRIES || wait > MAX_RATE_LIMIT_WAIT || !budget_left {
+                let last = match &result {
+                    Ok(ex) => ex.summary(),
+                    Err(err) => err.to_string(),
+                };
+                let last = if budget_left {
+                    last
+                } else {
+                    format!("{last} (the run's retry budget is spent)")
+                };
+                return Err(TransportError::GaveUp {
+                    url: self.url_of(req)?,
+                    attempts: attempt,
+                    last,
+                });
+            }
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            if !transient {
+                self.stats
+                    .rate_limit_wait_ms
+                    .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+            }
+            self.unless_stopped(tokio::time::sleep(wait)).await?;
+        }
+    }
+
+    /// Take one retry from the run's budget.
+    pub(super) fn take_retry(&self) -> bool {
+        self.stats
+            .retry_budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
+    }
+
+    /// Wait while this caller is rate limited, and slow down when its remaining budget is low.
+    pub(super) async fn pace(&self, key: &str) {
+        let wait = {
+            let Ok(gates) = self.pacing.lock() else {
+                return;
+            };
+            gates.get(key).map(|gate| {
+                let now = Instant::now();
+                if gate.blocked_until > now {
+                    (gate.blocked_until - now).min(MAX_RATE_LIMIT_WAIT)
+                } else if gate.remaining <= PACE_LOW_WATER {
+                    PACE_DELAY
+                } else {
+                    Duration::ZERO
+                }
+            })
+        };
+        if let Some(wait) = wait.filter(|w| !w.is_zero()) {
+            self.stats
+                .rate_limit_wait_ms
+                .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    pub(super) fn record_pace(&self, key: &str, ex: &Exchange) {
+        let remaining = ex
+            .header("x-ratelimit-remaining")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let Ok(mut gates) = self.pacing.lock() else {
+            return;
+        };
+        let gate = gates.entry(key.to_owned()).or_insert(Gate {
+            remaining: u64::MAX,
+            blocked_until: Instant::now(),
+        });
+        if let Some(remaining) = remaining {
+            gate.remaining = remaining;
+        }
+        if ex.status == 429 {
+            // Everyone calling as this token holds back until the window resets.
+            let until = Instant::now()
+                .checked_add(rate_limit_wait(ex))
+                .unwrap_or_else(Instant::now);
+            gate.blocked_until = gate.blocked_until.max(until);
+            gate.remaining = u64::MAX;
+        }
+    }
+}
+
+/// Whether an answer says "try again later" (documented `transient`, or a gateway status).
+/// A 4xx other than 429 never is, whatever it says: it is a refusal (see [`is_transient_4xx`]).
+pub fn is_transient(ex: &Exchange) -> bool {
+    matches!(ex.status, 502..=504) || (marked_transient(ex) && !refusal(ex))
+}
+
+/// Whether a 4xx (not a 429) carries `transient: true`: a deviation. The client sends such a
+/// request again at most once, then the answer stands.
+pub fn is_transient_4xx(ex: &Exchange) -> bool {
+    refusal(ex) && marked_transient(ex)
+}
+
+fn refusal(ex: &Exchange) -> bool {
+    ex.is_client_error() && ex.status != 429
+}
+
+fn marked_transient(ex: &Exchange) -> bool {
+    ex.json
+        .as_ref()
+        .and_then(|j| j.pointer("/data/0/attributes/transient"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+fn rate_limit_wait(ex: &Exchange) -> Duration {
+    let secs = ex
+        .header("x-ratelimit-reset")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(1);
+    // A target may send anything here (an epoch timestamp, u64::MAX): never wait longer than
+    // the client would accept anyway, so one bad header cannot stall the run or its cleanup.
+    Duration::from_secs(secs.clamp(1, MAX_RATE_LIMIT_WAIT.as_secs() + 1))
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6)))
+}

@@ -1,0 +1,221 @@
+//! What the suite sends and what it gets back: a [`Request`] to build, the [`SentRequest`] as
+//! recorded (secrets replaced), and the [`Exchange`] of a request and its answer.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{Action, Collection, ResourceId, resource_path};
+
+/// Which API a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// The Content Management API (`base_url`).
+    Cma,
+    /// The Content Delivery API (`cda_url`).
+    Cda,
+}
+
+/// Who a request authenticates as.
+#[derive(Clone)]
+pub enum Auth {
+    /// The user's management token.
+    Management,
+    /// A token the run created, or a factory token; `label` names it in transcripts.
+    Token {
+        /// The secret.
+        secret: String,
+        /// What transcripts show instead, e.g. `$FIXTURE_TOKEN_12`.
+        label: String,
+    },
+    /// No `Authorization` header at all.
+    None,
+    /// This exact header value (a deliberately invalid credential).
+    Raw(String),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::Management => f.write_str("Management"),
+            Auth::Token { label, .. } => write!(f, "Token({label})"),
+            Auth::None => f.write_str("None"),
+            Auth::Raw(_) => f.write_str("Raw([redacted])"),
+        }
+    }
+}
+
+/// One request to send.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Which API.
+    pub api: Api,
+    /// HTTP method.
+    pub method: reqwest::Method,
+    /// Path below the base URL, starting with `/`.
+    pub path: String,
+    /// Credentials.
+    pub auth: Auth,
+    /// JSON body, if any.
+    pub body: Option<Value>,
+    /// Header overrides: `(name, Some(value))` replaces, `(name, None)` removes.
+    pub headers: Vec<(String, Option<String>)>,
+}
+
+impl Request {
+    /// A CMA request as the management token, with no body.
+    pub fn cma(method: reqwest::Method, path: impl Into<String>) -> Request {
+        Request {
+            api: Api::Cma,
+            method,
+            path: path.into(),
+            auth: Auth::Management,
+            body: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A CMA request to one resource (`/<collection>/<id>[/<action>]`), as the management
+    /// token: the only way the suite builds a path from an id.
+    pub fn cma_resource(
+        method: reqwest::Method,
+        collection: Collection,
+        id: &ResourceId,
+        action: Option<Action>,
+    ) -> Request {
+        Request::cma(method, resource_path(collection, id, action))
+    }
+
+    /// A CDA GraphQL query.
+    pub fn cda(query: &str, auth: Auth) -> Request {
+        Request {
+            api: Api::Cda,
+            method: reqwest::Method::POST,
+            path: "/".to_owned(),
+            auth,
+            body: Some(serde_json::json!({ "query": query })),
+            headers: Vec::new(),
+        }
+    }
+
+    /// The same request with a JSON body.
+    pub fn json(mut self, body: Value) -> Request {
+        self.body = Some(body);
+        self
+    }
+
+    /// The same request with other credentials.
+    pub fn auth(mut self, auth: Auth) -> Request {
+        self.auth = auth;
+        self
+    }
+
+    /// The same request with a header set (or removed with `None`).
+    pub fn header(mut self, name: &str, value: Option<&str>) -> Request {
+        self.headers
+            .push((name.to_owned(), value.map(str::to_owned)));
+        self
+    }
+}
+
+/// What was sent, with secrets replaced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SentRequest {
+    /// Method.
+    pub method: String,
+    /// Full URL.
+    pub url: String,
+    /// Headers in the order sent, secrets replaced.
+    pub headers: Vec<(String, String)>,
+    /// Body text, if any: the JSON as sent (controls and bidi characters as `\uXXXX`), secrets
+    /// replaced.
+    pub body: Option<String>,
+}
+
+/// A request and the response it got.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// What was sent (redacted).
+    pub request: SentRequest,
+    /// Status code.
+    pub status: u16,
+    /// Response headers (names lower-case).
+    pub headers: Vec<(String, String)>,
+    /// The body as text, secrets replaced: a JSON body written back compact from its
+    /// redacted value (controls and bidi characters as `\uXXXX`), any other as lossy UTF-8.
+    pub body_text: String,
+    /// The body parsed as JSON, if it is JSON. Not redacted: checks need real values.
+    pub json: Option<Value>,
+    /// How long the final attempt took.
+    pub elapsed: Duration,
+}
+
+impl Exchange {
+    /// The first value of a response header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// Whether the status is 4xx.
+    pub fn is_client_error(&self) -> bool {
+        (400..500).contains(&self.status)
+    }
+
+    /// The `code` of the first api_error, if the body is an error envelope.
+    pub fn error_code(&self) -> Option<&str> {
+        self.json
+            .as_ref()?
+            .pointer("/data/0/attributes/code")?
+            .as_str()
+    }
+
+    /// `data` of the body, if any.
+    pub fn data(&self) -> Option<&Value> {
+        self.json.as_ref()?.get("data")
+    }
+
+    /// A short description: `PUT /access_tokens/12 → 422 INVALID_FORMAT`.
+    pub fn summary(&self) -> String {
+        let path = self
+            .request
+            .url
+            .split_once("://")
+            .map_or(self.request.url.as_str(), |(_, rest)| {
+                rest.find('/').map_or("/", |i| &rest[i..])
+            });
+        let mut line = match self.error_code() {
+            // Not cut: a cut secret would no longer be recognised by redaction. Documented
+            // codes are short UPPER_SNAKE words.
+            Some(code) if code.len() > MAX_SHOWN_CODE => format!(
+                "{} {} → {} (a {}-byte error code, not shown)",
+                self.request.method,
+                path,
+                self.status,
+                code.len()
+            ),
+            Some(code) => format!("{} {} → {} {code}", self.request.method, path, self.status),
+            None => format!("{} {} → {}", self.request.method, path, self.status),
+        };
+        if (300..400).contains(&self.status) {
+            let to = self.header("location").map_or_else(
+                || "no Location".to_owned(),
+                |l| crate::text::truncate(l, 200),
+            );
+            line.push_str(&format!(" (redirect to {to}, redirects are not followed)"));
+        }
+        line
+    }
+}
+
+/// The longest error code a summary quotes whole (documented codes are short words; a code
+/// echoing a request may be a few hundred bytes).
+const MAX_SHOWN_CODE: usize = 512;

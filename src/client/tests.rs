@@ -1,0 +1,315 @@
+#![allow(clippy::unwrap_used)]
+
+use std::time::Instant;
+
+use super::transport::EVIDENCE_BYTES;
+use super::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[test]
+fn a_huge_error_code_is_not_quoted_whole() {
+    // Every message that names an answer quotes its summary: preflight errors too.
+    let code = format!("{}$CAFE0123456789abcdef", " ".repeat(4 << 20));
+    let ex = Exchange {
+        request: SentRequest {
+            method: "GET".to_owned(),
+            url: "http://127.0.0.1:1/site".to_owned(),
+            headers: Vec::new(),
+            body: None,
+        },
+        status: 401,
+        headers: Vec::new(),
+        body_text: String::new(),
+        json: Some(serde_json::json!({"data": [{"attributes": {"code": code}}]})),
+        elapsed: Duration::ZERO,
+    };
+    let summary = ex.summary();
+    assert!(summary.len() < 300, "{} bytes", summary.len());
+    assert!(!summary.contains("CAFE"), "{summary}");
+    let short = Exchange {
+        json: Some(serde_json::json!({"data": [{"attributes": {"code": "INVALID_FORMAT"}}]})),
+        ..ex
+    };
+    assert_eq!(short.summary(), "GET /site → 401 INVALID_FORMAT");
+}
+
+/// A one-trick server on 127.0.0.1: every connection gets `answer` written to it.
+async fn serve<F, Fut>(answer: F) -> String
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let answer = Arc::new(answer);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let answer = Arc::clone(&answer);
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request).await;
+                answer(stream).await;
+            });
+        }
+    });
+    url
+}
+
+fn client(url: &str, timeout: Duration) -> Client {
+    Client::with_timeout(
+        Target {
+            base_url: url.to_owned(),
+            cda_url: None,
+            environment: None,
+            secret: "unit-test-secret-5f2c9a".to_owned(),
+            name: "unit".to_owned(),
+            embedded: false,
+            ca_pem: None,
+        },
+        timeout,
+    )
+    .unwrap()
+}
+
+fn get() -> Request {
+    Request::cma(reqwest::Method::GET, "/site")
+}
+
+#[tokio::test]
+async fn an_endless_body_stops_at_the_cap_and_is_a_failure() {
+    let url = serve(|mut stream| async move {
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+        if stream.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = format!("10000\r\n{}\r\n", "[".repeat(0x10000));
+        // Endless, but bounded here so a client that never stops cannot hang the test.
+        for _ in 0..4096 {
+            if stream.write_all(chunk.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let started = Instant::now();
+    let err = client(&url, Duration::from_secs(20))
+        .send_once(&get())
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let TransportError::TooLarge { cap, partial, .. } = &err else {
+        panic!("not TooLarge: {err}");
+    };
+    assert_eq!(*cap, MAX_BODY_BYTES);
+    assert_eq!(partial.status, 200);
+    assert!(partial.body_text.len() <= EVIDENCE_BYTES);
+    assert!(
+        err.to_string()
+            .contains(&format!("exceeded the {MAX_BODY_BYTES}-byte cap")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_announced_huge_body_is_not_read_at_all() {
+    let url = serve(|mut stream| async move {
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n{";
+        let _ = stream.write_all(head.as_bytes()).await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    })
+    .await;
+    let started = Instant::now();
+    let err = client(&url, Duration::from_secs(20))
+        .send_once(&get())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::TooLarge { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_body_that_drips_is_cut_off_by_the_request_timeout() {
+    let url = serve(|mut stream| async move {
+        let head =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+        if stream.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        for _ in 0..1000 {
+            if stream.write_all(b" ").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let started = Instant::now();
+    let err = client(&url, Duration::from_secs(1))
+        .send_once(&get())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_is_the_answer_and_says_so() {
+    let url = serve(|mut stream| async move {
+        let answer = "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.2:9/elsewhere\r\nContent-Length: 0\r\n\r\n";
+        let _ = stream.write_all(answer.as_bytes()).await;
+    })
+    .await;
+    let ex = client(&url, Duration::from_secs(5))
+        .send(&get())
+        .await
+        .unwrap();
+    assert_eq!(ex.status, 307);
+    assert!(
+        ex.summary().ends_with(
+            "→ 307 (redirect to http://127.0.0.2:9/elsewhere, redirects are not followed)"
+        ),
+        "{}",
+        ex.summary()
+    );
+}
+
+#[tokio::test]
+async fn a_stop_ends_waiting_requests_of_the_handles_it_covers() {
+    let url = serve(|_stream| async move {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    })
+    .await;
+    let client = client(&url, Duration::from_secs(20));
+    let cleanup = client.uncapped();
+    let (check, cleaning) = (client.clone(), cleanup.clone());
+    let in_check = tokio::spawn(async move { check.send(&get()).await });
+    let in_cleanup = tokio::spawn(async move { cleaning.send(&get()).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    client.stop(StopLevel::Checks, "the run's deadline of 1s passed");
+    let err = in_check.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&err, TransportError::Stopped(r) if r == "the run's deadline of 1s passed"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !in_cleanup.is_finished(),
+        "cleanup goes on at the first level"
+    );
+    assert!(matches!(
+        client.send_once(&get()).await,
+        Err(TransportError::Stopped(_))
+    ));
+    client.stop(StopLevel::All, "cleanup did not finish within 30s");
+    let err = in_cleanup.await.unwrap().unwrap_err();
+    assert!(matches!(err, TransportError::Stopped(_)), "{err}");
+    let state = client.stop_state();
+    assert_eq!(state.reason, "cleanup did not finish within 30s");
+    assert_eq!(state.cause, "the run's deadline of 1s passed");
+}
+
+fn target(base_url: &str, secret: &str) -> Target {
+    Target {
+        base_url: base_url.to_owned(),
+        cda_url: None,
+        environment: None,
+        secret: secret.to_owned(),
+        name: "t".to_owned(),
+        embedded: false,
+        ca_pem: None,
+    }
+}
+
+#[test]
+fn credentials_in_a_url_are_refused_and_never_shown() {
+    for url in [
+        "http://user:hunter2-pass@127.0.0.1:3000",
+        "http://:hunter2-pass@127.0.0.1:3000/cma",
+        "https://hunter2-pass@staging.example",
+        "http:hunter2-pass@127.0.0.1",
+        "http://user:hunter2 pass@host",
+        "http://@127.0.0.1:3000",
+    ] {
+        let err = normalize_url("base", url).err();
+        let text = err.as_ref().map(ToString::to_string).unwrap_or_default();
+        assert!(
+            matches!(err, Some(ClientError::Userinfo { .. })),
+            "{url}: {text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("CONFORMANCE_API_TOKEN"), "{text}");
+    }
+    assert!(normalize_url("base", "http://127.0.0.1:3000/").is_ok());
+    assert!(normalize_url("base", "http://127.0.0.1:3000/a@b").is_ok());
+    let err = Client::new(Target {
+        cda_url: Some("http://u:hunter2-pass@127.0.0.1:1".to_owned()),
+        ..target("http://127.0.0.1:1", "secret")
+    })
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(err.contains("CDA URL") && !err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn a_token_that_is_no_header_value_is_refused_before_any_request() {
+    for (secret, words) in [
+        ("abc\n", "a line break"),
+        ("abc\r\ndef", "a line break"),
+        ("ab\u{1b}c", "a control character"),
+        ("ab\u{7f}c", "a control character"),
+        ("ab\u{0}", "a control character"),
+    ] {
+        let err = Client::new(target("http://127.0.0.1:1", secret))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("not a valid HTTP header value") && err.contains(words),
+            "{secret:?}: {err}"
+        );
+        assert!(!err.contains("abc"), "{err}");
+    }
+    assert!(Client::new(target("http://127.0.0.1:1", "abc-DEF_123.~+/=")).is_ok());
+}
+
+#[test]
+fn recorded_requests_are_redacted_and_terminal_safe() {
+    let client = Client::new(target("http://127.0.0.1:1", "mgmt-secret-0a1b2c3d4e5f")).ok();
+    let Some(client) = client else {
+        panic!("a client");
+    };
+    client
+        .secrets()
+        .register("fixture-secret-9f8e7d6c5b", "$FIXTURE_TOKEN_5");
+    let req = Request::cma(reqwest::Method::PUT, "/access_tokens/5 x\u{1b}y")
+        .json(serde_json::json!({"name": "a fixture-secret-9f8e7d6c5b \u{9b}\u{202e} mgmt-secret-0a1b2c3d4e5f"}))
+        .auth(Auth::Token {
+            secret: "fixture-secret-9f8e7d6c5b".to_owned(),
+            label: "$FIXTURE_TOKEN_5".to_owned(),
+        });
+    let sent = client.recorded(&req).ok();
+    let Some(sent) = sent else {
+        panic!("recorded");
+    };
+    let all = format!("{sent:?}");
+    assert!(
+        !all.contains("fixture-secret") && !all.contains("mgmt-secret"),
+        "{all}"
+    );
+    assert_eq!(sent.url, "http://127.0.0.1:1/access_tokens/5%20x%1By");
+    assert_eq!(
+        sent.body.as_deref(),
+        Some(r#"{"name":"a $FIXTURE_TOKEN_5 \u009b\u202e $CONFORMANCE_API_TOKEN"}"#)
+    );
+    assert!(sent.headers.contains(&(
+        "Authorization".to_owned(),
+        "Bearer $FIXTURE_TOKEN_5".to_owned()
+    )));
+}
