@@ -1,4 +1,4 @@
-//! Outcomes of checks and clauses (design.md): pass, fail, inconclusive, skipped.
+//! Outcomes of checks and clauses: pass, fail, inconclusive, skipped.
 
 use serde::Serialize;
 

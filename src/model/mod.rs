@@ -322,7 +322,8 @@ impl Model {
     }
 }
 
-/// `hardcoded_type`, with the docs generator's `""` read as "not hardcoded" (api-facts).
+/// `hardcoded_type`, with `""` read as "not hardcoded" (the documentation's example response
+/// shows `""`, a placeholder of its generator, where a token created through the API has `null`).
 fn hardcoded(data: &Value) -> Option<String> {
     data.pointer("/attributes/hardcoded_type")
         .and_then(Value::as_str)

@@ -66,7 +66,7 @@ impl Probe {
             // "can_access_cma: Whether this API token can access the Content Management API".
             Probe::CmaRead => granted(surfaces.cma),
             // The intersection of the role and the flags (documented). Which permission guards
-            // which action is inferred (api-facts); the model follows the suite's reading in
+            // which action is inferred, not documented; the model follows the suite's reading in
             // update.effect.role, and a permission the run never set is unknown.
             Probe::GatedWrite { permission } => {
                 if !surfaces.cma {
