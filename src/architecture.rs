@@ -393,6 +393,17 @@ mod tests {
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 
+    /// The model is the oracle for the reference server: neither may be built on the other
+    /// (once a test of its own in `model`, now read off the same graph).
+    #[test]
+    fn the_model_and_the_reference_server_do_not_import_each_other() {
+        let graph = graph_of(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+        assert!(graph.contains_key("model") && graph.contains_key("reference"));
+        for (from, to) in [("model", "reference"), ("reference", "model")] {
+            assert_eq!(reachable(&graph, from).get(to), None, "{from} reaches {to}");
+        }
+    }
+
     #[test]
     fn a_cycle_is_found_and_shown_with_its_places() {
         let graph = graph_from(&[

@@ -464,28 +464,4 @@ mod tests {
         other["attributes"]["can_access_cma"] = json!(false);
         assert_eq!(m.mismatches("a", &other, None).len(), 2);
     }
-
-    /// The model is the oracle for the reference server: neither may be built on the other.
-    #[test]
-    fn the_model_and_the_reference_server_do_not_import_each_other() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        // Spelt in pieces, so that this file does not match itself.
-        let paths = |other: &str| [format!("crate::{other}"), format!("super::super::{other}")];
-        for (dir, forbidden) in [("model", paths("reference")), ("reference", paths("model"))] {
-            let mut seen = 0;
-            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
-                let path = entry.unwrap().path();
-                let text = std::fs::read_to_string(&path).unwrap();
-                seen += 1;
-                for word in &forbidden {
-                    assert!(
-                        !text.contains(word.as_str()),
-                        "{} mentions {word}",
-                        path.display()
-                    );
-                }
-            }
-            assert!(seen > 1, "{dir} has files");
-        }
-    }
 }
