@@ -159,12 +159,11 @@ fn imports(text: &str, depth: usize) -> Vec<(String, usize)> {
                     k += 2;
                 }
                 let here = depth + braces.iter().filter(|m| **m).count();
-                if ups >= here {
-                    if let Some((name, l)) = tokens.get(k) {
-                        if is_ident(name) {
-                            found.push((name.clone(), *l));
-                        }
-                    }
+                if ups >= here
+                    && let Some((name, l)) = tokens.get(k)
+                    && is_ident(name)
+                {
+                    found.push((name.clone(), *l));
                 }
             }
             _ => {}
