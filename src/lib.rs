@@ -1,5 +1,9 @@
 //! token-conformance: a conformance suite for the DatoCMS Content Management API endpoint
 //! "Update an API token" (`PUT /access_tokens/:id`), with an embedded reference server.
+//!
+//! The top-level modules import each other without a cycle, the HTTP client (`client`) is
+//! built on nothing of the suite, and the reference server (`reference`) only on `spec` and
+//! `faults`: a test in `architecture.rs` reads the `crate::` paths of `src/` and fails otherwise.
 
 #[cfg(test)]
 mod architecture;
