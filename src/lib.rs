@@ -8,8 +8,8 @@
 #[cfg(test)]
 mod architecture;
 pub mod checks;
-pub mod client;
 pub mod cli;
+pub mod client;
 pub mod console;
 pub mod engine;
 pub mod faults;
@@ -26,4 +26,3 @@ pub mod reference;
 pub mod report;
 pub mod spec;
 pub mod text;
-
