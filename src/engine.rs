@@ -1,173 +1,39 @@
 //! The engine both front ends drive: open a session on a target (starting the embedded
 //! reference server when no base URL is given), check that it is the API, run checks with
-//! their fixtures cleaned up whatever happens, and gather the results by clause.
+//! their fixtures cleaned up whatever happens, and gather the results by clause. What to run
+//! and the policy around it (production guard, destructive rule, budgets) come resolved in a
+//! [`Plan`]; fixture naming and `sweep` live with the fixtures.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
 
-use crate::checks::{self, Budget, CheckDef, Cx, Profile, Settings};
-use crate::fixtures::{Fixtures, NAME_PREFIX};
+use crate::checks::{self, CheckDef, Cx, Settings};
+use crate::client::{
+    Client, ClientError, Request, StopLevel, Target, TransportError, normalize_url,
+};
+use crate::fixtures::Fixtures;
 use crate::outcome::{Finding, Status};
+use crate::plan::{
+    MAX_CASES, Plan, PlanError, TargetKind, format_duration, host_of, production_guard,
+};
 use crate::reference::{ReferenceServer, ServerConfig};
 use crate::report::{self, CheckReport, RunReport};
 use crate::spec::Spec;
-use crate::client::{
-    Client, ClientError, Collection, Request, ResourceId, StopLevel, Target, TransportError,
-    normalize_url, shown,
-};
 
-/// Where and how to run.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// CMA base URL; `None` starts the embedded reference server.
-    pub base_url: Option<String>,
-    /// CDA URL.
-    pub cda_url: Option<String>,
-    /// `X-Environment` to send.
-    pub environment: Option<String>,
-    /// The management token's secret (from `CONFORMANCE_API_TOKEN`).
-    pub secret: Option<String>,
-    /// The target's name in reports.
-    pub target_name: Option<String>,
-    /// Allow destructive clauses on a target the suite did not start (loopback or not).
-    pub destructive: bool,
-    /// Forbid destructive clauses even on the embedded server.
-    pub no_destructive: bool,
-    /// Allow the public production host.
-    pub allow_production: bool,
-    /// A PEM file of extra trusted CA certificates (`--ca-cert`).
-    pub ca_cert: Option<std::path::PathBuf>,
-    /// Seed.
-    pub seed: u64,
-    /// Generated cases per property.
-    pub cases: u32,
-    /// Stop sending (the rest is inconclusive) after this many requests; cleanup is exempt.
-    pub max_requests: Option<u64>,
-    /// Which promises are hard checks.
-    pub profile: Profile,
-    /// Run only checks whose full name contains this.
-    pub filter: Option<String>,
-    /// How many checks run at once.
-    pub concurrency: usize,
-    /// How to start the embedded server when there is no base URL (rate limit off by
-    /// default, so a run takes a second; `mutants` switches faults on here).
-    pub embedded: ServerConfig,
-    /// How long the run may take from [`Session::open`] on (`None`: no limit). When it
-    /// passes, the checks still running stop and are inconclusive; cleanup still runs.
-    pub deadline: Option<Duration>,
-    /// Keep every request sent in `Stats::sent` (tests that read the transcript).
-    pub record_requests: bool,
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        RunOptions {
-            base_url: None,
-            cda_url: None,
-            environment: None,
-            secret: None,
-            target_name: None,
-            destructive: false,
-            no_destructive: false,
-            allow_production: false,
-            ca_cert: None,
-            seed: 0,
-            cases: DEFAULT_CASES,
-            max_requests: None,
-            profile: Profile::Documented,
-            filter: None,
-            concurrency: 8,
-            embedded: ServerConfig {
-                rate_limit: None,
-                ..ServerConfig::default()
-            },
-            deadline: Some(DEFAULT_DEADLINE),
-            record_requests: false,
-        }
-    }
-}
-
-impl RunOptions {
-    /// The contents of `--ca-cert`, read now so that a bad path is a clear configuration error.
-    fn ca_pem(&self) -> Result<Option<String>, RunError> {
-        self.ca_cert
-            .as_ref()
-            .map(|path| {
-                std::fs::read_to_string(path).map_err(|err| {
-                    RunError::Config(format!(
-                        "failed to read --ca-cert {}: {err}",
-                        path.display()
-                    ))
-                })
-            })
-            .transpose()
-    }
-}
-
-/// Generated cases per property by default.
-pub const DEFAULT_CASES: u32 = 32;
-/// The most generated cases per property a run accepts (`--cases`): about 18 requests per
-/// case, so 10,000 is already some 180,000 requests.
-pub const MAX_CASES: u32 = 10_000;
-/// How long a run may take by default (`--deadline`). A staging run takes some 15 s and a
-/// local one about a second: a run still going after this is stuck on a silent target.
-pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(15 * 60);
 /// How long the checks' cleanup may take once the run stops (deadline or signal); what is
 /// still there then is reported as left behind, for `sweep`.
 pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// After cleanup is cut off too, how long the engine waits for the checks' tasks to notice.
 const ABORT_GRACE: Duration = Duration::from_secs(5);
 
-/// A duration as written on the command line: `90s`, `15m`, `1h`, `500ms`, or plain seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (e.g. 90s, 15m, 1h, 500ms)"))?;
-    let millis = match unit.trim() {
-        "ms" => Some(number),
-        "" | "s" => number.checked_mul(1000),
-        "m" | "min" => number.checked_mul(60_000),
-        "h" => number.checked_mul(3_600_000),
-        _ => {
-            return Err(format!(
-                "{text:?} is not a duration (e.g. 90s, 15m, 1h, 500ms)"
-            ));
-        }
-    };
-    match millis {
-        Some(0) => Err("the deadline must be longer than 0".to_owned()),
-        Some(millis) => Ok(Duration::from_millis(millis)),
-        None => Err(format!("{text:?} is too long")),
-    }
-}
-
-/// A duration the way [`parse_duration`] reads it back (`15m`, `90s`, `500ms`).
-pub fn format_duration(duration: Duration) -> String {
-    let millis = duration.as_millis();
-    if millis.is_multiple_of(3_600_000) {
-        format!("{}h", millis / 3_600_000)
-    } else if millis.is_multiple_of(60_000) {
-        format!("{}m", millis / 60_000)
-    } else if millis.is_multiple_of(1000) {
-        format!("{}s", millis / 1000)
-    } else {
-        format!("{millis}ms")
-    }
-}
-
 /// Why a run could not start. Each maps to an exit code (see `--help`).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The settings are wrong.
-    #[error("{0}")]
-    Config(String),
+    /// The plan is wrong (production without the flag, cases out of range, a bad --ca-cert).
+    #[error(transparent)]
+    Plan(#[from] PlanError),
     /// A URL is malformed.
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -175,7 +41,7 @@ pub enum RunError {
     #[error("failed to start the embedded reference server: {0}")]
     Server(#[from] crate::reference::ServerError),
     /// Nothing answered.
-    #[error("the target could not be reached: {0}")]
+    #[error("the target could not be reached: {}", unreachable_text(.0))]
     Unreachable(TransportError),
     /// Something answered, but not the API.
     #[error("the target at {url} does not answer like the API: {detail}")]
@@ -199,7 +65,7 @@ pub struct Session {
     client: Client,
     settings: Arc<Settings>,
     server: Option<ReferenceServer>,
-    embedded: ServerConfig,
+    plan: Plan,
     /// The checks running now: their fixtures, and how to stop them (Ctrl-C).
     live: std::sync::Mutex<Vec<(usize, Arc<Fixtures>, tokio::task::AbortHandle)>>,
     /// The timer that stops the run at its deadline.
@@ -215,24 +81,22 @@ impl Drop for Session {
 }
 
 impl Session {
-    /// Start the embedded server if needed, build the client and probe the target.
-    pub async fn open(options: &RunOptions) -> Result<Session, RunError> {
+    /// Start the embedded server if the plan says so, build the client and probe the
+    /// target. The session keeps the plan: [`run_all`](Self::run_all) needs nothing more.
+    pub async fn open(plan: &Plan) -> Result<Session, RunError> {
         let opened = Instant::now();
-        if !(1..=MAX_CASES).contains(&options.cases) {
-            return Err(RunError::Config(format!(
-                "{} generated cases per property is out of range: 1 to {MAX_CASES}",
-                options.cases
-            )));
+        if !(1..=MAX_CASES).contains(&plan.cases) {
+            return Err(PlanError::Cases(u64::from(plan.cases)).into());
         }
-        let (target, server) = match &options.base_url {
-            None => {
-                let server = ReferenceServer::start(options.embedded.clone()).await?;
+        let (target, server) = match &plan.target {
+            TargetKind::Embedded(config) => {
+                let server = ReferenceServer::start((**config).clone()).await?;
                 let target = Target {
                     base_url: server.cma_url(),
                     cda_url: Some(server.cda_url()),
-                    environment: options.environment.clone(),
+                    environment: None,
                     secret: server.admin_secret().to_owned(),
-                    name: options
+                    name: plan
                         .target_name
                         .clone()
                         .unwrap_or_else(|| "reference".to_owned()),
@@ -241,46 +105,35 @@ impl Session {
                 };
                 (target, Some(server))
             }
-            Some(base) => {
-                let base_url = normalize_url("base", base)?;
-                if is_production(&base_url) && !options.allow_production {
-                    return Err(RunError::Config(format!(
-                        "{base_url} is the production API: the suite is meant for staging; pass --allow-production to run against production anyway"
-                    )));
-                }
-                let cda_url = options
+            TargetKind::Remote(remote) => {
+                let base_url = normalize_url("base", &remote.base_url)?;
+                production_guard(&base_url, plan.allow_production)?;
+                let cda_url = remote
                     .cda_url
                     .as_deref()
                     .map(|u| normalize_url("CDA", u))
                     .transpose()?;
-                let secret = options.secret.clone().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
-                    RunError::Config(
-                        "a --base-url needs the management token in the environment variable CONFORMANCE_API_TOKEN \
-                         (never on the command line, where ps and shell history would show it)"
-                            .to_owned(),
-                    )
-                })?;
-                let name = options
+                let name = plan
                     .target_name
                     .clone()
                     .unwrap_or_else(|| host_of(&base_url));
                 let target = Target {
                     base_url,
                     cda_url,
-                    environment: options.environment.clone(),
-                    secret,
+                    environment: remote.environment.clone(),
+                    secret: remote.secret.expose().to_owned(),
                     name,
                     embedded: false,
-                    ca_pem: options.ca_pem()?,
+                    ca_pem: remote.ca_pem()?,
                 };
                 (target, None)
             }
         };
-        let destructive = destructive_allowed(&target, options);
+        let destructive = plan.destructive_allowed(target.embedded);
         let client = Client::new(target)?;
-        client.set_request_cap(options.max_requests);
-        client.record_requests(options.record_requests);
-        let deadline = options.deadline.map(|limit| {
+        client.set_request_cap(plan.limits.max_requests);
+        client.record_requests(plan.record_requests);
+        let deadline = plan.limits.deadline.map(|limit| {
             let reason = format!("the run's deadline of {} passed", format_duration(limit));
             (opened + limit, reason)
         });
@@ -309,12 +162,9 @@ impl Session {
         // deadline is armed, so that a target gone silent cannot hold the run here).
         client.learn_management_id().await;
         let settings = Settings {
-            seed: options.seed,
-            budget: match options.profile {
-                Profile::Staging => Budget::staging(options.cases),
-                Profile::Documented | Profile::Strict => Budget::full(options.cases),
-            },
-            profile: options.profile,
+            seed: plan.seed,
+            budget: plan.check_budget(),
+            profile: plan.profile(),
             destructive,
             run_id: run_id(),
         };
@@ -322,10 +172,15 @@ impl Session {
             client,
             settings: Arc::new(settings),
             server,
-            embedded: options.embedded.clone(),
+            plan: plan.clone(),
             live: std::sync::Mutex::default(),
             deadline,
         })
+    }
+
+    /// The plan the session was opened with.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     /// Stop the run (a signal): the checks send nothing more and end inconclusive; their
@@ -373,7 +228,11 @@ impl Session {
         // factory token they delete is not one another check is looking at.
         let mut private = None;
         let client = if destructive && self.server.is_some() {
-            match ReferenceServer::start(self.embedded.clone()).await {
+            let config = match &self.plan.target {
+                TargetKind::Embedded(config) => (**config).clone(),
+                TargetKind::Remote(_) => ServerConfig::default(),
+            };
+            match ReferenceServer::start(config).await {
                 Ok(server) => {
                     let mut target = self.client.target().clone();
                     target.base_url = server.cma_url();
@@ -487,16 +346,16 @@ impl Session {
             .collect()
     }
 
-    /// Run every selected check, `concurrency` at a time, calling `progress` after each.
+    /// Run every check the plan selects, as many at a time as it says, calling `progress`
+    /// after each.
     /// Destructive checks run last, so that a factory token they delete on a shared target
     /// is not one another check is still looking at.
     pub async fn run_all(
         self: &Arc<Self>,
-        options: &RunOptions,
         mut progress: impl FnMut(&CheckReport, usize, usize),
     ) -> RunReport {
         let started = Instant::now();
-        let defs = Session::selected(options.filter.as_deref());
+        let defs = Session::selected(self.plan.filter.as_deref());
         let all_defs = defs.clone();
         let total = defs.len();
         let catalog = Spec::embedded().catalog();
@@ -504,7 +363,7 @@ impl Session {
             .into_iter()
             .enumerate()
             .partition(|(_, def)| catalog.clause(def.clause).is_some_and(|c| c.destructive));
-        let limit = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
+        let limit = Arc::new(tokio::sync::Semaphore::new(self.plan.concurrency.max(1)));
         let mut reports: Vec<(usize, CheckReport)> = Vec::with_capacity(total);
         let mut stop = self.client.stop_watch();
         // Once the run stops, its checks end at once (nothing more is sent) and clean up:
@@ -584,7 +443,7 @@ impl Session {
         }
         reports.sort_by_key(|(i, _)| *i);
         let checks: Vec<CheckReport> = reports.into_iter().map(|(_, r)| r).collect();
-        report::run_report(self, options, checks, started.elapsed())
+        report::run_report(self, checks, started.elapsed())
     }
 
     /// Stop every running check and remove the fixtures they created (Ctrl-C). Returns the
@@ -683,13 +542,6 @@ async fn preflight_raw(client: &Client) -> Result<(), RunError> {
     Ok(())
 }
 
-fn host_of(url: &str) -> String {
-    reqwest::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| url.to_owned())
-}
-
 /// 8 hex digits, unique enough per run (wall clock and process id; not the seed, so that two
 /// runs with one seed against one staging never share fixture names).
 fn run_id() -> String {
@@ -700,9 +552,28 @@ fn run_id() -> String {
     format!("{:08x}", mixed & 0xffff_ffff)
 }
 
-/// A random seed, when the user gives none (printed, so the run can be replayed).
-pub fn random_seed() -> u64 {
-    rand::random::<u64>() % 1_000_000_000
+/// Why nothing answered, said once: the URL and the innermost causes, without the HTTP
+/// library's own wrapping of them (which repeats the URL).
+fn unreachable_text(err: &TransportError) -> String {
+    match err {
+        TransportError::Unreachable { url, message } => {
+            let causes: Vec<&str> = message
+                .split(": ")
+                .filter(|part| {
+                    !part.starts_with("error sending request")
+                        && !part.starts_with("client error (")
+                        && !part.contains(url.as_str())
+                })
+                .collect();
+            let cause = if causes.is_empty() {
+                message.as_str().to_owned()
+            } else {
+                causes.join(": ")
+            };
+            format!("nothing answered at {url}: {cause}")
+        }
+        other => other.to_string(),
+    }
 }
 
 /// The status of a run, for the exit code.
@@ -710,332 +581,11 @@ pub fn overall(report: &RunReport) -> Status {
     Status::combine(report.clauses.iter().map(|c| c.status))
 }
 
-/// Whether destructive clauses may run: on the embedded server the suite starts itself, on
-/// any other target only with `--destructive`, and nowhere with `--no-destructive`. A loopback
-/// address is not enough: a vendor's server on `localhost`, or a staging behind
-/// `kubectl port-forward`, is someone else's data.
-pub fn destructive_allowed(target: &Target, options: &RunOptions) -> bool {
-    !options.no_destructive && (target.embedded || options.destructive)
-}
-
-/// Requests a staging run needs besides its generated cases (fixtures, tours, permission
-/// probes), measured against the embedded server and rounded up. `update.isolation` takes
-/// about 40 of them (its fixed check and its sequences, 2 cases of at most 3 steps, do not
-/// scale with the cases), the forged-bearer check of `update.auth` about 25, the concurrent
-/// histories of the four `update.effect.*` checks about 48.
-pub const STAGING_FIXED_REQUESTS: u64 = 353;
-/// Requests per generated case in a staging run (every property together), rounded up.
-pub const STAGING_REQUESTS_PER_CASE: u64 = 18;
-/// The request budget of `--profile staging` when `--max-requests` is not given.
-pub const STAGING_DEFAULT_MAX_REQUESTS: u64 = 400;
-
-/// The most generated cases per property that keep a staging run within `max_requests`.
-pub fn staging_cases(max_requests: u64) -> Result<u32, RunError> {
-    let room = max_requests.saturating_sub(STAGING_FIXED_REQUESTS) / STAGING_REQUESTS_PER_CASE;
-    if room == 0 {
-        return Err(RunError::Config(format!(
-            "--max-requests {max_requests} is too small: covering every clause takes about {} requests",
-            STAGING_FIXED_REQUESTS + STAGING_REQUESTS_PER_CASE
-        )));
-    }
-    Ok(room.min(u64::from(DEFAULT_CASES)) as u32)
-}
-
-/// The public production host: a run against it needs `--allow-production`.
-pub const PRODUCTION_HOST: &str = "site-api.datocms.com";
-
-/// Whether `url` points at the production API.
-pub fn is_production(url: &str) -> bool {
-    reqwest::Url::parse(url)
-        .ok()
-        .and_then(|u| {
-            u.host_str().map(|h| {
-                h.trim_end_matches('.')
-                    .eq_ignore_ascii_case(PRODUCTION_HOST)
-            })
-        })
-        .unwrap_or(false)
-}
-
-/// Whether `name` is a fixture of some run: it contains the marker every fixture name and
-/// every generated name carries, `conformance-<8 hex>-<check serial>-<n>-`.
-pub fn is_fixture_name(name: &str) -> bool {
-    name.match_indices(NAME_PREFIX).any(|(at, _)| {
-        let rest = &name.as_bytes()[at + NAME_PREFIX.len()..];
-        if rest.len() <= 8 || !rest[..8].iter().all(u8::is_ascii_hexdigit) || rest[8] != b'-' {
-            return false;
-        }
-        // Two runs of digits, each ended by `-`.
-        let mut rest = &rest[9..];
-        for _ in 0..2 {
-            let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-            if digits == 0 || rest.get(digits) != Some(&b'-') {
-                return false;
-            }
-            rest = &rest[digits + 1..];
-        }
-        true
-    })
-}
-
-/// What `sweep` removed, and what it could not.
-#[derive(Debug, Default)]
-pub struct SweepReport {
-    /// `token <id> <name>` / `role <id> <name>` of each fixture removed.
-    pub removed: Vec<String>,
-    /// The same, with the reason, for each that could not be removed.
-    pub failed: Vec<String>,
-}
-
-/// Remove every token and role a run left behind: only resources whose own listing entry
-/// carries the fixture marker in its name and a safe id, that read back by that id with that
-/// same name, never a factory token and never the token the sweep authenticates with.
-/// Tokens first (a role in use cannot be deleted).
-/// Every line is redacted (names and answers are the target's words).
-pub async fn sweep(client: &Client) -> Result<SweepReport, RunError> {
-    let secrets = client.secrets();
-    let clean = |lines: Vec<String>| lines.iter().map(|l| secrets.redact(l)).collect();
-    match sweep_unredacted(client).await {
-        Ok(report) => Ok(SweepReport {
-            removed: clean(report.removed),
-            failed: clean(report.failed),
-        }),
-        Err(err) => Err(redact_error(client, err)),
-    }
-}
-
-async fn sweep_unredacted(client: &Client) -> Result<SweepReport, RunError> {
-    let me = client
-        .send(&Request::cma(Method::GET, "/users/me"))
-        .await
-        .map_err(RunError::Unreachable)?;
-    let my_id = me.data().and_then(|d| ResourceId::of(d).ok());
-    if let Some(id) = &my_id {
-        client.set_management_id(id.clone());
-    }
-    let mut report = SweepReport::default();
-    for collection in [Collection::AccessTokens, Collection::Roles] {
-        let kind = collection.noun();
-        let list = client
-            .send(&Request::cma(Method::GET, collection.path()))
-            .await
-            .map_err(RunError::Unreachable)?;
-        let Some(items) = list.data().and_then(serde_json::Value::as_array) else {
-            return Err(RunError::NotTheApi {
-                url: list.request.url.clone(),
-                detail: format!("listing answered {}", list.summary()),
-            });
-        };
-        let name_of = |item: &serde_json::Value| {
-            item.pointer("/attributes/name")
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned)
-        };
-        // Counted once: a hostile listing of many entries must not cost a comparison per pair.
-        let mut listed_ids: std::collections::HashMap<&str, usize> =
-            std::collections::HashMap::new();
-        for item in items {
-            if let Some(id) = item.get("id").and_then(serde_json::Value::as_str) {
-                *listed_ids.entry(id).or_default() += 1;
-            }
-        }
-        for item in items {
-            let Some(name) = name_of(item).filter(|n| is_fixture_name(n)) else {
-                continue;
-            };
-            let what = format!("{kind} {}", shown(&name));
-            let id = match ResourceId::of(item) {
-                Ok(id) => id,
-                Err(err) => {
-                    report.failed.push(format!(
-                        "{what}: {}",
-                        crate::fixtures::listed_unsafe(collection, &err)
-                    ));
-                    continue;
-                }
-            };
-            let what = format!("{kind} {id} {}", shown(&name));
-            if collection == Collection::AccessTokens && my_id.as_ref() == Some(&id) {
-                report.failed.push(format!(
-                    "{what}: the token this sweep authenticates with: not deleted"
-                ));
-                continue;
-            }
-            // Without its own id the client's guard cannot refuse a write to it, and a target
-            // could list it under a fixture name.
-            if collection == Collection::AccessTokens && my_id.is_none() {
-                report.failed.push(format!(
-                    "{what}: GET /users/me gave no usable id, so this sweep cannot tell its own token from it: not deleted"
-                ));
-                continue;
-            }
-            // One id listed under two names: the listing cannot say which resource it is.
-            let same_id = listed_ids.get(&*id).copied().unwrap_or(0);
-            if same_id > 1 {
-                report.failed.push(format!(
-                    "{what}: the listing shows this id {same_id} times: not deleted"
-                ));
-                continue;
-            }
-            if let Err(why) = confirm_fixture(client, collection, &id, &name).await {
-                report.failed.push(format!("{what}: {why}: not deleted"));
-                continue;
-            }
-            match client
-                .send(&Request::cma_resource(
-                    Method::DELETE,
-                    collection,
-                    &id,
-                    None,
-                ))
-                .await
-            {
-                Ok(ex) if ex.is_success() || ex.status == 404 => report.removed.push(what),
-                Ok(ex) => report.failed.push(format!("{what}: {}", ex.summary())),
-                Err(err) => report.failed.push(format!("{what}: {err}")),
-            }
-        }
-    }
-    Ok(report)
-}
-
-/// Read `id` back: it must be a resource with that id and exactly `name`, and not a factory
-/// token (fixtures never are).
-async fn confirm_fixture(
-    client: &Client,
-    collection: Collection,
-    id: &ResourceId,
-    name: &str,
-) -> Result<(), String> {
-    let read = client
-        .send(&Request::cma_resource(Method::GET, collection, id, None))
-        .await
-        .map_err(|err| err.to_string())?;
-    let data = read
-        .data()
-        .filter(|_| read.is_success())
-        .ok_or_else(|| format!("reading it back answered {}", read.summary()))?;
-    let str_at = |pointer: &str| data.pointer(pointer).and_then(serde_json::Value::as_str);
-    if str_at("/id") != Some(&**id) || str_at("/attributes/name") != Some(name) {
-        return Err("it reads back as another resource".to_owned());
-    }
-    if str_at("/attributes/hardcoded_type").is_some_and(|t| !t.is_empty()) {
-        return Err("it is a factory token".to_owned());
-    }
-    Ok(())
-}
-
-/// A client for `sweep`: the target from the same options as `run`, no embedded server.
-pub fn sweep_client(options: &RunOptions) -> Result<Client, RunError> {
-    let base = options.base_url.as_deref().ok_or_else(|| {
-        RunError::Config("sweep needs --base-url (or CONFORMANCE_BASE_URL)".to_owned())
-    })?;
-    let base_url = normalize_url("base", base)?;
-    let secret = options
-        .secret
-        .clone()
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| {
-            RunError::Config("sweep needs the management token in CONFORMANCE_API_TOKEN".to_owned())
-        })?;
-    let target = Target {
-        name: host_of(&base_url),
-        base_url,
-        cda_url: None,
-        environment: options.environment.clone(),
-        secret,
-        embedded: false,
-        ca_pem: options.ca_pem()?,
-    };
-    Ok(Client::new(target)?)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-
-    #[test]
-    fn fixture_names_are_recognised_wherever_the_marker_stands() {
-        assert!(is_fixture_name("conformance-0a1b2c3d-4-0-applies"));
-        assert!(is_fixture_name(" 🦀 conformance-0a1b2c3d-4-1-n tail "));
-        assert!(!is_fixture_name("conformance-notahex!-1"));
-        assert!(!is_fixture_name("Read-only API token"));
-        assert!(!is_fixture_name("conformance-0a1b2c3d"));
-        // The marker is the whole `<run>-<serial>-<n>-`, not just a hex word.
-        assert!(!is_fixture_name("my conformance-deadbeef-notes"));
-        assert!(!is_fixture_name("conformance-deadbeef-1-x"));
-        assert!(!is_fixture_name("conformance-deadbeef--1-x"));
-    }
-
-    #[test]
-    fn the_staging_budget_covers_every_clause_in_400_requests() {
-        let cases = staging_cases(STAGING_DEFAULT_MAX_REQUESTS).unwrap_or(0);
-        assert!(cases >= 1);
-        assert!(STAGING_FIXED_REQUESTS + STAGING_REQUESTS_PER_CASE * u64::from(cases) <= 400);
-        assert!(staging_cases(100).is_err());
-    }
-
-    #[test]
-    fn destructive_clauses_need_the_embedded_server_or_the_flag() {
-        let target = |url: &str, embedded| Target {
-            base_url: url.to_owned(),
-            cda_url: None,
-            environment: None,
-            secret: "x".to_owned(),
-            name: "t".to_owned(),
-            embedded,
-            ca_pem: None,
-        };
-        let options = RunOptions::default();
-        let forced = RunOptions {
-            destructive: true,
-            ..RunOptions::default()
-        };
-        let forbidden = RunOptions {
-            no_destructive: true,
-            ..RunOptions::default()
-        };
-        assert!(destructive_allowed(
-            &target("http://127.0.0.1:1", true),
-            &options
-        ));
-        // A server on loopback the suite did not start is someone else's (a vendor's
-        // localhost, a port-forward to staging): not without the flag.
-        assert!(!destructive_allowed(
-            &target("http://127.0.0.1:3000", false),
-            &options
-        ));
-        assert!(!destructive_allowed(
-            &target("http://localhost:3000", false),
-            &options
-        ));
-        assert!(!destructive_allowed(
-            &target("http://[::1]:3000", false),
-            &options
-        ));
-        assert!(destructive_allowed(
-            &target("http://127.0.0.1:3000", false),
-            &forced
-        ));
-        assert!(!destructive_allowed(
-            &target("https://staging.example.com", false),
-            &options
-        ));
-        assert!(!destructive_allowed(
-            &target("http://10.0.0.7", false),
-            &options
-        ));
-        assert!(destructive_allowed(
-            &target("https://staging.example.com", false),
-            &forced
-        ));
-        assert!(!destructive_allowed(
-            &target("http://127.0.0.1:3000", false),
-            &forbidden
-        ));
-    }
 
     /// A target on 127.0.0.1 that writes `answer` on every connection.
     async fn raw_target(answer: &'static str) -> String {
@@ -1068,13 +618,18 @@ mod tests {
                 "-byte cap",
             ),
         ] {
-            let options = RunOptions {
-                base_url: Some(raw_target(answer).await),
-                secret: Some("engine-test-secret-81c4".to_owned()),
-                deadline: Some(Duration::from_secs(10)),
-                ..RunOptions::default()
+            let plan = Plan {
+                target: TargetKind::Remote(crate::plan::Remote::new(
+                    raw_target(answer).await,
+                    "engine-test-secret-81c4",
+                )),
+                limits: crate::plan::Limits {
+                    max_requests: None,
+                    deadline: Some(Duration::from_secs(10)),
+                },
+                ..Plan::default()
             };
-            let Err(err) = Session::open(&options).await else {
+            let Err(err) = Session::open(&plan).await else {
                 panic!("the session opened");
             };
             assert!(matches!(err, RunError::NotTheApi { .. }), "{err}");
@@ -1085,42 +640,28 @@ mod tests {
     #[tokio::test]
     async fn cases_beyond_the_bound_are_a_configuration_error() {
         for cases in [0, MAX_CASES + 1] {
-            let options = RunOptions {
+            let plan = Plan {
                 cases,
-                ..RunOptions::default()
+                ..Plan::default()
             };
-            let Err(err) = Session::open(&options).await else {
+            let Err(err) = Session::open(&plan).await else {
                 panic!("the session opened with {cases} cases");
             };
-            assert!(matches!(err, RunError::Config(_)), "{err}");
+            assert!(matches!(err, RunError::Plan(PlanError::Cases(_))), "{err}");
         }
     }
 
     #[test]
-    fn deadlines_read_and_print_alike() {
-        for (text, duration) in [
-            ("15m", Duration::from_secs(900)),
-            ("90s", Duration::from_secs(90)),
-            ("90", Duration::from_secs(90)),
-            ("500ms", Duration::from_millis(500)),
-            ("1h", Duration::from_secs(3600)),
-        ] {
-            assert_eq!(parse_duration(text), Ok(duration), "{text}");
-        }
-        assert_eq!(format_duration(DEFAULT_DEADLINE), "15m");
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
-        assert_eq!(format_duration(Duration::from_secs(7200)), "2h");
-        for bad in ["", "0s", "soon", "5 days", "-1s", "99999999999999999h"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn production_is_recognised() {
-        assert!(is_production("https://site-api.datocms.com"));
-        assert!(is_production("https://SITE-API.datocms.com/"));
-        assert!(is_production("https://site-api.datocms.com./"));
-        assert!(is_production("https://site-api.datocms.com./"));
-        assert!(!is_production("https://staging.example.com"));
+    fn an_unreachable_target_is_named_once_with_its_cause() {
+        let err = RunError::Unreachable(TransportError::Unreachable {
+            url: "http://127.0.0.1:9/site".to_owned(),
+            message: "error sending request for url (http://127.0.0.1:9/site): client error (Connect): tcp connect error: Connection refused (os error 111)".to_owned(),
+        });
+        let text = err.to_string();
+        assert_eq!(
+            text,
+            "the target could not be reached: nothing answered at http://127.0.0.1:9/site: tcp connect error: Connection refused (os error 111)"
+        );
+        assert_eq!(text.matches("127.0.0.1:9").count(), 1, "{text}");
     }
 }

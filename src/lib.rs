@@ -2,8 +2,8 @@
 //! "Update an API token" (`PUT /access_tokens/:id`), with an embedded reference server.
 
 pub mod checks;
-pub mod client;
 pub mod cli;
+pub mod client;
 pub mod console;
 pub mod engine;
 pub mod faults;
@@ -16,7 +16,7 @@ pub mod observe;
 pub mod openapi;
 pub mod outcome;
 pub mod output;
+pub mod plan;
 pub mod reference;
 pub mod report;
 pub mod spec;
-

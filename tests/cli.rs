@@ -6,8 +6,8 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Output};
 
-use token_conformance::checks::Profile;
-use token_conformance::engine::{RunOptions, Session};
+use token_conformance::engine::Session;
+use token_conformance::plan::{Plan, Strictness};
 use token_conformance::spec::{SchemaId, Spec};
 
 fn bin() -> Command {
@@ -220,16 +220,16 @@ fn the_json_report_matches_its_schema_and_holds_no_secret() {
 /// Every request of a run, with what legitimately differs between runs masked: the run id
 /// in fixture names and the ids the server hands out.
 async fn transcript(seed: u64) -> Vec<String> {
-    let options = RunOptions {
+    let options = Plan {
         seed,
         cases: 6,
         concurrency: 1,
-        profile: Profile::Documented,
+        strictness: Strictness::Documented,
         record_requests: true,
-        ..RunOptions::default()
+        ..Plan::default()
     };
     let session = std::sync::Arc::new(Session::open(&options).await.unwrap());
-    let report = session.run_all(&options, |_, _, _| {}).await;
+    let report = session.run_all(|_, _, _| {}).await;
     assert!(
         report
             .clauses

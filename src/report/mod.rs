@@ -14,10 +14,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::checks::{CheckDef, Profile, Settings};
-use crate::engine::{RunOptions, Session};
+use crate::client::{Exchange, Secrets};
+use crate::engine::Session;
 use crate::outcome::{CheckResult, Finding, Status};
 use crate::spec::{Evidence, Spec};
-use crate::client::{Exchange, Secrets};
 
 pub use curl::curl_command;
 
@@ -214,13 +214,14 @@ fn failure_text(
     }
     let _ = writeln!(
         out,
-        "\nreplay: token-conformance run --seed {} --cases {} --profile {} --filter {} (plus the same target options)",
+        "\nreplay: token-conformance run --seed {} --cases {} --profile {}{} --filter {} (plus the same target options)",
         settings.seed,
         settings.budget.cases,
-        match settings.profile {
-            Profile::Documented => "documented",
-            Profile::Strict => "strict",
-            Profile::Staging => "staging",
+        settings.profile.as_str(),
+        if settings.budget.staging && settings.profile != Profile::Staging {
+            " --budget staging"
+        } else {
+            ""
         },
         def.full_name()
     );
@@ -231,12 +232,7 @@ fn failure_text(
 }
 
 /// Gather check reports by clause.
-pub fn run_report(
-    session: &Session,
-    options: &RunOptions,
-    checks: Vec<CheckReport>,
-    duration: Duration,
-) -> RunReport {
+pub fn run_report(session: &Session, checks: Vec<CheckReport>, duration: Duration) -> RunReport {
     let target = session.client().target();
     let mut clauses = Vec::new();
     for clause in Spec::embedded().catalog().clauses() {
@@ -264,15 +260,25 @@ pub fn run_report(
         cda_url: target.cda_url.clone(),
         environment: target.environment.clone(),
         embedded: target.embedded,
-        seed: options.seed,
+        seed: session.settings().seed,
         cases: session.settings().budget.cases,
-        profile: options.profile,
+        profile: session.settings().profile,
         clauses,
         requests: stats.requests.load(std::sync::atomic::Ordering::Relaxed),
         rate_limit_wait_ms: stats
             .rate_limit_wait_ms
             .load(std::sync::atomic::Ordering::Relaxed),
         duration_ms: duration.as_millis() as u64,
+    }
+}
+
+/// The cases column: empty for a check (or clause) that generates no cases, rather than a
+/// `0` that reads like "none of its cases ran".
+fn cases_column(cases: u64) -> String {
+    if cases == 0 {
+        String::new()
+    } else {
+        cases.to_string()
     }
 }
 
@@ -334,7 +340,7 @@ impl RunReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "target {} ({}{}) · profile {:?} · seed {} · {} cases per property\n",
+            "target {} ({}{}) · profile {} · seed {} · {} cases per property\n",
             crate::output::terminal_line(&self.target_name),
             crate::output::terminal_line(&self.base_url),
             if self.embedded {
@@ -342,7 +348,7 @@ impl RunReport {
             } else {
                 ""
             },
-            self.profile,
+            self.profile.as_str(),
             self.seed,
             self.cases
         );
@@ -361,7 +367,7 @@ impl RunReport {
                     format!("{:<13}", clause.status.as_str().to_uppercase())
                 ),
                 clause.evidence.to_string(),
-                cases,
+                cases_column(cases),
                 clause.requests,
                 clause.id,
                 clause.title
@@ -375,7 +381,7 @@ impl RunReport {
                         "{:<13} {} {:>6} {:>8}    {} {}",
                         "",
                         paint(check.status, format!("{:<11}", check.status.as_str())),
-                        check.cases,
+                        cases_column(check.cases),
                         check.requests,
                         check.name,
                         if check.status == Status::Fail || reason.is_empty() {
