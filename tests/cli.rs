@@ -321,7 +321,10 @@ fn help_lists_the_staging_profile_and_what_serve_needs() {
         profile[..profile.find("Possible values").unwrap()].contains("staging:"),
         "{run}"
     );
-    assert!(run.contains("--strict") && run.contains("--budget"), "{run}");
+    assert!(
+        run.contains("--strict") && run.contains("--budget"),
+        "{run}"
+    );
     let serve = text(&bin().args(["serve", "--help"]).output().unwrap());
     assert!(serve.contains("CONFORMANCE_API_TOKEN"), "{serve}");
     assert!(serve.contains("port 0"), "{serve}");
