@@ -22,6 +22,7 @@ pub mod observe;
 pub mod openapi;
 pub mod outcome;
 pub mod output;
+pub mod plan;
 pub mod reference;
 pub mod report;
 pub mod spec;

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::checks::{self, Profile};
-use crate::engine::{RunOptions, Session};
+use crate::engine::Session;
 use crate::faults::{Fault, FaultSet};
 use crate::outcome::Status;
+use crate::plan::{Plan, Strictness, TargetKind};
 use crate::reference::{RateLimit, ServerConfig};
 
 /// What became of one fault.
@@ -88,13 +89,17 @@ pub async fn run_one(
     cases: u32,
     profile: Profile,
 ) -> MutantResult {
-    let options = RunOptions {
+    let plan = Plan {
+        target: TargetKind::Embedded(Box::new(server_config(fault))),
         seed,
         cases,
-        profile,
+        strictness: if profile == Profile::Strict {
+            Strictness::Strict
+        } else {
+            Strictness::Documented
+        },
         concurrency: 8,
-        embedded: server_config(fault),
-        ..RunOptions::default()
+        ..Plan::default()
     };
     let started = Instant::now();
     let result = |verdict, note: String| MutantResult {
@@ -108,14 +113,14 @@ pub async fn run_one(
         verdict,
         note,
     };
-    let session = match Session::open(&options).await {
+    let session = match Session::open(&plan).await {
         Ok(session) => Arc::new(session),
         Err(err) => return result(Verdict::Error, err.to_string()),
     };
     let mut first: Option<(u64, Duration)> = None;
     let counter = Arc::clone(&session);
     let report = session
-        .run_all(&options, |check, _, _| {
+        .run_all(|check, _, _| {
             if check.status == Status::Fail && first.is_none() {
                 let requests = counter
                     .client()

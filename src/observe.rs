@@ -50,7 +50,7 @@ fn mask_fixture_names(text: &str) -> String {
     while let Some(at) = rest.find(crate::fixtures::NAME_PREFIX) {
         out.push_str(&rest[..at]);
         let tail = &rest[at..];
-        if crate::engine::is_fixture_name(tail) {
+        if crate::fixtures::is_fixture_name(tail) {
             let end = tail.find(['"', ' ', '\'', ',', '}']).unwrap_or(tail.len());
             out.push_str("[fixture name]");
             rest = &tail[end..];

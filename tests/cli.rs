@@ -6,8 +6,8 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Output};
 
-use token_conformance::checks::Profile;
-use token_conformance::engine::{RunOptions, Session};
+use token_conformance::engine::Session;
+use token_conformance::plan::{Plan, Strictness};
 use token_conformance::spec::{SchemaId, Spec};
 
 fn bin() -> Command {
@@ -220,16 +220,16 @@ fn the_json_report_matches_its_schema_and_holds_no_secret() {
 /// Every request of a run, with what legitimately differs between runs masked: the run id
 /// in fixture names and the ids the server hands out.
 async fn transcript(seed: u64) -> Vec<String> {
-    let options = RunOptions {
+    let options = Plan {
         seed,
         cases: 6,
         concurrency: 1,
-        profile: Profile::Documented,
+        strictness: Strictness::Documented,
         record_requests: true,
-        ..RunOptions::default()
+        ..Plan::default()
     };
     let session = std::sync::Arc::new(Session::open(&options).await.unwrap());
-    let report = session.run_all(&options, |_, _, _| {}).await;
+    let report = session.run_all(|_, _, _| {}).await;
     assert!(
         report
             .clauses
@@ -275,4 +275,106 @@ async fn the_same_seed_sends_the_same_requests() {
     assert!(diff.is_empty(), "the two runs differ: {diff:#?}");
     let c = transcript(7).await;
     assert_ne!(a, c, "another seed should generate other bodies");
+}
+
+#[test]
+fn a_base_url_without_a_scheme_gets_a_suggestion() {
+    let out = bin()
+        .args(["run", "--base-url", "127.0.0.1:3000"])
+        .env("CONFORMANCE_API_TOKEN", "x-secret-x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("did you mean http://127.0.0.1:3000"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("relative URL"), "{}", text(&out));
+}
+
+#[test]
+fn an_unreachable_target_is_named_once_with_its_cause() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = bin()
+        .args(["run", "--base-url", &url])
+        .env("CONFORMANCE_API_TOKEN", "some-secret-value")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let all = text(&out);
+    assert_eq!(all.matches(&url).count(), 1, "{all}");
+    assert!(all.to_lowercase().contains("refused"), "{all}");
+    assert!(!all.contains("error sending request"), "{all}");
+}
+
+#[test]
+fn help_lists_the_staging_profile_and_what_serve_needs() {
+    let run = text(&bin().args(["run", "--help"]).output().unwrap());
+    let profile = &run[run.find("--profile").unwrap()..];
+    assert!(
+        profile[..profile.find("Possible values").unwrap()].contains("staging:"),
+        "{run}"
+    );
+    assert!(
+        run.contains("--strict") && run.contains("--budget"),
+        "{run}"
+    );
+    let serve = text(&bin().args(["serve", "--help"]).output().unwrap());
+    assert!(serve.contains("CONFORMANCE_API_TOKEN"), "{serve}");
+    assert!(serve.contains("port 0"), "{serve}");
+}
+
+/// `--profile staging --strict`: the staging budget (few cases) with strictness (the
+/// strict-only check runs); the header spells the profile as the flag does, and checks
+/// without generated cases show no `0` in the cases column.
+#[test]
+fn staging_and_strict_combine_and_the_header_reads_like_the_flags() {
+    let out = bin()
+        .args([
+            "run",
+            "--profile",
+            "staging",
+            "--strict",
+            "--seed",
+            "3",
+            "--verbose",
+            "--filter",
+            "update.request.validation::unknown_members_are_refused",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(stdout.contains("· profile strict ·"), "{stdout}");
+    let row = stdout
+        .lines()
+        .find(|l| l.contains("unknown_members_are_refused"))
+        .unwrap();
+    assert_eq!(
+        row.split_whitespace().next(),
+        Some("pass"),
+        "the strict-only check ran: {stdout}"
+    );
+    let documented = bin()
+        .args(["run", "--verbose", "--filter", "headers.content_type"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&documented.stdout).into_owned();
+    assert!(stdout.contains("· profile documented ·"), "{stdout}");
+    assert!(!stdout.contains("Documented"), "{stdout}");
+    let row = stdout
+        .lines()
+        .find(|l| l.contains("every_response_is_json"))
+        .unwrap();
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    // `pass`, then the requests (no cases), then the check's name.
+    assert_eq!(columns[0], "pass", "{row}");
+    assert!(columns[1].parse::<u64>().unwrap() > 0, "{row}");
+    assert_eq!(columns[2], "every_response_is_json", "{row}");
 }

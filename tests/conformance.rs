@@ -4,16 +4,19 @@
 //! The target comes from `CONFORMANCE_BASE_URL`, `CONFORMANCE_CDA_URL`,
 //! `CONFORMANCE_ENVIRONMENT` and `CONFORMANCE_API_TOKEN`; without a base URL the embedded
 //! reference server is started (once per process: nextest runs one process per trial).
-//! `CONFORMANCE_SEED`, `CONFORMANCE_CASES` and `CONFORMANCE_PROFILE` tune the run.
+//! `CONFORMANCE_SEED`, `CONFORMANCE_CASES`, `CONFORMANCE_PROFILE`, `CONFORMANCE_BUDGET`,
+//! `CONFORMANCE_MAX_REQUESTS` and `CONFORMANCE_DEADLINE` tune the run, resolved by the same
+//! plan as `token-conformance run` (`token_conformance::plan`).
 //! Nothing is done before libtest-mimic has parsed its arguments, so `--list` stays clean.
 
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
-use token_conformance::checks::{self, CheckDef, Profile};
-use token_conformance::engine::{self, DEFAULT_CASES, RunOptions, Session};
+use token_conformance::checks::{self, CheckDef};
+use token_conformance::engine::Session;
 use token_conformance::outcome::Status;
+use token_conformance::plan::{Inputs, Plan};
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
@@ -34,70 +37,26 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn options() -> Result<RunOptions, String> {
-    let number = |name: &str| -> Result<Option<u64>, String> {
-        env(name)
-            .map(|v| {
-                v.trim()
-                    .parse::<u64>()
-                    .map_err(|_| format!("{name} must be a whole number, got {v:?}"))
-            })
-            .transpose()
-    };
-    let profile = match env("CONFORMANCE_PROFILE").as_deref() {
-        None | Some("documented") => Profile::Documented,
-        Some("strict") => Profile::Strict,
-        Some("staging") => Profile::Staging,
-        Some(other) => {
-            return Err(format!(
-                "CONFORMANCE_PROFILE must be documented or strict, got {other:?}"
-            ));
-        }
-    };
-    let max_requests = match (number("CONFORMANCE_MAX_REQUESTS")?, profile) {
-        (Some(max), _) => Some(max),
-        (None, Profile::Staging) => Some(engine::STAGING_DEFAULT_MAX_REQUESTS),
-        (None, _) => None,
-    };
-    let cases = match (number("CONFORMANCE_CASES")?, profile, max_requests) {
-        (Some(n), _, _) => n.min(u64::from(u32::MAX)) as u32,
-        (None, Profile::Staging, Some(max)) => {
-            engine::staging_cases(max).map_err(|e| e.to_string())?
-        }
-        _ => DEFAULT_CASES,
-    };
-    Ok(RunOptions {
-        base_url: env("CONFORMANCE_BASE_URL"),
-        cda_url: env("CONFORMANCE_CDA_URL"),
-        environment: env("CONFORMANCE_ENVIRONMENT"),
-        secret: env("CONFORMANCE_API_TOKEN"),
-        seed: number("CONFORMANCE_SEED")?.unwrap_or_else(engine::random_seed),
-        cases,
-        max_requests,
-        allow_production: env("CONFORMANCE_ALLOW_PRODUCTION").is_some(),
-        ca_cert: env("CONFORMANCE_CA_CERT").map(std::path::PathBuf::from),
-        profile,
-        ..RunOptions::default()
-    })
+/// The plan from the `CONFORMANCE_*` variables, through the same resolver as `run`.
+fn plan() -> Result<Plan, String> {
+    Inputs::from_env(|name| std::env::var(name).ok())
+        .and_then(Inputs::resolve)
+        .map_err(|err| err.to_string())
 }
 
 fn session() -> Result<&'static Arc<Session>, Failed> {
     static SESSION: OnceLock<Result<Arc<Session>, String>> = OnceLock::new();
     SESSION
         .get_or_init(|| {
-            let options = options()?;
+            let plan = plan()?;
             let session = runtime()
-                .block_on(Session::open(&options))
+                .block_on(Session::open(&plan))
                 .map_err(|err| err.to_string())?;
             eprintln!(
                 "token-conformance: target {} · seed {} (CONFORMANCE_SEED={} replays it)",
                 session.client().target().name,
-                options.seed,
-                options.seed
+                plan.seed,
+                plan.seed
             );
             Ok(Arc::new(session))
         })

@@ -8,8 +8,10 @@ mod common;
 use std::sync::Arc;
 
 use serde_json::Value;
-use token_conformance::engine::{self, RunOptions, Session};
+use token_conformance::engine::Session;
+use token_conformance::fixtures;
 use token_conformance::outcome::Status;
+use token_conformance::plan::Plan;
 use token_conformance::reference::{ReferenceServer, ServerConfig};
 
 const SECRET: &str = "flaky-management-secret-9e1d";
@@ -25,12 +27,12 @@ fn a_flaky_network_gives_no_false_failure_and_leaves_nothing_behind() {
             ..ServerConfig::default()
         };
         let server = ReferenceServer::start(config).await.unwrap();
-        let options = RunOptions {
+        let options = Plan {
             cases: 8,
             ..common::options_for(&server, SECRET, 21)
         };
         let session = Arc::new(Session::open(&options).await.unwrap());
-        let report = session.run_all(&options, |_, _, _| {}).await;
+        let report = session.run_all(|_, _, _| {}).await;
         for clause in &report.clauses {
             assert!(
                 clause.status != Status::Fail,
@@ -64,7 +66,7 @@ fn a_flaky_network_gives_no_false_failure_and_leaves_nothing_behind() {
                 .unwrap()
                 .iter()
                 .filter_map(|item| item.pointer("/attributes/name").and_then(Value::as_str))
-                .filter(|name| engine::is_fixture_name(name))
+                .filter(|name| fixtures::is_fixture_name(name))
                 .collect();
             assert!(names.is_empty(), "left behind under {path}: {names:?}");
         }

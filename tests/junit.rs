@@ -5,20 +5,22 @@
 mod common;
 
 use token_conformance::checks::Profile;
-use token_conformance::engine::RunOptions;
 use token_conformance::faults::Fault;
 use token_conformance::outcome::Status;
+use token_conformance::plan::{Plan, TargetKind};
 use token_conformance::report::junit::junit;
 use token_conformance::report::{CheckReport, ClauseReport, RunReport};
 use token_conformance::spec::Evidence;
 
 fn run_with_fault(fault: Fault) -> RunReport {
     common::runtime().block_on(async {
-        let options = RunOptions {
-            embedded: token_conformance::mutants::server_config(Some(fault)),
+        let options = Plan {
+            target: TargetKind::Embedded(Box::new(token_conformance::mutants::server_config(
+                Some(fault),
+            ))),
             cases: 8,
             seed: 3,
-            ..RunOptions::default()
+            ..Plan::default()
         };
         common::run_suite(&options).await
     })

@@ -6,20 +6,19 @@
 
 mod common;
 
-use token_conformance::checks::Profile;
-use token_conformance::engine::RunOptions;
 use token_conformance::faults::Fault;
 use token_conformance::mutants;
 use token_conformance::outcome::Status;
+use token_conformance::plan::{Plan, Strictness, TargetKind};
 
 async fn run_effect_cma(fault: Option<Fault>, seed: u64) -> token_conformance::report::RunReport {
-    let options = RunOptions {
+    let options = Plan {
         seed,
         cases: 4,
-        profile: Profile::Documented,
+        strictness: Strictness::Documented,
         filter: Some("update.effect.cma".to_owned()),
-        embedded: mutants::server_config(fault),
-        ..RunOptions::default()
+        target: TargetKind::Embedded(Box::new(mutants::server_config(fault))),
+        ..Plan::default()
     };
     common::run_suite(&options).await
 }

@@ -5,19 +5,19 @@
 
 mod common;
 
-use token_conformance::engine::RunOptions;
 use token_conformance::faults::Fault;
 use token_conformance::mutants::server_config;
 use token_conformance::outcome::Status;
+use token_conformance::plan::{Plan, TargetKind};
 use token_conformance::report::RunReport;
 
 async fn run(fault: Option<Fault>, filter: &str, seed: u64) -> RunReport {
-    let options = RunOptions {
+    let options = Plan {
         seed,
         cases: 16,
         filter: Some(filter.to_owned()),
-        embedded: server_config(fault),
-        ..RunOptions::default()
+        target: TargetKind::Embedded(Box::new(server_config(fault))),
+        ..Plan::default()
     };
     common::run_suite(&options).await
 }

@@ -8,8 +8,9 @@ mod common;
 use std::process::Command;
 use std::sync::Arc;
 
-use token_conformance::engine::{RunOptions, Session};
+use token_conformance::engine::Session;
 use token_conformance::faults::{Fault, FaultSet};
+use token_conformance::plan::Plan;
 use token_conformance::reference::{ReferenceServer, ServerConfig};
 
 const SECRET: &str = "redaction-management-secret-0f3c9b";
@@ -116,13 +117,13 @@ fn the_library_report_holds_no_secret_either() {
             ..ServerConfig::default()
         };
         let server = ReferenceServer::start(config).await.unwrap();
-        let options = RunOptions {
+        let options = Plan {
             cases: 8,
             record_requests: true,
             ..common::options_for(&server, SECRET, 2)
         };
         let session = Arc::new(Session::open(&options).await.unwrap());
-        let report = session.run_all(&options, |_, _, _| {}).await;
+        let report = session.run_all(|_, _, _| {}).await;
         let mut secrets = server.issued_secrets();
         secrets.push(SECRET.to_owned());
         assert_no_secret("the rendered report", &report.render(true), &secrets);
@@ -163,13 +164,13 @@ fn bearers_derived_from_secrets_are_redacted_too() {
                 ..ServerConfig::default()
             };
             let server = ReferenceServer::start(config).await.unwrap();
-            let options = RunOptions {
+            let options = Plan {
                 filter: Some("bearers_derived".to_owned()),
                 record_requests: true,
                 ..common::options_for(&server, SECRET, 4)
             };
             let session = Arc::new(Session::open(&options).await.unwrap());
-            let report = session.run_all(&options, |_, _, _| {}).await;
+            let report = session.run_all(|_, _, _| {}).await;
             let failed = report.counts().1;
             assert_eq!(failed, usize::from(!faults.is_empty()), "{faults:?}");
             let forms: Vec<String> = server

@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use token_conformance::checks::Profile;
-use token_conformance::engine::{self, RunOptions, Session};
+use token_conformance::engine::Session;
+use token_conformance::fixtures;
 use token_conformance::outcome::Status;
+use token_conformance::plan::{self, BudgetKind, Destructive, Plan, Remote, TargetKind};
 use token_conformance::reference::{ReferenceServer, ServerConfig};
 
 const SECRET: &str = "safety-management-secret-7d1e";
@@ -29,9 +31,13 @@ async fn server(rate_limited: bool) -> ReferenceServer {
     ReferenceServer::start(config).await.unwrap()
 }
 
-fn options(server: &ReferenceServer, profile: Profile) -> RunOptions {
-    RunOptions {
-        profile,
+fn options(server: &ReferenceServer, profile: Profile) -> Plan {
+    Plan {
+        budget: if profile == Profile::Staging {
+            BudgetKind::Staging
+        } else {
+            BudgetKind::Full
+        },
         ..common::options_for(server, SECRET, 99)
     }
 }
@@ -45,7 +51,7 @@ async fn everything(base: &str) -> BTreeMap<String, Value> {
 fn fixture_names(all: &BTreeMap<String, Value>) -> Vec<String> {
     all.values()
         .filter_map(|v| v.pointer("/attributes/name").and_then(Value::as_str))
-        .filter(|name| engine::is_fixture_name(name))
+        .filter(|name| fixtures::is_fixture_name(name))
         .map(str::to_owned)
         .collect()
 }
@@ -56,11 +62,11 @@ fn the_staging_profile_passes_under_the_documented_rate_limit_within_400_request
         let server = server(true).await;
         let before = everything(&server.cma_url()).await;
         let mut options = options(&server, Profile::Staging);
-        options.max_requests = Some(engine::STAGING_DEFAULT_MAX_REQUESTS);
-        options.cases = engine::staging_cases(engine::STAGING_DEFAULT_MAX_REQUESTS).unwrap();
-        options.no_destructive = true;
+        options.limits.max_requests = Some(plan::STAGING_DEFAULT_MAX_REQUESTS);
+        options.cases = plan::staging_cases(plan::STAGING_DEFAULT_MAX_REQUESTS).unwrap();
+        options.destructive = Destructive::Forbid;
         let session = Arc::new(Session::open(&options).await.unwrap());
-        let report = session.run_all(&options, |_, _, _| {}).await;
+        let report = session.run_all(|_, _, _| {}).await;
         for clause in &report.clauses {
             if clause.id == "update.hardcoded.still_deletable" {
                 // Destructive clauses are skipped, with the reason, where they are not allowed.
@@ -120,10 +126,10 @@ fn a_run_touches_nothing_it_did_not_create() {
         .unwrap();
         let before = everything(&server.cma_url()).await;
         let mut options = options(&server, Profile::Documented);
-        options.no_destructive = true;
+        options.destructive = Destructive::Forbid;
         options.record_requests = true;
         let session = Arc::new(Session::open(&options).await.unwrap());
-        let report = session.run_all(&options, |_, _, _| {}).await;
+        let report = session.run_all(|_, _, _| {}).await;
         assert!(report.clauses.iter().all(|c| c.status != Status::Fail), "{}", report.render(false));
         let after = everything(&server.cma_url()).await;
         assert_eq!(before, after, "something that existed before the run changed");
@@ -151,10 +157,9 @@ fn a_run_touches_nothing_it_did_not_create() {
 #[test]
 fn production_needs_an_explicit_flag() {
     common::runtime().block_on(async {
-        let options = RunOptions {
-            base_url: Some("https://site-api.datocms.com".to_owned()),
-            secret: Some(SECRET.to_owned()),
-            ..RunOptions::default()
+        let options = Plan {
+            target: TargetKind::Remote(Remote::new("https://site-api.datocms.com", SECRET)),
+            ..Plan::default()
         };
         let err = Session::open(&options).await.unwrap_err();
         assert!(err.to_string().contains("--allow-production"), "{err}");

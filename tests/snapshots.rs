@@ -7,8 +7,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use token_conformance::engine::{RunOptions, Session};
+use token_conformance::engine::Session;
 use token_conformance::observe::{self, Observation};
+use token_conformance::plan::Plan;
 
 fn observations() -> Vec<Observation> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -17,9 +18,9 @@ fn observations() -> Vec<Observation> {
         .build()
         .unwrap();
     rt.block_on(async {
-        let options = RunOptions {
+        let options = Plan {
             seed: 1,
-            ..RunOptions::default()
+            ..Plan::default()
         };
         let session = Arc::new(Session::open(&options).await.unwrap());
         observe::observe(&session).await.unwrap()

@@ -15,8 +15,9 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use token_conformance::engine::{RunOptions, Session};
+use token_conformance::engine::Session;
 use token_conformance::outcome::Status;
+use token_conformance::plan::{Limits, Plan, Remote, TargetKind};
 use token_conformance::report::RunReport;
 use token_conformance::spec::{SchemaId, Spec};
 
@@ -147,18 +148,22 @@ async fn start(ids: Ids, put: Put) -> (String, Arc<Mock>) {
 }
 
 async fn run(base: &str, filter: Option<&str>) -> RunReport {
-    let options = RunOptions {
-        base_url: Some(base.to_owned()),
-        cda_url: Some(format!("{base}/cda")),
-        secret: Some("conformance-stateless-management-secret".to_owned()),
+    let options = Plan {
+        target: TargetKind::Remote(
+            Remote::new(base, "conformance-stateless-management-secret")
+                .with_cda(format!("{base}/cda")),
+        ),
         seed: 7,
         cases: 4,
-        max_requests: Some(5_000),
+        limits: Limits {
+            max_requests: Some(5_000),
+            ..Limits::default()
+        },
         filter: filter.map(str::to_owned),
-        ..RunOptions::default()
+        ..Plan::default()
     };
     let session = Arc::new(Session::open(&options).await.unwrap());
-    session.run_all(&options, |_, _, _| {}).await
+    session.run_all(|_, _, _| {}).await
 }
 
 /// The clauses whose promise is about state, roles, secrets or authentication.

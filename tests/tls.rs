@@ -6,8 +6,9 @@ mod common;
 
 use std::sync::Arc;
 
-use token_conformance::engine::{RunError, RunOptions, Session};
+use token_conformance::engine::{RunError, Session};
 use token_conformance::outcome::Status;
+use token_conformance::plan::{Destructive, Plan, TargetKind};
 use token_conformance::reference::{ReferenceServer, ServerConfig};
 
 const SECRET: &str = "tls-management-secret-55aa";
@@ -22,14 +23,17 @@ async fn tls_server() -> ReferenceServer {
     ReferenceServer::start(config).await.unwrap()
 }
 
-fn options(server: &ReferenceServer, ca: Option<std::path::PathBuf>) -> RunOptions {
-    RunOptions {
-        ca_cert: ca,
+fn options(server: &ReferenceServer, ca: Option<std::path::PathBuf>) -> Plan {
+    let mut plan = Plan {
         cases: 4,
         // A server the suite did not start runs destructive clauses only when asked.
-        destructive: true,
+        destructive: Destructive::Allow,
         ..common::options_for(server, SECRET, 5)
+    };
+    if let TargetKind::Remote(remote) = &mut plan.target {
+        remote.ca_cert = ca;
     }
+    plan
 }
 
 #[test]
@@ -43,7 +47,7 @@ fn the_suite_passes_over_tls_with_the_private_ca() {
         std::fs::write(&ca, server.tls_ca_pem().unwrap()).unwrap();
         let options = options(&server, Some(ca));
         let session = Arc::new(Session::open(&options).await.unwrap());
-        let report = session.run_all(&options, |_, _, _| {}).await;
+        let report = session.run_all(|_, _, _| {}).await;
         assert!(
             report.clauses.iter().all(|c| c.status == Status::Pass),
             "{}",

@@ -16,11 +16,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use token_conformance::engine::{self, RunOptions, Session};
+use token_conformance::client::{Client, Request, Target, TransportError};
+use token_conformance::engine::Session;
+use token_conformance::fixtures::{self, sweep};
 use token_conformance::outcome::Status;
+use token_conformance::plan::{Destructive, Plan, Remote, TargetKind};
 use token_conformance::reference::{ReferenceServer, ServerConfig};
 use token_conformance::report::RunReport;
-use token_conformance::client::{Client, Request, Target, TransportError};
 
 const SECRET: &str = "untrusted-ids-management-secret-41b7";
 
@@ -128,7 +130,7 @@ fn rewrite(proxy: &Proxy, method: &Method, path: &str, status: u16, json: &mut V
             let bystander = proxy.bystander_id.lock().unwrap().clone().unwrap();
             for item in json["data"].as_array_mut().unwrap() {
                 let name = item["attributes"]["name"].as_str().unwrap_or_default();
-                if engine::is_fixture_name(name) {
+                if fixtures::is_fixture_name(name) {
                     item["id"] = json!(bystander);
                 }
             }
@@ -262,7 +264,7 @@ async fn bystander(setup: &Setup) -> String {
 fn fixtures_left(all: &BTreeMap<String, Value>) -> Vec<String> {
     all.values()
         .filter_map(|v| v["attributes"]["name"].as_str())
-        .filter(|n| engine::is_fixture_name(n))
+        .filter(|n| fixtures::is_fixture_name(n))
         .map(str::to_owned)
         .collect()
 }
@@ -279,18 +281,22 @@ async fn assert_left_as_it_was(setup: &Setup, before: &BTreeMap<String, Value>) 
 }
 
 async fn run(setup: &Setup, filter: Option<&str>, destructive: bool) -> RunReport {
-    let options = RunOptions {
-        base_url: Some(setup.proxy_url.clone()),
-        cda_url: Some(setup.server.cda_url()),
-        secret: Some(SECRET.to_owned()),
+    let options = Plan {
+        target: TargetKind::Remote(
+            Remote::new(setup.proxy_url.clone(), SECRET).with_cda(setup.server.cda_url()),
+        ),
         seed: 3,
         cases: 2,
-        destructive,
+        destructive: if destructive {
+            Destructive::Allow
+        } else {
+            Destructive::EmbeddedOnly
+        },
         filter: filter.map(str::to_owned),
-        ..RunOptions::default()
+        ..Plan::default()
     };
     let session = Arc::new(Session::open(&options).await.unwrap());
-    session.run_all(&options, |_, _, _| {}).await
+    session.run_all(|_, _, _| {}).await
 }
 
 fn clause<'a>(report: &'a RunReport, id: &str) -> &'a token_conformance::report::ClauseReport {
@@ -489,13 +495,9 @@ fn sweep_deletes_only_what_reads_back_as_a_fixture_with_a_safe_id() {
         let base = setup.server.cma_url();
         bystander(&setup).await;
         let before = everything(&base).await;
-        let options = RunOptions {
-            base_url: Some(setup.proxy_url.clone()),
-            secret: Some(SECRET.to_owned()),
-            ..RunOptions::default()
-        };
-        let client = engine::sweep_client(&options).unwrap();
-        let report = engine::sweep(&client).await.unwrap();
+        let options = Remote::new(setup.proxy_url.clone(), SECRET);
+        let client = sweep::sweep_client(&options).unwrap();
+        let report = sweep::sweep(&client).await.unwrap();
         assert!(report.removed.is_empty(), "{:?}", report.removed);
         let failed = report.failed.join("\n");
         assert!(
@@ -523,13 +525,9 @@ fn sweep_deletes_no_token_when_it_cannot_tell_its_own() {
         let setup = setup(Mode::HiddenManagementToken).await;
         let base = setup.server.cma_url();
         let before = everything(&base).await;
-        let options = RunOptions {
-            base_url: Some(setup.proxy_url.clone()),
-            secret: Some(SECRET.to_owned()),
-            ..RunOptions::default()
-        };
-        let client = engine::sweep_client(&options).unwrap();
-        let report = engine::sweep(&client).await.unwrap();
+        let options = Remote::new(setup.proxy_url.clone(), SECRET);
+        let client = sweep::sweep_client(&options).unwrap();
+        let report = sweep::sweep(&client).await.unwrap();
         assert!(report.removed.is_empty(), "{:?}", report.removed);
         let failed = report.failed.join("\n");
         assert!(failed.contains("/users/me"), "{failed}");
@@ -547,14 +545,10 @@ fn sweep_of_a_huge_listing_is_not_quadratic() {
         let setup = setup(Mode::HugeSweepListing).await;
         let base = setup.server.cma_url();
         let before = everything(&base).await;
-        let options = RunOptions {
-            base_url: Some(setup.proxy_url.clone()),
-            secret: Some(SECRET.to_owned()),
-            ..RunOptions::default()
-        };
-        let client = engine::sweep_client(&options).unwrap();
+        let options = Remote::new(setup.proxy_url.clone(), SECRET);
+        let client = sweep::sweep_client(&options).unwrap();
         let started = std::time::Instant::now();
-        let report = tokio::time::timeout(Duration::from_secs(60), engine::sweep(&client))
+        let report = tokio::time::timeout(Duration::from_secs(60), sweep::sweep(&client))
             .await
             .expect("sweep took over 60 s")
             .unwrap();

@@ -24,10 +24,10 @@ use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunne
 use reqwest::Method;
 use serde_json::Value;
 
+use crate::client::{Auth, Client, Collection, Exchange, Request, ResourceId};
 use crate::fixtures::{Fixtures, Flags, RoleFx, TokenFx, truncate};
 use crate::outcome::{CheckResult, Failure, Finding};
 use crate::spec::Spec;
-use crate::client::{Auth, Client, Collection, Exchange, Request, ResourceId};
 
 /// Which promises are hard checks (see `api-facts.md`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -39,8 +39,20 @@ pub enum Profile {
     /// Observed behaviour is asserted too (status codes, charset, unknown members refused).
     Strict,
     /// As `documented`, with the generated cases and bursts sized for a shared staging:
-    /// every clause still covered, in at most 400 requests by default.
+    /// every clause still covered, in at most 400 requests by default (the staging budget;
+    /// `--strict` with it keeps that budget and asserts observed behaviour too).
     Staging,
+}
+
+impl Profile {
+    /// The profile as the `--profile` flag spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Documented => "documented",
+            Profile::Strict => "strict",
+            Profile::Staging => "staging",
+        }
+    }
 }
 
 /// How much of the target a run may use.
@@ -75,6 +87,9 @@ pub struct Budget {
     /// `GET /site` of its own, and records the forms RFC 7235 makes equivalent; otherwise one
     /// read after them all, and `GET /site` for the deleted and rotated-away secrets only.
     pub every_forged_probe: bool,
+    /// Whether this is the staging budget (also under the strict profile): the sequence
+    /// properties then run few, short sequences.
+    pub staging: bool,
 }
 
 impl Budget {
@@ -93,6 +108,7 @@ impl Budget {
             every_mutation: true,
             exhaust_rate_limit: true,
             every_forged_probe: true,
+            staging: false,
         }
     }
 
@@ -111,6 +127,7 @@ impl Budget {
             every_mutation: false,
             exhaust_rate_limit: false,
             every_forged_probe: false,
+            staging: true,
         }
     }
 }

@@ -18,13 +18,13 @@ use proptest_state_machine::ReferenceStateMachine;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::Cx;
 use super::isolation::{entry, list_tokens, update_body};
-use super::{Cx, Profile};
+use crate::client::{Action, Auth, Collection, Exchange, Request, ResourceId};
 use crate::fixtures::{Flags, RoleFx, TokenFx, truncate};
 use crate::model::machine::{GATE, Machine, ROLES, START_GATES, START_ROLES, Step, TOKENS, World};
 use crate::model::{Model, Prediction, Probe};
 use crate::outcome::{CheckResult, Failure, Finding};
-use crate::client::{Action, Auth, Collection, Exchange, Request, ResourceId};
 
 /// What the cases share: the fixtures, the secrets as last seen, what the target holds.
 /// Deliberately not `Debug`: it holds secrets.
@@ -387,7 +387,7 @@ pub(super) async fn generated_sequences_agree_with_the_model(cx: Cx) -> CheckRes
         tokens.iter().map(|t| t.id.as_str()),
         "a write reaching a second token cannot be told apart",
     )?;
-    let staging = cx.settings().profile == Profile::Staging;
+    let staging = cx.settings().budget.staging;
     let (cases, max_steps) = if staging {
         (2, 3)
     } else {

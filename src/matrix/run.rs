@@ -4,30 +4,31 @@
 use std::sync::Arc;
 
 use super::file::{MatrixFile, MatrixTarget, TargetKind};
-use crate::engine::{RunOptions, Session};
+use crate::engine::Session;
+use crate::plan::{self, Plan};
 use crate::faults::FaultSet;
 use crate::reference::ServerConfig;
 use crate::report::CheckReport;
 use crate::report::matrix::{Matrix, TargetResult};
 
 impl MatrixTarget {
-    fn run_options(&self, seed: u64, cases: u32) -> RunOptions {
-        let base = RunOptions {
+    fn plan(&self, seed: u64, cases: u32) -> Plan {
+        let base = Plan {
             seed,
             cases,
             target_name: Some(self.name.clone()),
-            ..RunOptions::default()
+            ..Plan::default()
         };
         match &self.kind {
-            TargetKind::Embedded { faults } => RunOptions {
-                embedded: ServerConfig {
+            TargetKind::Embedded { faults } => Plan {
+                target: plan::TargetKind::Embedded(Box::new(ServerConfig {
                     // Off, except for the fault that is about the 429 itself.
                     rate_limit: faults
                         .iter()
                         .find_map(|f| crate::mutants::server_config(Some(*f)).rate_limit),
                     faults: FaultSet::of(faults.iter().copied()),
                     ..ServerConfig::default()
-                },
+                })),
                 ..base
             },
             TargetKind::Remote {
@@ -36,11 +37,14 @@ impl MatrixTarget {
                 environment,
                 secret,
                 ..
-            } => RunOptions {
-                base_url: Some(base_url.clone()),
-                cda_url: cda_url.clone(),
-                environment: environment.clone(),
-                secret: Some(secret.0.clone()),
+            } => Plan {
+                target: plan::TargetKind::Remote(plan::Remote {
+                    base_url: base_url.clone(),
+                    cda_url: cda_url.clone(),
+                    environment: environment.clone(),
+                    secret: plan::Secret::new(secret.0.clone()),
+                    ca_cert: None,
+                }),
                 ..base
             },
         }
@@ -76,13 +80,13 @@ pub async fn run_matrix_until(
 ) -> Matrix {
     let mut targets = Vec::with_capacity(file.targets.len());
     for target in &file.targets {
-        let options = target.run_options(seed, cases);
+        let plan = target.plan(seed, cases);
         let stopped = stop.borrow().first().cloned();
         let outcome = if let Some(reason) = stopped {
             Err(crate::output::terminal(&format!("not run: {reason}")))
         } else {
             let opened = tokio::select! {
-                opened = Session::open(&options) => Some(opened),
+                opened = Session::open(&plan) => Some(opened),
                 _ = stop.wait_for(|reasons| !reasons.is_empty()) => None,
             };
             match opened {
@@ -110,7 +114,7 @@ pub async fn run_matrix_until(
                         })
                     };
                     let report = session
-                        .run_all(&options, |check, done, total| {
+                        .run_all(|check, done, total| {
                             progress(&target.name, check, done, total);
                         })
                         .await;
@@ -157,9 +161,9 @@ mod tests {
         let debug = format!("{target:?}");
         assert!(!debug.contains("s3cr3t-value"), "{debug}");
         assert!(debug.contains("[secret]"));
-        assert_eq!(
-            target.run_options(1, 2).secret.as_deref(),
-            Some("s3cr3t-value")
-        );
+        let plan::TargetKind::Remote(remote) = target.plan(1, 2).target else {
+            panic!("not a remote plan");
+        };
+        assert_eq!(remote.secret.expose(), "s3cr3t-value");
     }
 }

@@ -30,7 +30,7 @@ impl RunReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "target {} ({}{}) · profile {:?} · seed {} · {} cases per property\n",
+            "target {} ({}{}) · profile {} · seed {} · {} cases per property\n",
             crate::output::terminal_line(&self.target_name),
             crate::output::terminal_line(&self.base_url),
             if self.embedded {
@@ -38,7 +38,7 @@ impl RunReport {
             } else {
                 ""
             },
-            self.profile,
+            self.profile.as_str(),
             self.seed,
             self.cases
         );
@@ -57,7 +57,7 @@ impl RunReport {
                     format!("{:<13}", clause.status.as_str().to_uppercase())
                 ),
                 clause.evidence.to_string(),
-                cases,
+                super::cases_column(cases),
                 clause.requests,
                 clause.id,
                 clause.title
@@ -71,7 +71,7 @@ impl RunReport {
                         "{:<13} {} {:>6} {:>8}    {} {}",
                         "",
                         paint(check.status, format!("{:<11}", check.status.as_str())),
-                        check.cases,
+                        super::cases_column(check.cases),
                         check.requests,
                         check.name,
                         if check.status == Status::Fail || reason.is_empty() {

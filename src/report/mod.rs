@@ -218,13 +218,14 @@ fn failure_text(
     }
     let _ = writeln!(
         out,
-        "\nreplay: token-conformance run --seed {} --cases {} --profile {} --filter {} (plus the same target options)",
+        "\nreplay: token-conformance run --seed {} --cases {} --profile {}{} --filter {} (plus the same target options)",
         settings.seed,
         settings.budget.cases,
-        match settings.profile {
-            Profile::Documented => "documented",
-            Profile::Strict => "strict",
-            Profile::Staging => "staging",
+        settings.profile.as_str(),
+        if settings.budget.staging && settings.profile != Profile::Staging {
+            " --budget staging"
+        } else {
+            ""
         },
         def.full_name()
     );
@@ -250,6 +251,16 @@ pub struct RunFacts<'a> {
     pub profile: Profile,
     /// Wall time.
     pub duration: Duration,
+}
+
+/// The cases column: empty for a check (or clause) that generates no cases, rather than a
+/// `0` that reads like "none of its cases ran".
+pub(crate) fn cases_column(cases: u64) -> String {
+    if cases == 0 {
+        String::new()
+    } else {
+        cases.to_string()
+    }
 }
 
 /// Gather check reports by clause.

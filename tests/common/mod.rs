@@ -11,7 +11,8 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use token_conformance::engine::{RunOptions, Session};
+use token_conformance::engine::Session;
+use token_conformance::plan::{Plan, Remote, TargetKind};
 use token_conformance::reference::ReferenceServer;
 use token_conformance::report::RunReport;
 
@@ -25,22 +26,22 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Run options for the suite against `server` as a remote target, as its management token.
-pub(crate) fn options_for(server: &ReferenceServer, secret: &str, seed: u64) -> RunOptions {
-    RunOptions {
-        base_url: Some(server.cma_url()),
-        cda_url: Some(server.cda_url()),
-        secret: Some(secret.to_owned()),
+/// A plan for the suite against `server` as a remote target, as its management token.
+pub(crate) fn options_for(server: &ReferenceServer, secret: &str, seed: u64) -> Plan {
+    Plan {
+        target: TargetKind::Remote(
+            Remote::new(server.cma_url(), secret).with_cda(server.cda_url()),
+        ),
         seed,
-        ..RunOptions::default()
+        ..Plan::default()
     }
 }
 
-/// Open a session with `options`, run every selected clause, and close the session (its
+/// Open a session with `plan`, run every selected clause, and close the session (its
 /// embedded server, if any) before handing back the report.
-pub(crate) async fn run_suite(options: &RunOptions) -> RunReport {
-    let session = Arc::new(Session::open(options).await.unwrap());
-    let report = session.run_all(options, |_, _, _| {}).await;
+pub(crate) async fn run_suite(plan: &Plan) -> RunReport {
+    let session = Arc::new(Session::open(plan).await.unwrap());
+    let report = session.run_all(|_, _, _| {}).await;
     if let Ok(session) = Arc::try_unwrap(session) {
         session.close().await;
     }

@@ -1,0 +1,530 @@
+//! The engine both front ends drive: open a session on a target (starting the embedded
+//! reference server when no base URL is given), check that it is the API, run checks with
+//! their fixtures cleaned up whatever happens, and gather the results by clause. What to run
+//! and the policy around it (production guard, destructive rule, budgets) come resolved in a
+//! [`Plan`]; fixture naming and `sweep` live with the fixtures.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+mod preflight;
+
+use crate::checks::{self, CheckDef, Cx, Settings};
+use crate::client::{Client, ClientError, StopLevel, Target, TransportError, normalize_url};
+use crate::fixtures::Fixtures;
+use crate::outcome::{Finding, Status};
+use crate::plan::{
+    MAX_CASES, Plan, PlanError, TargetKind, format_duration, host_of, production_guard,
+};
+use crate::reference::{ReferenceServer, ServerConfig};
+use crate::report::{self, CheckReport, RunReport};
+use crate::spec::Spec;
+
+/// How long the checks' cleanup may take once the run stops (deadline or signal); what is
+/// still there then is reported as left behind, for `sweep`.
+pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// After cleanup is cut off too, how long the engine waits for the checks' tasks to notice.
+const ABORT_GRACE: Duration = Duration::from_secs(5);
+
+/// Why a run could not start. Each maps to an exit code (see `--help`).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The plan is wrong (production without the flag, cases out of range, a bad --ca-cert).
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// A URL is malformed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The embedded server could not start.
+    #[error("failed to start the embedded reference server: {0}")]
+    Server(#[from] crate::reference::ServerError),
+    /// Nothing answered.
+    #[error("the target could not be reached: {}", preflight::unreachable_text(.0))]
+    Unreachable(TransportError),
+    /// Something answered, but not the API.
+    #[error("the target at {url} does not answer like the API: {detail}")]
+    NotTheApi {
+        /// The URL probed.
+        url: String,
+        /// What came back.
+        detail: String,
+    },
+    /// The API refused the management token.
+    #[error("the target refused the management token ({detail}): check CONFORMANCE_API_TOKEN")]
+    Credentials {
+        /// Status and code.
+        detail: String,
+    },
+}
+
+/// An open connection to a target, shared by every check of a run.
+#[derive(Debug)]
+pub struct Session {
+    client: Client,
+    settings: Arc<Settings>,
+    server: Option<ReferenceServer>,
+    plan: Plan,
+    /// The checks running now: their fixtures, and how to stop them (Ctrl-C).
+    live: std::sync::Mutex<Vec<(usize, Arc<Fixtures>, tokio::task::AbortHandle)>>,
+    /// The timer that stops the run at its deadline.
+    deadline: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(timer) = &self.deadline {
+            timer.abort();
+        }
+    }
+}
+
+impl Session {
+    /// Start the embedded server if the plan says so, build the client and probe the
+    /// target. The session keeps the plan: [`run_all`](Self::run_all) needs nothing more.
+    pub async fn open(plan: &Plan) -> Result<Session, RunError> {
+        let opened = Instant::now();
+        if !(1..=MAX_CASES).contains(&plan.cases) {
+            return Err(PlanError::Cases(u64::from(plan.cases)).into());
+        }
+        let (target, server) = match &plan.target {
+            TargetKind::Embedded(config) => {
+                let server = ReferenceServer::start((**config).clone()).await?;
+                let target = Target {
+                    base_url: server.cma_url(),
+                    cda_url: Some(server.cda_url()),
+                    environment: None,
+                    secret: server.admin_secret().to_owned(),
+                    name: plan
+                        .target_name
+                        .clone()
+                        .unwrap_or_else(|| "reference".to_owned()),
+                    embedded: true,
+                    ca_pem: None,
+                };
+                (target, Some(server))
+            }
+            TargetKind::Remote(remote) => {
+                let base_url = normalize_url("base", &remote.base_url)?;
+                production_guard(&base_url, plan.allow_production)?;
+                let cda_url = remote
+                    .cda_url
+                    .as_deref()
+                    .map(|u| normalize_url("CDA", u))
+                    .transpose()?;
+                let name = plan
+                    .target_name
+                    .clone()
+                    .unwrap_or_else(|| host_of(&base_url));
+                let target = Target {
+                    base_url,
+                    cda_url,
+                    environment: remote.environment.clone(),
+                    secret: remote.secret.expose().to_owned(),
+                    name,
+                    embedded: false,
+                    ca_pem: remote.ca_pem()?,
+                };
+                (target, None)
+            }
+        };
+        let destructive = plan.destructive_allowed(target.embedded);
+        let client = Client::new(target)?;
+        client.set_request_cap(plan.limits.max_requests);
+        client.record_requests(plan.record_requests);
+        let deadline = plan.limits.deadline.map(|limit| {
+            let reason = format!("the run's deadline of {} passed", format_duration(limit));
+            (opened + limit, reason)
+        });
+        match &deadline {
+            Some((at, reason)) => {
+                match tokio::time::timeout_at((*at).into(), preflight::preflight(&client)).await {
+                    Ok(result) => result?,
+                    Err(_) => {
+                        return Err(RunError::Unreachable(TransportError::Stopped(
+                            reason.clone(),
+                        )));
+                    }
+                }
+            }
+            None => preflight::preflight(&client).await?,
+        }
+        let deadline = deadline.map(|(at, reason)| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep_until(at.into()).await;
+                client.stop(StopLevel::Checks, &reason);
+            })
+            .abort_handle()
+        });
+        // From now on no write reaches the token the run authenticates with (after the
+        // deadline is armed, so that a target gone silent cannot hold the run here).
+        client.learn_management_id().await;
+        let settings = Settings {
+            seed: plan.seed,
+            budget: plan.check_budget(),
+            profile: plan.profile(),
+            destructive,
+            run_id: run_id(),
+        };
+        Ok(Session {
+            client,
+            settings: Arc::new(settings),
+            server,
+            plan: plan.clone(),
+            live: std::sync::Mutex::default(),
+            deadline,
+        })
+    }
+
+    /// The plan the session was opened with.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Stop the run (a signal): the checks send nothing more and end inconclusive; their
+    /// cleanup still runs, for at most [`CLEANUP_TIMEOUT`]. `run_all` then returns the report.
+    pub fn interrupt(&self, reason: &str) {
+        self.client.stop(StopLevel::Checks, reason);
+    }
+
+    /// Stop everything now, cleanup included (a second signal): what is left is reported.
+    pub fn stop_now(&self, reason: &str) {
+        self.client.stop(StopLevel::Checks, reason);
+        self.client.stop(StopLevel::All, reason);
+    }
+
+    /// Why the run stopped (its deadline, a signal), if it did.
+    pub fn stopped(&self) -> Option<String> {
+        let state = self.client.stop_state();
+        (state.level > StopLevel::Running).then_some(state.cause)
+    }
+
+    /// The client (totals, secrets).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The run's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Run one check with its own fixtures; they are removed when it ends, however it ends.
+    pub async fn run_check(&self, def: &CheckDef) -> CheckReport {
+        let started = Instant::now();
+        if let Some(reason) = self.stopped() {
+            return self.inconclusive(def, format!("not run: {reason}"), started);
+        }
+        // The check's place in the catalog, so that fixture names do not depend on scheduling.
+        let serial = checks::all()
+            .iter()
+            .position(|d| d.full_name() == def.full_name())
+            .unwrap_or(usize::MAX);
+        let clause = Spec::embedded().catalog().clause(def.clause);
+        let destructive = clause.is_some_and(|c| c.destructive);
+        // Destructive checks on the embedded server get a server of their own, so that the
+        // factory token they delete is not one another check is looking at.
+        let mut private = None;
+        let client = if destructive && self.server.is_some() {
+            let config = match &self.plan.target {
+                TargetKind::Embedded(config) => (**config).clone(),
+                TargetKind::Remote(_) => ServerConfig::default(),
+            };
+            match ReferenceServer::start(config).await {
+                Ok(server) => {
+                    let mut target = self.client.target().clone();
+                    target.base_url = server.cma_url();
+                    target.cda_url = Some(server.cda_url());
+                    target.secret = server.admin_secret().to_owned();
+                    let client = Client::new(target);
+                    private = Some(server);
+                    match client {
+                        Ok(client) => {
+                            client.learn_management_id().await;
+                            client
+                        }
+                        Err(err) => {
+                            return self.inconclusive(
+                                def,
+                                format!("failed to build a client: {err}"),
+                                started,
+                            );
+                        }
+                    }
+                }
+                Err(err) => {
+                    return self.inconclusive(
+                        def,
+                        format!("failed to start a private server: {err}"),
+                        started,
+                    );
+                }
+            }
+        } else {
+            self.client.clone()
+        };
+        let cx = Cx::new(client, Arc::clone(&self.settings), def, serial);
+        let task = tokio::spawn((def.run)(cx.clone()));
+        let live_key = {
+            let mut live = self
+                .live
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            live.push((serial, Arc::clone(cx.fixtures()), task.abort_handle()));
+            serial
+        };
+        let mut result = match task.await {
+            Ok(result) => result,
+            Err(err) => Err(Finding::inconclusive(format!(
+                "the check panicked (a bug in token-conformance): {err}"
+            ))),
+        };
+        // A check cut short did not exercise its promise: whatever it concluded from the
+        // requests it could not send, only a violation it saw before stands.
+        if let Some(reason) = self.stopped()
+            && !matches!(result, Err(Finding::Fail(_) | Finding::Skipped(_)))
+        {
+            result = Err(Finding::inconclusive(format!(
+                "{reason} before this check finished"
+            )));
+        }
+        let leftovers = cx.fixtures().cleanup().await;
+        if let Ok(mut live) = self.live.lock() {
+            live.retain(|(key, _, _)| *key != live_key);
+        }
+        let mut warnings = cx.warnings();
+        let weak = cx.client().weak_secrets();
+        if weak > 0 {
+            warnings.push(format!(
+                "the target issued {weak} token secret{} shorter than {} characters or with fewer than {} distinct \
+                 characters: such a secret cannot be told apart from ordinary text, so it is hidden only where it \
+                 stands (Authorization values, token attributes), not wherever it appears; a real API issues long random secrets",
+                if weak == 1 { "" } else { "s" },
+                crate::client::STRONG_MIN_LEN,
+                crate::client::STRONG_MIN_DISTINCT,
+            ));
+        }
+        warnings.extend(
+            leftovers
+                .into_iter()
+                .map(|l| format!("fixture left behind: {l}")),
+        );
+        drop(private);
+        let requests = cx.client().local_requests();
+        report::check_report(
+            def,
+            result,
+            cx.cases(),
+            requests,
+            started.elapsed(),
+            warnings,
+            &self.settings,
+            cx.client().secrets(),
+        )
+    }
+
+    fn inconclusive(&self, def: &CheckDef, reason: String, started: Instant) -> CheckReport {
+        report::check_report(
+            def,
+            Err(Finding::Inconclusive(reason)),
+            0,
+            0,
+            started.elapsed(),
+            Vec::new(),
+            &self.settings,
+            self.client.secrets(),
+        )
+    }
+
+    /// The checks this run selects, in catalog order.
+    pub fn selected(filter: Option<&str>) -> Vec<CheckDef> {
+        checks::all()
+            .into_iter()
+            .filter(|def| filter.is_none_or(|f| def.full_name().contains(f)))
+            .collect()
+    }
+
+    /// Run every check the plan selects, as many at a time as it says, calling `progress`
+    /// after each.
+    /// Destructive checks run last, so that a factory token they delete on a shared target
+    /// is not one another check is still looking at.
+    pub async fn run_all(
+        self: &Arc<Self>,
+        mut progress: impl FnMut(&CheckReport, usize, usize),
+    ) -> RunReport {
+        let started = Instant::now();
+        let defs = Session::selected(self.plan.filter.as_deref());
+        let all_defs = defs.clone();
+        let total = defs.len();
+        let catalog = Spec::embedded().catalog();
+        let (last, first): (Vec<_>, Vec<_>) = defs
+            .into_iter()
+            .enumerate()
+            .partition(|(_, def)| catalog.clause(def.clause).is_some_and(|c| c.destructive));
+        let limit = Arc::new(tokio::sync::Semaphore::new(self.plan.concurrency.max(1)));
+        let mut reports: Vec<(usize, CheckReport)> = Vec::with_capacity(total);
+        let mut stop = self.client.stop_watch();
+        // Once the run stops, its checks end at once (nothing more is sent) and clean up:
+        // cleanup gets CLEANUP_TIMEOUT, then it is cut off too and the tasks get ABORT_GRACE.
+        let (mut cut_cleanup_at, mut abort_at): (Option<Instant>, Option<Instant>) = (None, None);
+        'phases: for phase in [first, last] {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (index, def) in phase {
+                let (session, limit) = (Arc::clone(self), Arc::clone(&limit));
+                tasks.spawn(async move {
+                    let _permit = limit.acquire_owned().await;
+                    (index, session.run_check(&def).await)
+                });
+            }
+            loop {
+                let level = stop.borrow_and_update().level;
+                if level >= StopLevel::Checks && cut_cleanup_at.is_none() {
+                    cut_cleanup_at = Some(Instant::now() + CLEANUP_TIMEOUT);
+                }
+                if level >= StopLevel::All && abort_at.is_none() {
+                    abort_at = Some(Instant::now() + ABORT_GRACE);
+                }
+                let far = Instant::now() + Duration::from_secs(86_400);
+                tokio::select! {
+                    joined = tasks.join_next() => match joined {
+                        None => break,
+                        Some(Ok((index, report))) => {
+                            progress(&report, reports.len() + 1, total);
+                            reports.push((index, report));
+                        }
+                        Some(Err(_)) => {}
+                    },
+                    changed = stop.changed() => {
+                        if changed.is_err() {
+                            // The stop state cannot change any more; no reason to watch it.
+                            stop = tokio::sync::watch::channel(self.client.stop_state()).1;
+                        }
+                    }
+                    () = tokio::time::sleep_until(cut_cleanup_at.unwrap_or(far).into()),
+                        if cut_cleanup_at.is_some() && abort_at.is_none() =>
+                    {
+                        self.client.stop(
+                            StopLevel::All,
+                            &format!("cleanup did not finish within {}", format_duration(CLEANUP_TIMEOUT)),
+                        );
+                    }
+                    () = tokio::time::sleep_until(abort_at.unwrap_or(far).into()), if abort_at.is_some() => {
+                        let live: Vec<_> = match self.live.lock() {
+                            Ok(mut live) => std::mem::take(&mut *live),
+                            Err(_) => Vec::new(),
+                        };
+                        for (_, _, task) in &live {
+                            task.abort();
+                        }
+                        tasks.abort_all();
+                        break 'phases;
+                    }
+                }
+            }
+        }
+        if self.stopped().is_some() {
+            // A property thread still calling into the runtime when it shuts down would panic.
+            let until = Instant::now() + ABORT_GRACE;
+            while checks::live_properties() > 0 && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        // A task that died (a panic outside the check itself) still gets its row.
+        for (index, def) in all_defs.iter().enumerate() {
+            if !reports.iter().any(|(i, _)| *i == index) {
+                let reason = match self.stopped() {
+                    Some(reason) => format!("{reason} before this check finished"),
+                    None => "the check's task failed (a bug in token-conformance)".to_owned(),
+                };
+                reports.push((index, self.inconclusive(def, reason, started)));
+            }
+        }
+        reports.sort_by_key(|(i, _)| *i);
+        let checks: Vec<CheckReport> = reports.into_iter().map(|(_, r)| r).collect();
+        report::run_report(
+            report::RunFacts {
+                target: self.client().target(),
+                stats: self.client().stats(),
+                seed: self.settings().seed,
+                cases: self.settings().budget.cases,
+                profile: self.settings().profile,
+                duration: started.elapsed(),
+            },
+            checks,
+        )
+    }
+
+    /// Stop every running check and remove the fixtures they created (Ctrl-C). Returns the
+    /// fixtures that could not be removed.
+    pub async fn abort_and_clean_up(&self) -> Vec<String> {
+        let live: Vec<(usize, Arc<Fixtures>, tokio::task::AbortHandle)> = match self.live.lock() {
+            Ok(mut live) => std::mem::take(&mut *live),
+            Err(_) => Vec::new(),
+        };
+        for (_, _, task) in &live {
+            task.abort();
+        }
+        let mut leftovers = Vec::new();
+        for (_, fixtures, _) in live {
+            leftovers.extend(fixtures.cleanup().await);
+        }
+        leftovers
+    }
+
+    /// Stop the embedded server, if any.
+    pub async fn close(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+}
+
+/// 8 hex digits, unique enough per run (wall clock and process id; not the seed, so that two
+/// runs with one seed against one staging never share fixture names).
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mixed = checks::fnv1a(format!("{nanos}-{}", std::process::id()).as_bytes());
+    format!("{:08x}", mixed & 0xffff_ffff)
+}
+
+/// The status of a run, for the exit code.
+pub fn overall(report: &RunReport) -> Status {
+    Status::combine(report.clauses.iter().map(|c| c.status))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn cases_beyond_the_bound_are_a_configuration_error() {
+        for cases in [0, MAX_CASES + 1] {
+            let plan = Plan {
+                cases,
+                ..Plan::default()
+            };
+            let Err(err) = Session::open(&plan).await else {
+                panic!("the session opened with {cases} cases");
+            };
+            assert!(matches!(err, RunError::Plan(PlanError::Cases(_))), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_unreachable_target_is_named_once_with_its_cause() {
+        let err = RunError::Unreachable(TransportError::Unreachable {
+            url: "http://127.0.0.1:9/site".to_owned(),
+            message: "error sending request for url (http://127.0.0.1:9/site): client error (Connect): tcp connect error: Connection refused (os error 111)".to_owned(),
+        });
+        let text = err.to_string();
+        assert_eq!(
+            text,
+            "the target could not be reached: nothing answered at http://127.0.0.1:9/site: tcp connect error: Connection refused (os error 111)"
+        );
+        assert_eq!(text.matches("127.0.0.1:9").count(), 1, "{text}");
+    }
+}
