@@ -178,7 +178,10 @@ pub enum RunError {
     #[error("the target could not be reached: {0}")]
     Unreachable(TransportError),
     /// Something answered, but not the API.
-    #[error("the target at {url} does not answer like the API: {detail}")]
+    #[error(
+        "the target at {url} does not answer like the API: {detail}. The suite calls these CMA endpoints: {}; `token-conformance openapi` describes them",
+        crate::openapi::ENDPOINTS.join(", ")
+    )]
     NotTheApi {
         /// The URL probed.
         url: String,
@@ -636,6 +639,7 @@ fn redact_error(client: &Client, err: RunError) -> RunError {
     }
 }
 
+// The body is redacted before it is cut: a secret cut in two would not be recognised.
 async fn preflight_raw(client: &Client) -> Result<(), RunError> {
     let req = Request::cma(Method::GET, "/site");
     let ex = match client.send(&req).await {
@@ -660,12 +664,12 @@ async fn preflight_raw(client: &Client) -> Result<(), RunError> {
     }
     if ex.json.is_none() {
         let content_type = ex.header("content-type").unwrap_or("(none)").to_owned();
-        let start: String = ex.body_text.chars().take(120).collect();
         return Err(RunError::NotTheApi {
             url,
             detail: format!(
-                "status {}, Content-Type {content_type}, a body that is not JSON: {start:?}",
-                ex.status
+                "GET /site answered status {}, Content-Type {content_type}, a body that is not JSON: {}",
+                ex.status,
+                shown(&client.secrets().redact(&ex.body_text))
             ),
         });
     }
@@ -677,7 +681,11 @@ async fn preflight_raw(client: &Client) -> Result<(), RunError> {
     if !ex.is_success() && ex.status < 500 && ex.error_code().is_none() {
         return Err(RunError::NotTheApi {
             url,
-            detail: format!("{} with no api_error code", ex.summary()),
+            detail: format!(
+                "{} with no api_error code, body {}",
+                ex.summary(),
+                shown(&client.secrets().redact(&ex.body_text))
+            ),
         });
     }
     Ok(())
