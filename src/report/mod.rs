@@ -6,6 +6,9 @@
 
 mod curl;
 pub mod junit;
+pub mod matrix;
+pub mod matrix_html;
+pub mod matrix_md;
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -14,10 +17,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::checks::{CheckDef, Profile, Settings};
+use crate::client::{Exchange, Secrets};
 use crate::engine::{RunOptions, Session};
 use crate::outcome::{CheckResult, Finding, Status};
 use crate::spec::{Evidence, Spec};
-use crate::client::{Exchange, Secrets};
 
 pub use curl::curl_command;
 
