@@ -75,9 +75,13 @@ struct MatrixArgs {
     /// Seed of the generated requests (random by default, printed).
     #[arg(long)]
     seed: Option<u64>,
-    /// Generated cases per property (1 to 10000).
+    /// Generated cases per property (1 to 10000; a staging target runs no more than fit its
+    /// 400-request budget).
     #[arg(long, default_value_t = DEFAULT_CASES, value_parser = cases_in_range())]
     cases: u32,
+    /// The profile of every target without a `profile` key of its own (see `run --profile`).
+    #[arg(long, value_enum, default_value_t = Profile::Documented)]
+    profile: Profile,
 }
 
 #[derive(Debug, Args)]
@@ -920,7 +924,7 @@ fn report_snapshots(
 
 async fn matrix(args: MatrixArgs) -> ExitCode {
     let file = match crate::matrix::MatrixFile::load(&args.targets) {
-        Ok(file) => file,
+        Ok(file) => file.with_profile(args.profile),
         Err(err) => {
             errln!("error: {}", crate::output::terminal(&err.to_string()));
             return ExitCode::from(2);

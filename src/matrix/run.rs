@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::file::{MatrixFile, MatrixTarget, TargetKind};
+use crate::checks::Profile;
 use crate::engine::{RunOptions, Session};
 use crate::faults::FaultSet;
 use crate::reference::ServerConfig;
@@ -11,10 +12,27 @@ use crate::report::CheckReport;
 use crate::report::matrix::{Matrix, TargetResult};
 
 impl MatrixTarget {
+    /// The profile this target runs under: its own, or `documented`.
+    pub fn run_profile(&self) -> Profile {
+        self.profile.unwrap_or_default()
+    }
+
     fn run_options(&self, seed: u64, cases: u32) -> RunOptions {
+        let profile = self.run_profile();
+        // As `run --profile staging` does: a request budget, and no more cases than fit it.
+        let (cases, max_requests) = match profile {
+            Profile::Staging => (
+                crate::engine::staging_cases(crate::engine::STAGING_DEFAULT_MAX_REQUESTS)
+                    .map_or(cases, |fit| fit.min(cases)),
+                Some(crate::engine::STAGING_DEFAULT_MAX_REQUESTS),
+            ),
+            Profile::Documented | Profile::Strict => (cases, None),
+        };
         let base = RunOptions {
             seed,
             cases,
+            profile,
+            max_requests,
             target_name: Some(self.name.clone()),
             ..RunOptions::default()
         };
@@ -40,7 +58,7 @@ impl MatrixTarget {
                 base_url: Some(base_url.clone()),
                 cda_url: cda_url.clone(),
                 environment: environment.clone(),
-                secret: Some(secret.0.clone()),
+                secret: secret.as_ref().map(|s| s.0.clone()),
                 ..base
             },
         }
@@ -74,11 +92,14 @@ pub async fn run_matrix_until(
     mut stop: tokio::sync::watch::Receiver<Vec<String>>,
     mut progress: impl FnMut(&str, &CheckReport, usize, usize),
 ) -> Matrix {
+    let started = crate::report::matrix::utc_now();
     let mut targets = Vec::with_capacity(file.targets.len());
     for target in &file.targets {
         let options = target.run_options(seed, cases);
         let stopped = stop.borrow().first().cloned();
-        let outcome = if let Some(reason) = stopped {
+        let outcome = if let Some(reason) = target.not_tested() {
+            Err(reason)
+        } else if let Some(reason) = stopped {
             Err(crate::output::terminal(&format!("not run: {reason}")))
         } else {
             let opened = tokio::select! {
@@ -126,12 +147,15 @@ pub async fn run_matrix_until(
         targets.push(TargetResult {
             name: target.name.clone(),
             description: target.description(),
+            profile: target.run_profile(),
+            embedded: matches!(target.kind, TargetKind::Embedded { .. }),
             outcome,
         });
     }
     Matrix {
         seed,
         cases,
+        started,
         targets,
     }
 }
@@ -151,8 +175,9 @@ mod tests {
                 cda_url: None,
                 environment: None,
                 token_env: "STAGING_TOKEN".to_owned(),
-                secret: Secret("s3cr3t-value".to_owned()),
+                secret: Some(Secret("s3cr3t-value".to_owned())),
             },
+            profile: None,
         };
         let debug = format!("{target:?}");
         assert!(!debug.contains("s3cr3t-value"), "{debug}");
