@@ -505,3 +505,29 @@ fn the_html_page_shows_the_date_and_version_and_no_embedded_port() {
     );
     assert!(html.contains("table.matrix { width: 100%; }"));
 }
+
+#[test]
+fn a_staging_target_runs_within_the_staging_budget() {
+    let file =
+        parse("[[target]]\nname = \"shared\"\nembedded = true\nprofile = \"staging\"\n").unwrap();
+    let matrix = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(matrix::run_matrix(&file, 1, 32));
+    let report = matrix.targets[0].outcome.as_ref().unwrap();
+    assert_eq!(report.profile, Profile::Staging);
+    let fit = token_conformance::engine::staging_cases(
+        token_conformance::engine::STAGING_DEFAULT_MAX_REQUESTS,
+    )
+    .unwrap();
+    assert_eq!(report.cases, fit.min(32));
+    assert!(report.cases < 32);
+    assert!(report.requests <= token_conformance::engine::STAGING_DEFAULT_MAX_REQUESTS);
+    let markdown = matrix::markdown(&matrix);
+    assert!(
+        markdown.contains(&format!("| staging · {} cases |", report.cases)),
+        "{markdown}"
+    );
+}

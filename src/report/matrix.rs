@@ -96,6 +96,17 @@ impl TargetResult {
         }
     }
 
+    /// Its profile, and its cases when they differ from the matrix's (a staging target runs
+    /// no more than fit its request budget): `staging · 2 cases`.
+    pub(crate) fn profile_cell(&self, matrix_cases: u32) -> String {
+        match &self.outcome {
+            Ok(report) if report.cases != matrix_cases => {
+                format!("{} · {} cases", self.profile_name(), report.cases)
+            }
+            _ => self.profile_name().to_owned(),
+        }
+    }
+
     /// Whether the target could not be tested at all.
     pub fn not_tested(&self) -> Option<&str> {
         self.outcome.as_ref().err().map(String::as_str)

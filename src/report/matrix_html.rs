@@ -79,7 +79,7 @@ pub fn html(matrix: &Matrix) -> String {
             "<tr><th scope=\"row\"><code>{}</code></th><td>{}</td><td>{}</td><td>{summary}</td></tr>",
             escape_text(&target.name),
             escape_text(&target.description.replace('`', "")),
-            target.profile_name(),
+            target.profile_cell(matrix.cases),
         );
     }
     out.push_str("</tbody>\n</table>\n");

@@ -52,7 +52,7 @@ pub fn markdown(matrix: &Matrix) -> String {
             "| `{}` | {} | {} |",
             target.name,
             md_cell(&target.description),
-            target.profile_name()
+            target.profile_cell(matrix.cases)
         );
     }
     out.push_str("\n| clause | evidence |");
