@@ -353,6 +353,15 @@ mod tests {
                 "{endpoint}"
             );
         }
+        // And the list the preflight prints is the document's, whole.
+        let operations: usize = doc["paths"].as_object().map_or(0, |paths| {
+            paths
+                .values()
+                .filter_map(Value::as_object)
+                .map(Map::len)
+                .sum()
+        });
+        assert_eq!(operations, ENDPOINTS.len());
     }
 
     #[test]
