@@ -7,8 +7,8 @@
 #   ST_MAX_EXAMPLES=100 ST_SEED=7 scripts/schemathesis.sh
 #   scripts/schemathesis.sh --checks all   # extra arguments go to `st run`
 #
-# Installs Schemathesis (pinned) into a virtualenv under target/ when it is missing (PyPI must
-# be reachable the first time), builds the binary, starts `token-conformance serve` on free
+# Installs Schemathesis (pinned) into a virtualenv under the cargo target directory when it is
+# missing (PyPI must be reachable the first time), builds the binary, starts `token-conformance serve` on free
 # loopback ports with a throw-away management token and no rate limit, runs `st run`, checks
 # that the management token still works, stops the server and exits with st's status (3 when
 # st passed but the run locked itself out). Configuration: scripts/schemathesis.toml.
@@ -18,8 +18,9 @@ cd "$(dirname "$0")/.."
 ST_VERSION="${ST_VERSION:-4.32.5}"
 ST_MAX_EXAMPLES="${ST_MAX_EXAMPLES:-20}"
 ST_SEED="${ST_SEED:-1}"
-VENV="target/schemathesis-venv"
-WORK="target/schemathesis"
+. scripts/target-dir.sh
+VENV="$TARGET_DIR/schemathesis-venv"
+WORK="$TARGET_DIR/schemathesis"
 
 if ! "$VENV/bin/st" --version 2>/dev/null | grep -qF "$ST_VERSION"; then
     echo "== installing schemathesis $ST_VERSION into $VENV"
@@ -29,7 +30,7 @@ fi
 
 echo "== building"
 cargo build --quiet --bin token-conformance
-BIN=target/debug/token-conformance
+BIN="$TARGET_DIR/debug/token-conformance"
 
 mkdir -p "$WORK"
 "$BIN" openapi >"$WORK/openapi.json"
@@ -62,10 +63,10 @@ if [ -z "$CMA" ]; then
 fi
 echo "== st run against $CMA ($ST_MAX_EXAMPLES examples per operation, seed $ST_SEED)"
 
-# From $WORK, so that Hypothesis's and Schemathesis's caches land under target/.
+# From $WORK, so that Hypothesis's and Schemathesis's caches land under the target directory.
 ROOT="$PWD"
 status=0
-(cd "$WORK" && "$ROOT/$VENV/bin/st" --config-file "$ROOT/scripts/schemathesis.toml" run openapi.json \
+(cd "$WORK" && "$VENV/bin/st" --config-file "$ROOT/scripts/schemathesis.toml" run openapi.json \
     --url "$CMA" \
     -H "Authorization: Bearer $CONFORMANCE_API_TOKEN" \
     -H "X-Api-Version: 3" \

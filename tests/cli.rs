@@ -129,6 +129,31 @@ fn a_target_answering_invalid_json_is_reported_with_exit_4() {
 }
 
 #[test]
+fn a_mock_without_the_endpoints_is_quoted_and_told_what_the_suite_calls() {
+    // Prism's answer to a path its document lacks, echoing the management token.
+    let response = "HTTP/1.1 404 Not Found\r\nContent-Type: application/problem+json\r\nContent-Length: 89\r\nConnection: close\r\n\r\n{\"title\":\"Route not resolved, no path matched\",\"status\":404,\"detail\":\"some-secret-value\"}";
+    run_against_fake(
+        response,
+        &[
+            "does not answer like the API",
+            "GET /site → 404",
+            "Route not resolved, no path matched",
+            "GET /users/me",
+            "PUT /access_tokens/{access_token_id}",
+            "POST /roles",
+            "token-conformance openapi",
+        ],
+    );
+    let out = bin()
+        .args(["run", "--base-url", &fake_server(response)])
+        .env("CONFORMANCE_API_TOKEN", "some-secret-value")
+        .output()
+        .unwrap();
+    // The secret straddles the excerpt's 80-character cut: not even its start is shown.
+    assert!(!text(&out).contains("some-secr"), "{}", text(&out));
+}
+
+#[test]
 fn a_base_url_without_a_token_is_a_configuration_error() {
     let out = bin()
         .args(["run", "--base-url", "http://127.0.0.1:9"])

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
+use token_conformance::checks::Profile;
 use token_conformance::matrix::{self, Matrix, MatrixError, MatrixFile, TargetKind};
 use token_conformance::spec::Spec;
 
@@ -49,10 +50,12 @@ fn the_example_file_lists_three_embedded_targets() {
 fn the_markdown_matches_its_snapshot() {
     let markdown = matrix::markdown(example());
     // The tool's version is part of the published table, not of what the snapshot guards.
-    let markdown = markdown.replace(
-        &format!("token-conformance {}", env!("CARGO_PKG_VERSION")),
-        "token-conformance [version]",
-    );
+    let markdown = markdown
+        .replace(
+            &format!("token-conformance {}", env!("CARGO_PKG_VERSION")),
+            "token-conformance [version]",
+        )
+        .replace(&example().started, "[date]");
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots/matrix"));
     settings.set_prepend_module_to_snapshot(false);
@@ -282,14 +285,29 @@ fn duplicate_names_are_refused() {
 }
 
 #[test]
-fn a_missing_token_variable_is_named_and_no_value_is_shown() {
-    let message = error(
+fn a_missing_token_variable_is_a_column_that_says_so_and_no_value_is_shown() {
+    // Not an error of the file: that target is not tested, the others run.
+    let file = parse(
         "[[target]]\nname = \"staging\"\nbase_url = \"https://x.example\"\ntoken_env = \"UNSET_TOKEN\"\n",
-    );
+    )
+    .unwrap();
+    let reason = file.targets[0].not_tested().unwrap();
     assert!(
-        message.starts_with("targets.toml:1: target \"staging\": token_env: the environment variable UNSET_TOKEN is not set"),
-        "{message}"
+        reason.starts_with("the environment variable UNSET_TOKEN (token_env) is not set"),
+        "{reason}"
     );
+    let matrix = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(matrix::run_matrix(&file, 1, 1));
+    assert_eq!(matrix.targets[0].not_tested(), Some(reason.as_str()));
+    let markdown = matrix::markdown(&matrix);
+    assert!(
+        markdown.contains("| [not tested](#e-staging) |"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("UNSET_TOKEN"), "{markdown}");
     // A set variable's value never shows in an error about another field.
     let message = error(
         "[[target]]\nname = \"staging\"\nbase_url = \"https://x.example\"\ntoken_env = \"SET_TOKEN\"\nfaults = []\n",
@@ -330,7 +348,7 @@ fn an_unknown_fault_is_named() {
 }
 
 #[test]
-fn an_unreachable_target_makes_every_clause_inconclusive_with_the_reason() {
+fn an_unreachable_target_is_one_not_tested_cell_with_the_reason() {
     // Port 9 (discard) on loopback: nothing listens there in the test environment.
     let env = |_: &str| Some("tok".to_owned());
     let file = MatrixFile::parse(
@@ -348,20 +366,35 @@ fn an_unreachable_target_makes_every_clause_inconclusive_with_the_reason() {
     assert!(reason.contains("could not be reached"), "{reason}");
     let markdown = matrix::markdown(&matrix);
     assert!(
-        markdown.contains("`down`: could not be tested"),
+        markdown.contains("`down` could not be tested: the target could not be reached"),
         "{markdown}"
     );
     let html = matrix::html(&matrix);
     let doc = roxmltree::Document::parse_with_options(&html, xml()).unwrap();
-    for clause in Spec::embedded().catalog().clauses() {
-        let node = cell(&doc, "down", &clause.id);
-        assert_eq!(status_of(node), "inconclusive");
-        let href = node
-            .descendants()
-            .find_map(|n| n.attribute("href"))
-            .unwrap();
-        assert_eq!(href, "#e-down");
-    }
+    let clauses = Spec::embedded().catalog().clauses();
+    // One cell spans the column, instead of one inconclusive cell per clause.
+    let cells: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("td") && n.attribute("data-target") == Some("down"))
+        .filter(|n| n.attribute("data-clause").is_some())
+        .collect();
+    assert_eq!(cells.len(), 1);
+    let node = cell(&doc, "down", &clauses[0].id);
+    assert_eq!(
+        node.attribute("rowspan"),
+        Some(clauses.len().to_string().as_str())
+    );
+    assert!(text_of(node).starts_with("not tested"), "{}", text_of(node));
+    assert!(text_of(node).contains("could not be reached"));
+    let href = node
+        .descendants()
+        .find_map(|n| n.attribute("href"))
+        .unwrap();
+    assert_eq!(href, "#e-down");
+    assert!(
+        doc.descendants()
+            .any(|n| n.attribute("id") == Some("e-down"))
+    );
     assert_eq!(
         matrix.overall(),
         token_conformance::outcome::Status::Inconclusive
@@ -403,4 +436,98 @@ fn an_unwritable_table_path_is_refused_before_any_request() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_profile_comes_from_the_target_or_from_the_command_line() {
+    let file = parse(
+        "[[target]]\nname = \"a\"\nembedded = true\nprofile = \"strict\"\n\n[[target]]\nname = \"b\"\nembedded = true\n",
+    )
+    .unwrap();
+    assert_eq!(file.targets[0].profile, Some(Profile::Strict));
+    assert_eq!(file.targets[1].profile, None);
+    assert_eq!(file.targets[1].run_profile(), Profile::Documented);
+    let file = file.with_profile(Profile::Staging);
+    assert_eq!(file.targets[0].run_profile(), Profile::Strict);
+    assert_eq!(file.targets[1].run_profile(), Profile::Staging);
+    let message = error("[[target]]\nname = \"a\"\nembedded = true\nprofile = \"Strict\"\n");
+    assert!(
+        message.starts_with(
+            "targets.toml:1: target \"a\": profile: unknown profile \"Strict\" (documented, strict or staging)"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_markdown_links_each_failing_cell_to_its_details_and_ends_with_a_newline() {
+    let markdown = matrix::markdown(example());
+    assert!(markdown.ends_with('\n') && !markdown.ends_with("\n\n"));
+    let links: Vec<&str> = markdown
+        .match_indices("[**fail**](#")
+        .map(|(i, m)| {
+            let rest = &markdown[i + m.len()..];
+            &rest[..rest.find(')').unwrap()]
+        })
+        .collect();
+    // The example's three failing cells.
+    assert_eq!(links.len(), 3, "{markdown}");
+    for id in links {
+        let at = markdown
+            .find(&format!("<a id=\"{id}\"></a>"))
+            .unwrap_or_else(|| panic!("no anchor {id}"));
+        assert!(at > markdown.find("## Details").unwrap());
+    }
+    assert!(markdown.contains("role-dropped` · `update.role.preserved`: fail"));
+}
+
+#[test]
+fn the_html_page_shows_the_date_and_version_and_no_embedded_port() {
+    let matrix = example();
+    let html = matrix::html(matrix);
+    assert!(html.contains(&format!("<time>{}</time>", matrix.started)));
+    assert!(html.contains(&format!("token-conformance {}", env!("CARGO_PKG_VERSION"))));
+    let ports: Vec<String> = matrix
+        .targets
+        .iter()
+        .filter_map(|t| t.outcome.as_ref().ok())
+        .map(|r| r.base_url.clone())
+        .collect();
+    assert_eq!(ports.len(), 3);
+    for url in ports {
+        let authority = url.trim_start_matches("http://");
+        let authority = authority.split('/').next().unwrap();
+        assert!(!html.contains(authority), "{authority} shown");
+    }
+    assert!(
+        html.contains("127.0.0.1:PORT"),
+        "the failures' requests are shown"
+    );
+    assert!(html.contains("table.matrix { width: 100%; }"));
+}
+
+#[test]
+fn a_staging_target_runs_within_the_staging_budget() {
+    let file =
+        parse("[[target]]\nname = \"shared\"\nembedded = true\nprofile = \"staging\"\n").unwrap();
+    let matrix = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(matrix::run_matrix(&file, 1, 32));
+    let report = matrix.targets[0].outcome.as_ref().unwrap();
+    assert_eq!(report.profile, Profile::Staging);
+    let fit = token_conformance::plan::staging_cases(
+        token_conformance::plan::STAGING_DEFAULT_MAX_REQUESTS,
+    )
+    .unwrap();
+    assert_eq!(report.cases, fit.min(32));
+    assert!(report.cases < 32);
+    assert!(report.requests <= token_conformance::plan::STAGING_DEFAULT_MAX_REQUESTS);
+    let markdown = matrix::markdown(&matrix);
+    assert!(
+        markdown.contains(&format!("| staging · {} cases |", report.cases)),
+        "{markdown}"
+    );
 }

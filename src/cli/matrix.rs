@@ -22,14 +22,19 @@ pub(crate) struct MatrixArgs {
     /// Seed of the generated requests (random by default, printed).
     #[arg(long)]
     seed: Option<u64>,
-    /// Generated cases per property (1 to 10000).
+    /// Generated cases per property (1 to 10000; a staging target runs no more than fit its
+    /// 400-request budget).
     #[arg(long, default_value_t = DEFAULT_CASES, value_parser = cases_in_range())]
     cases: u32,
+    /// The profile of every target without a `profile` key of its own (see `run --profile`).
+    #[arg(long, value_enum, default_value_t = crate::checks::Profile::Documented)]
+    profile: crate::checks::Profile,
 }
 
 pub(crate) async fn matrix(args: MatrixArgs) -> Result<Code, CliError> {
     let file = crate::matrix::MatrixFile::load(&args.targets)
-        .map_err(|err| CliError::Usage(err.to_string()))?;
+        .map_err(|err| CliError::Usage(err.to_string()))?
+        .with_profile(args.profile);
     // Opened before the run, like `run`'s reports: a bad path is known before any request.
     let mut tables = Vec::new();
     for (flag, path) in [("--markdown", &args.markdown), ("--html", &args.html)] {

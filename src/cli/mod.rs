@@ -61,7 +61,7 @@ enum Command {
     Matrix(matrix::MatrixArgs),
     /// Remove the roles and tokens a killed run left behind (names `conformance-<run id>-…` only).
     Sweep(sweep::SweepArgs),
-    /// Print an OpenAPI 3.1 document of the access-token endpoints, generated from specs/.
+    /// Print an OpenAPI 3.1 document of the endpoints the suite calls (access tokens, roles, /site, /users/me), generated from specs/.
     Openapi,
     /// Prove the suite's detection power: run it against the embedded server once per fault.
     #[command(

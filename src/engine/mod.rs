@@ -42,7 +42,10 @@ pub enum RunError {
     #[error("the target could not be reached: {}", preflight::unreachable_text(.0))]
     Unreachable(TransportError),
     /// Something answered, but not the API.
-    #[error("the target at {url} does not answer like the API: {detail}")]
+    #[error(
+        "the target at {url} does not answer like the API: {detail}. The suite calls these CMA endpoints: {}; `token-conformance openapi` describes them",
+        crate::openapi::ENDPOINTS.join(", ")
+    )]
     NotTheApi {
         /// The URL probed.
         url: String,

@@ -4,7 +4,7 @@
 use reqwest::Method;
 
 use super::RunError;
-use crate::client::{Client, Request, TransportError};
+use crate::client::{Client, Request, TransportError, shown};
 
 /// Does the target answer like the API? One `GET /site` as the management token. What the
 /// target said is redacted before it is part of an error (its error code may echo the token).
@@ -30,6 +30,7 @@ fn redact_error(client: &Client, err: RunError) -> RunError {
     }
 }
 
+// The body is redacted before it is cut: a secret cut in two would not be recognised.
 async fn preflight_raw(client: &Client) -> Result<(), RunError> {
     let req = Request::cma(Method::GET, "/site");
     let ex = match client.send(&req).await {
@@ -54,12 +55,12 @@ async fn preflight_raw(client: &Client) -> Result<(), RunError> {
     }
     if ex.json.is_none() {
         let content_type = ex.header("content-type").unwrap_or("(none)").to_owned();
-        let start: String = ex.body_text.chars().take(120).collect();
         return Err(RunError::NotTheApi {
             url,
             detail: format!(
-                "status {}, Content-Type {content_type}, a body that is not JSON: {start:?}",
-                ex.status
+                "GET /site answered status {}, Content-Type {content_type}, a body that is not JSON: {}",
+                ex.status,
+                shown(&client.secrets().redact(&ex.body_text))
             ),
         });
     }
@@ -71,7 +72,11 @@ async fn preflight_raw(client: &Client) -> Result<(), RunError> {
     if !ex.is_success() && ex.status < 500 && ex.error_code().is_none() {
         return Err(RunError::NotTheApi {
             url,
-            detail: format!("{} with no api_error code", ex.summary()),
+            detail: format!(
+                "{} with no api_error code, body {}",
+                ex.summary(),
+                shown(&client.secrets().redact(&ex.body_text))
+            ),
         });
     }
     Ok(())

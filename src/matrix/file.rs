@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::checks::Profile;
 use crate::client::normalize_url;
 use crate::faults::Fault;
 
@@ -62,21 +63,6 @@ pub enum MatrixError {
         name: String,
         /// 1-based line of the first one.
         first: usize,
-    },
-    /// The variable `token_env` names is not set (its value is never shown).
-    #[error(
-        "{}:{line}: target {name:?}: token_env: the environment variable {variable} is not set or is empty; export the target's management token in it",
-        file.display()
-    )]
-    MissingToken {
-        /// The file.
-        file: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// The target.
-        name: String,
-        /// The variable's name.
-        variable: String,
     },
     /// Both `base_url` and `embedded = true`.
     #[error(
@@ -149,8 +135,9 @@ pub enum TargetKind {
         environment: Option<String>,
         /// The variable the secret came from.
         token_env: String,
-        /// The management token.
-        secret: Secret,
+        /// The management token; `None` when the variable is not set, and the target is then
+        /// shown as not tested (see [`MatrixTarget::not_tested`]).
+        secret: Option<Secret>,
     },
 }
 
@@ -163,6 +150,8 @@ pub struct MatrixTarget {
     pub line: usize,
     /// Where it is.
     pub kind: TargetKind,
+    /// Its `profile` key; `None` takes the `--profile` of the command line.
+    pub profile: Option<Profile>,
 }
 
 impl MatrixTarget {
@@ -182,6 +171,21 @@ impl MatrixTarget {
                     .join(", ")
             ),
             TargetKind::Remote { base_url, .. } => base_url.clone(),
+        }
+    }
+
+    /// Why the target cannot be run at all, known before any request: its token variable is
+    /// not set. Its column then says so, and the other targets still run.
+    pub fn not_tested(&self) -> Option<String> {
+        match &self.kind {
+            TargetKind::Remote {
+                token_env,
+                secret: None,
+                ..
+            } => Some(format!(
+                "the environment variable {token_env} (token_env) is not set or is empty; export the target's management token in it"
+            )),
+            _ => None,
         }
     }
 }
@@ -212,6 +216,7 @@ struct RawTarget {
     token_env: Option<String>,
     embedded: Option<bool>,
     faults: Option<Vec<String>>,
+    profile: Option<String>,
 }
 
 /// The same file without the field rules: only to name the target an error is in.
@@ -266,6 +271,14 @@ fn valid_name(name: &str) -> bool {
 }
 
 impl MatrixFile {
+    /// `profile` (the command line's `--profile`) for every target without a `profile` key.
+    pub fn with_profile(mut self, profile: Profile) -> MatrixFile {
+        for target in &mut self.targets {
+            target.profile.get_or_insert(profile);
+        }
+        self
+    }
+
     /// Read and check `path`; token secrets come from the process environment.
     pub fn load(path: &Path) -> Result<MatrixFile, MatrixError> {
         let text = std::fs::read_to_string(path).map_err(|source| MatrixError::Read {
@@ -327,6 +340,16 @@ impl MatrixFile {
                     first: first.line,
                 });
             }
+            let profile = match raw.profile.as_deref() {
+                None => None,
+                Some(text) => Some(<Profile as clap::ValueEnum>::from_str(text, false).map_err(
+                    |_| {
+                        field(format!(
+                            "profile: unknown profile {text:?} (documented, strict or staging)"
+                        ))
+                    },
+                )?),
+            };
             let embedded = raw.embedded.unwrap_or(false);
             let kind = match (embedded, raw.base_url) {
                 (true, Some(_)) => return Err(MatrixError::BothKinds { file, line, name }),
@@ -384,16 +407,12 @@ impl MatrixFile {
                             "token_env: must name an environment variable".to_owned(),
                         ));
                     }
-                    let Some(secret) = env(&token_env).filter(|s| !s.trim().is_empty()) else {
-                        return Err(MatrixError::MissingToken {
-                            file,
-                            line,
-                            name,
-                            variable: token_env,
-                        });
-                    };
-                    if reqwest::header::HeaderValue::from_str(&format!("Bearer {secret}")).is_err()
-                    {
+                    // A missing token is not a mistake in the file: that target is shown as not
+                    // tested, and the others still run.
+                    let secret = env(&token_env).filter(|s| !s.trim().is_empty());
+                    if secret.as_ref().is_some_and(|secret| {
+                        reqwest::header::HeaderValue::from_str(&format!("Bearer {secret}")).is_err()
+                    }) {
                         return Err(field(format!(
                             "token_env: the value of {token_env} is not a valid HTTP header value (a control character, \
                              a line break or a character outside visible ASCII; a trailing newline from a file, say); \
@@ -405,11 +424,16 @@ impl MatrixFile {
                         cda_url,
                         environment: raw.environment,
                         token_env,
-                        secret: Secret(secret),
+                        secret: secret.map(Secret),
                     }
                 }
             };
-            targets.push(MatrixTarget { name, line, kind });
+            targets.push(MatrixTarget {
+                name,
+                line,
+                kind,
+                profile,
+            });
         }
         Ok(MatrixFile {
             path: path.to_owned(),

@@ -14,12 +14,16 @@
 //! cda_url = "https://staging.example/cda"    # optional
 //! environment = "main"                        # optional: X-Environment
 //! token_env = "STAGING_TOKEN"                 # the environment variable holding its secret
+//! profile = "staging"                         # optional: overrides `matrix --profile`
 //!
 //! [[target]]
 //! name = "reference"
 //! embedded = true                             # the embedded reference server
 //! faults = ["role-dropped-when-omitted"]      # optional: its faults
 //! ```
+//!
+//! A target that cannot be run (its token variable is unset, nothing answers, or not the API)
+//! is a column that says "not tested" and why; the other targets still run.
 //!
 //! Secrets are never in the file, only the name of the variable that holds one, and never in
 //! the output: the engine redacts every message, and this module shows no secret anywhere (the

@@ -4,18 +4,43 @@
 use std::sync::Arc;
 
 use super::file::{MatrixFile, MatrixTarget, TargetKind};
+use crate::checks::Profile;
 use crate::engine::Session;
-use crate::plan::{self, Plan};
 use crate::faults::FaultSet;
+use crate::plan::{self, BudgetKind, Limits, Plan, Strictness};
 use crate::reference::ServerConfig;
 use crate::report::CheckReport;
 use crate::report::matrix::{Matrix, TargetResult};
 
 impl MatrixTarget {
+    /// The profile this target runs under: its own, or `documented`.
+    pub fn run_profile(&self) -> Profile {
+        self.profile.unwrap_or_default()
+    }
+
     fn plan(&self, seed: u64, cases: u32) -> Plan {
+        let profile = self.run_profile();
+        // As `run --profile staging` does: a request budget, and no more cases than fit it.
+        let (strictness, budget, cases, max_requests) = match profile {
+            Profile::Staging => (
+                Strictness::Documented,
+                BudgetKind::Staging,
+                plan::staging_cases(plan::STAGING_DEFAULT_MAX_REQUESTS)
+                    .map_or(cases, |fit| fit.min(cases)),
+                Some(plan::STAGING_DEFAULT_MAX_REQUESTS),
+            ),
+            Profile::Strict => (Strictness::Strict, BudgetKind::Full, cases, None),
+            Profile::Documented => (Strictness::Documented, BudgetKind::Full, cases, None),
+        };
         let base = Plan {
             seed,
             cases,
+            strictness,
+            budget,
+            limits: Limits {
+                max_requests,
+                ..Limits::default()
+            },
             target_name: Some(self.name.clone()),
             ..Plan::default()
         };
@@ -42,7 +67,8 @@ impl MatrixTarget {
                     base_url: base_url.clone(),
                     cda_url: cda_url.clone(),
                     environment: environment.clone(),
-                    secret: plan::Secret::new(secret.0.clone()),
+                    // A missing token variable is a "not tested" column before any plan runs.
+                    secret: plan::Secret::new(secret.as_ref().map(|s| s.0.clone()).unwrap_or_default()),
                     ca_cert: None,
                 }),
                 ..base
@@ -78,11 +104,14 @@ pub async fn run_matrix_until(
     mut stop: tokio::sync::watch::Receiver<Vec<String>>,
     mut progress: impl FnMut(&str, &CheckReport, usize, usize),
 ) -> Matrix {
+    let started = crate::report::matrix::utc_now();
     let mut targets = Vec::with_capacity(file.targets.len());
     for target in &file.targets {
         let plan = target.plan(seed, cases);
         let stopped = stop.borrow().first().cloned();
-        let outcome = if let Some(reason) = stopped {
+        let outcome = if let Some(reason) = target.not_tested() {
+            Err(reason)
+        } else if let Some(reason) = stopped {
             Err(crate::output::terminal(&format!("not run: {reason}")))
         } else {
             let opened = tokio::select! {
@@ -130,12 +159,15 @@ pub async fn run_matrix_until(
         targets.push(TargetResult {
             name: target.name.clone(),
             description: target.description(),
+            profile: target.run_profile(),
+            embedded: matches!(target.kind, TargetKind::Embedded { .. }),
             outcome,
         });
     }
     Matrix {
         seed,
         cases,
+        started,
         targets,
     }
 }
@@ -155,8 +187,9 @@ mod tests {
                 cda_url: None,
                 environment: None,
                 token_env: "STAGING_TOKEN".to_owned(),
-                secret: Secret("s3cr3t-value".to_owned()),
+                secret: Some(Secret("s3cr3t-value".to_owned())),
             },
+            profile: None,
         };
         let debug = format!("{target:?}");
         assert!(!debug.contains("s3cr3t-value"), "{debug}");
