@@ -699,7 +699,9 @@ fn clauses() -> ExitCode {
         );
         outln!("    \"{}\"", clause.quote);
         for name in &clause.checks {
-            let def = all.iter().find(|d| d.clause == clause.id && d.name == name);
+            let def = all
+                .iter()
+                .find(|d| d.clause.id() == clause.id && d.name == name);
             let note = match def {
                 Some(d) if d.strict_only => "covered (strict profile)",
                 Some(_) => "covered",
@@ -738,7 +740,12 @@ async fn mutants(args: MutantsArgs) -> ExitCode {
             outln!(
                 "{:<32} {}{strict}: {}",
                 fault.name(),
-                fault.clauses().join(", "),
+                fault
+                    .clauses()
+                    .iter()
+                    .map(|c| c.id())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 fault.description()
             );
         }

@@ -22,7 +22,7 @@ pub const NAME_PREFIX: &str = "conformance-";
 /// about the shape of the resource (`data.id` a string, the documented attributes). Every
 /// check that creates fixtures meets the shape; this one fails on it, the others carry on
 /// with what they can safely use (and say so in a warning).
-pub const SHAPE_CLAUSE: &str = "update.response.schema";
+pub const SHAPE_CLAUSE: &str = crate::spec::ClauseId::UpdateResponseSchema.id();
 
 /// A role created by the run.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::checks::{self, Profile};
 use crate::engine::{RunOptions, Session};
-use crate::faults::{Fault, FaultSet};
+use crate::faults::{Fault, FaultSet, ServerSetting};
 use crate::outcome::Status;
 use crate::reference::{RateLimit, ServerConfig};
 
@@ -65,14 +65,11 @@ pub struct MutantResult {
 }
 
 /// The server configuration a fault runs with: rate limiting off (a run takes a second),
-/// except for the fault that is about the 429 itself.
+/// plus whatever setting the fault declares ([`Fault::server_setting`]).
 pub fn server_config(fault: Option<Fault>) -> ServerConfig {
-    let rate_limit = match fault {
-        Some(Fault::RateLimitWithoutReset) => Some(RateLimit {
-            requests: 100,
-            window: Duration::from_secs(1),
-        }),
-        _ => None,
+    let rate_limit = match fault.and_then(Fault::server_setting) {
+        Some(ServerSetting::RateLimit { requests, window }) => Some(RateLimit { requests, window }),
+        None => None,
     };
     ServerConfig {
         rate_limit,
@@ -153,7 +150,7 @@ pub async fn run_one(
     let declared = fault.map_or(&[][..], Fault::clauses);
     let verdict = if failed_clauses
         .iter()
-        .any(|c| declared.contains(&c.as_str()))
+        .any(|c| declared.iter().any(|d| d.id() == c))
     {
         Verdict::Killed
     } else if !failed_clauses.is_empty() {

@@ -24,10 +24,10 @@ use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunne
 use reqwest::Method;
 use serde_json::Value;
 
+use crate::client::{Auth, Client, Collection, Exchange, Request, ResourceId};
 use crate::fixtures::{Fixtures, Flags, RoleFx, TokenFx, truncate};
 use crate::outcome::{CheckResult, Failure, Finding};
-use crate::spec::Spec;
-use crate::client::{Auth, Client, Collection, Exchange, Request, ResourceId};
+use crate::spec::{ClauseId, Spec};
 
 /// Which promises are hard checks (see `api-facts.md`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -136,8 +136,8 @@ pub type CheckFuture = Pin<Box<dyn Future<Output = CheckResult> + Send>>;
 /// One check: the clause it verifies and the function that verifies it.
 #[derive(Clone, Copy)]
 pub struct CheckDef {
-    /// The clause id, as in `specs/clauses.json`.
-    pub clause: &'static str,
+    /// The clause it verifies.
+    pub clause: ClauseId,
     /// The check's name, as listed under the clause.
     pub name: &'static str,
     /// Runs only under `--profile strict`.
@@ -160,15 +160,15 @@ impl CheckDef {
 }
 
 macro_rules! check {
-    ($clause:literal, $module:ident :: $name:ident) => {
+    ($clause:ident, $module:ident :: $name:ident) => {
         check!($clause, $module::$name, false)
     };
-    ($clause:literal, $module:ident :: $name:ident, strict) => {
+    ($clause:ident, $module:ident :: $name:ident, strict) => {
         check!($clause, $module::$name, true)
     };
-    ($clause:literal, $module:ident :: $name:ident, $strict:expr) => {
+    ($clause:ident, $module:ident :: $name:ident, $strict:expr) => {
         CheckDef {
-            clause: $clause,
+            clause: ClauseId::$clause,
             name: stringify!($name),
             strict_only: $strict,
             run: |cx| Box::pin($module::$name(cx)),
@@ -180,84 +180,81 @@ macro_rules! check {
 pub fn all() -> Vec<CheckDef> {
     vec![
         check!(
-            "update.response.schema",
+            UpdateResponseSchema,
             response::success_matches_the_resource_schema
         ),
         check!(
-            "update.request.validation",
+            UpdateRequestValidation,
             validation::invalid_bodies_are_refused_and_change_nothing
         ),
         check!(
-            "update.request.validation",
+            UpdateRequestValidation,
             validation::unknown_members_are_refused,
             strict
         ),
-        check!("update.applies", response::attributes_are_stored_as_sent),
+        check!(UpdateApplies, response::attributes_are_stored_as_sent),
         check!(
-            "update.isolation",
+            UpdateIsolation,
             isolation::an_update_changes_only_the_addressed_token
         ),
         check!(
-            "update.isolation",
+            UpdateIsolation,
             sequences::generated_sequences_agree_with_the_model
         ),
         check!(
-            "update.secret.unchanged",
+            UpdateSecretUnchanged,
             secret::token_value_is_unchanged_by_an_update
         ),
         check!(
-            "update.secret.unchanged",
+            UpdateSecretUnchanged,
             secret::old_secret_still_authenticates_after_an_update
         ),
         check!(
-            "update.role.preserved",
+            UpdateRolePreserved,
             role::role_is_preserved_when_relationships_are_omitted
         ),
-        check!("update.role.reassigned", role::role_is_reassigned_when_sent),
+        check!(UpdateRoleReassigned, role::role_is_reassigned_when_sent),
         check!(
-            "update.effect.cma",
+            UpdateEffectCma,
             effect::cma_flag_change_holds_on_the_next_call
         ),
         check!(
-            "update.effect.cda",
+            UpdateEffectCda,
             effect::cda_flag_change_holds_on_the_next_call
         ),
         check!(
-            "update.effect.cda_preview",
+            UpdateEffectCdaPreview,
             effect::cda_preview_flag_change_holds_on_the_next_call
         ),
+        check!(UpdateEffectRole, effect::role_change_holds_on_the_next_call),
         check!(
-            "update.effect.role",
-            effect::role_change_holds_on_the_next_call
-        ),
-        check!(
-            "update.hardcoded.rejected",
+            UpdateHardcodedRejected,
             hardcoded::factory_tokens_reject_an_unchanged_update
         ),
         check!(
-            "update.hardcoded.still_deletable",
+            UpdateHardcodedStillDeletable,
             hardcoded::factory_token_can_be_rotated_and_deleted
         ),
         check!(
-            "update.token.visibility",
+            UpdateTokenVisibility,
             secret::token_is_shown_only_to_token_managers
         ),
         check!(
-            "update.auth",
+            UpdateAuth,
             auth::requests_without_valid_credentials_are_refused
         ),
         check!(
-            "update.auth",
+            UpdateAuth,
             auth::bearers_derived_from_real_secrets_are_refused_and_change_nothing
         ),
-        check!("update.not_found", auth::unknown_id_is_not_found),
+        check!(UpdateNotFound, auth::unknown_id_is_not_found),
         check!(
-            "errors.envelope",
+            ErrorsEnvelope,
             protocol::every_error_uses_the_api_error_envelope
         ),
-        check!("headers.content_type", protocol::every_response_is_json),
+        check!(HeadersContentType, protocol::every_response_is_json),
         check!(
-            "headers.rate_limit",
+            HeadersRateLimit,
             protocol::every_response_carries_rate_limit_headers
         ),
     ]
@@ -279,7 +276,7 @@ impl Cx {
     pub fn new(client: Client, settings: Arc<Settings>, def: &CheckDef, serial: usize) -> Cx {
         let client = client.scoped();
         let fixtures = Arc::new(
-            Fixtures::new(client.clone(), &settings.run_id, serial).for_clause(def.clause),
+            Fixtures::new(client.clone(), &settings.run_id, serial).for_clause(def.clause.id()),
         );
         // Each check draws from its own stream, fixed by the run's seed and the check's name.
         let seed = settings.seed ^ fnv1a(def.full_name().as_bytes());
