@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::checks::{self, Profile};
+use crate::checks::Profile;
 use crate::console::{err, errln, out, outln};
 use crate::engine::{self, DEFAULT_CASES, MAX_CASES, RunError, RunOptions, Session};
 use crate::faults::{Fault, FaultSet};
@@ -44,8 +44,12 @@ enum Command {
     Run(RunArgs),
     /// Run the embedded reference server until Ctrl-C.
     Serve(ServeArgs),
-    /// Print the clause catalog with the checks that cover each clause.
-    Clauses,
+    /// Print the clause catalog: each clause, its checks and the faults that prove them.
+    Clauses {
+        /// Print JSON (for tools) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the suite against several targets and write a compatibility table (clauses × targets).
     #[command(
         after_help = "Exit codes:\n  0  the table was written (failing targets are data, not errors)\n  2  bad usage, an invalid targets file, or a --markdown/--html path that cannot be written\n130  interrupted (SIGINT, SIGTERM, SIGHUP): the running target cleaned up, the table written"
@@ -318,7 +322,7 @@ pub fn main() -> ExitCode {
     let code = match command {
         Command::Run(args) => runtime.block_on(run(args)),
         Command::Serve(args) => runtime.block_on(serve(args)),
-        Command::Clauses => clauses(),
+        Command::Clauses { json } => clauses(json),
         Command::Sweep(args) => runtime.block_on(sweep(args)),
         Command::Matrix(args) => runtime.block_on(matrix(args)),
         Command::Openapi => openapi(),
@@ -680,57 +684,14 @@ async fn serve(args: ServeArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn clauses() -> ExitCode {
-    let catalog = Spec::embedded().catalog();
-    let all = checks::all();
-    let mut uncovered = 0;
-    outln!("{}\n", catalog.source());
-    for clause in catalog.clauses() {
-        outln!(
-            "{} [{}{}] {}",
-            clause.id,
-            clause.evidence,
-            if clause.destructive {
-                ", destructive"
-            } else {
-                ""
-            },
-            clause.title
-        );
-        outln!("    \"{}\"", clause.quote);
-        for name in &clause.checks {
-            let def = all
-                .iter()
-                .find(|d| d.clause.id() == clause.id && d.name == name);
-            let note = match def {
-                Some(d) if d.strict_only => "covered (strict profile)",
-                Some(_) => "covered",
-                None => {
-                    uncovered += 1;
-                    "UNCOVERED: no such check"
-                }
-            };
-            outln!("    - {name}: {note}");
-        }
+fn clauses(json: bool) -> ExitCode {
+    let coverage = crate::coverage::of_this_build();
+    if json {
+        outln!("{:#}", crate::coverage::to_json(&coverage));
+    } else {
+        out!("{}", crate::coverage::render_text(&coverage));
     }
-    for def in &all {
-        if catalog
-            .clause(def.clause)
-            .is_none_or(|c| !c.checks.iter().any(|n| n == def.name))
-        {
-            outln!(
-                "check {} is not listed in specs/clauses.json",
-                def.full_name()
-            );
-            uncovered += 1;
-        }
-    }
-    outln!(
-        "\n{} clauses, {} checks, {uncovered} uncovered",
-        catalog.clauses().len(),
-        all.len()
-    );
-    ExitCode::from(if uncovered == 0 { 0 } else { 1 })
+    ExitCode::from(if coverage.is_complete() { 0 } else { 1 })
 }
 
 async fn mutants(args: MutantsArgs) -> ExitCode {

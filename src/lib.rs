@@ -5,6 +5,7 @@ pub mod checks;
 pub mod client;
 pub mod cli;
 pub mod console;
+pub mod coverage;
 pub mod engine;
 pub mod faults;
 pub mod fixtures;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::checks::{self, Profile};
+use crate::checks::{self, CheckDef, Profile};
 use crate::engine::{RunOptions, Session};
 use crate::faults::{Fault, FaultSet, ServerSetting};
 use crate::outcome::Status;
@@ -230,12 +230,28 @@ pub async fn run_all(
     results.into_iter().map(|(_, r)| r).collect()
 }
 
-/// Checks that no fault made fail.
+/// Checks that no fault made fail. A check counts as failed only under a fault that
+/// [`crate::coverage`] says proves it, so that what `clauses` shows is what was measured.
 pub fn checks_never_failed(results: &[MutantResult]) -> Vec<String> {
+    let coverage = crate::coverage::of_this_build();
+    let proving = |def: &checks::CheckDef| -> Vec<String> {
+        coverage
+            .clauses
+            .iter()
+            .filter(|c| c.id == def.clause.id())
+            .flat_map(|c| c.checks.iter().filter(|k| k.name == def.name))
+            .flat_map(|k| k.faults.iter().cloned())
+            .collect()
+    };
     checks::all()
         .iter()
-        .map(|def| def.full_name())
-        .filter(|name| !results.iter().any(|r| r.failed_checks.contains(name)))
+        .filter(|def| {
+            let (name, proving) = (def.full_name(), proving(def));
+            !results.iter().any(|r| {
+                r.failed_checks.contains(&name) && proving.iter().any(|f| f == r.fault.name())
+            })
+        })
+        .map(CheckDef::full_name)
         .collect()
 }
 
