@@ -157,6 +157,27 @@ impl CheckDef {
     pub fn full_name(&self) -> String {
         format!("{}::{}", self.clause, self.name)
     }
+
+    /// Why this check does not run under `settings`, from what it and its clause declare: a
+    /// strict-only check outside `--profile strict`, a check of a destructive clause where
+    /// destructive clauses are not allowed. The engine asks this before it runs any check, so
+    /// no check repeats these rules itself.
+    pub fn skip_reason(&self, settings: &Settings) -> Option<String> {
+        if self.strict_only && settings.profile != Profile::Strict {
+            return Some("observed behaviour: runs under --profile strict".to_owned());
+        }
+        let destructive = Spec::embedded()
+            .catalog()
+            .clause(self.clause)
+            .is_some_and(|c| c.destructive);
+        if destructive && !settings.destructive {
+            return Some(
+                "destructive: runs on the embedded server the suite starts itself, elsewhere only with --destructive"
+                    .to_owned(),
+            );
+        }
+        None
+    }
 }
 
 macro_rules! check {
@@ -737,4 +758,48 @@ pub fn token_state(data: &Value) -> Value {
 pub fn role_id(data: &Value) -> Option<&str> {
     data.pointer("/relationships/role/data/id")
         .and_then(Value::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(profile: Profile, destructive: bool) -> Settings {
+        Settings {
+            seed: 1,
+            budget: Budget::full(1),
+            profile,
+            destructive,
+            run_id: "t".to_owned(),
+        }
+    }
+
+    fn def(name: &str) -> CheckDef {
+        all()
+            .into_iter()
+            .find(|d| d.name == name)
+            .unwrap_or_else(|| panic!("no check {name}"))
+    }
+
+    #[test]
+    fn declared_attributes_decide_what_is_skipped() {
+        let strict = def("unknown_members_are_refused");
+        let destructive = def("factory_token_can_be_rotated_and_deleted");
+        let plain = def("role_is_preserved_when_relationships_are_omitted");
+        for profile in [Profile::Documented, Profile::Staging] {
+            let reason = strict.skip_reason(&settings(profile, true));
+            assert!(reason.is_some_and(|r| r.contains("--profile strict")));
+        }
+        assert_eq!(strict.skip_reason(&settings(Profile::Strict, false)), None);
+        let reason = destructive.skip_reason(&settings(Profile::Strict, false));
+        assert!(reason.is_some_and(|r| r.starts_with("destructive:")));
+        assert_eq!(
+            destructive.skip_reason(&settings(Profile::Documented, true)),
+            None
+        );
+        assert_eq!(
+            plain.skip_reason(&settings(Profile::Documented, false)),
+            None
+        );
+    }
 }
