@@ -470,4 +470,3 @@ impl Drop for LiveProperty {
         LIVE_PROPERTIES.fetch_sub(1, Ordering::SeqCst);
     }
 }
-
