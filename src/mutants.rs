@@ -67,10 +67,12 @@ pub struct MutantResult {
 /// The server configuration a fault runs with: rate limiting off (a run takes a second),
 /// plus whatever setting the fault declares ([`Fault::server_setting`]).
 pub fn server_config(fault: Option<Fault>) -> ServerConfig {
-    let rate_limit = match fault.and_then(Fault::server_setting) {
-        Some(ServerSetting::RateLimit { requests, window }) => Some(RateLimit { requests, window }),
-        None => None,
-    };
+    // One arm per setting a fault can declare: a new setting does not compile until it is here.
+    let rate_limit = fault
+        .and_then(Fault::server_setting)
+        .map(|setting| match setting {
+            ServerSetting::RateLimit { requests, window } => RateLimit { requests, window },
+        });
     ServerConfig {
         rate_limit,
         faults: FaultSet::of(fault),
