@@ -27,7 +27,8 @@ use crate::spec::{ClauseId, Spec};
 
 pub use cx::{Cx, live_properties};
 
-/// Which promises are hard checks (see `api-facts.md`).
+/// Which promises are hard checks: observed behaviour (`Cx::observed`, strict-only checks)
+/// fails a run only under `Strict`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
