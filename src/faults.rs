@@ -1,11 +1,35 @@
 //! The fault catalogue: realistic bugs the reference server can be switched into, each
 //! declaring the clause(s) it breaks. They prove the suite's detection power: `mutants` runs
-//! the suite against a server with each fault and expects the declared clause to fail.
+//! the suite against a server with each fault and expects the declared clause to fail. A row
+//! declares all a fault needs: the clauses it breaks (as [`ClauseId`], so a wrong id does not
+//! compile), whether only `--profile strict` can see it, and any server setting its proof
+//! needs ([`ServerSetting`]).
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
+use crate::spec::ClauseId;
+
+/// A setting of the reference server that a fault needs besides the fault itself, so that
+/// `mutants` (and `matrix`) start the server the way the fault's proof requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerSetting {
+    /// The rate limit on (it is off for fault runs, so that a run takes a second): `requests`
+    /// per `window`.
+    RateLimit {
+        /// Requests allowed in one window.
+        requests: u32,
+        /// Length of the window.
+        window: Duration,
+    },
+}
+
+/// Each row: `Variant = "cli-name", [ClauseIds it breaks], strict_only, [needs: ServerSetting,]
+/// "what the bug is";`.
 macro_rules! faults {
-    ($( $variant:ident = $name:literal, [$($clause:literal),+], $strict:literal, $doc:literal; )+) => {
+    (@setting) => { None };
+    (@setting $setting:expr) => { Some($setting) };
+    ($( $variant:ident = $name:literal, [$($clause:ident),+], $strict:literal, $(needs: $setting:expr,)? $doc:literal; )+) => {
         /// A switchable bug of the reference server.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Fault {
@@ -22,13 +46,18 @@ macro_rules! faults {
             }
 
             /// The clauses this fault breaks.
-            pub fn clauses(self) -> &'static [&'static str] {
-                match self { $( Fault::$variant => &[$($clause),+], )+ }
+            pub fn clauses(self) -> &'static [ClauseId] {
+                match self { $( Fault::$variant => &[$(ClauseId::$clause),+], )+ }
             }
 
             /// Whether only `--profile strict` can see it (it breaks observed behaviour).
             pub fn strict_only(self) -> bool {
                 match self { $( Fault::$variant => $strict, )+ }
+            }
+
+            /// The server setting its proof needs, if any (see [`ServerSetting`]).
+            pub fn server_setting(self) -> Option<ServerSetting> {
+                match self { $( Fault::$variant => faults!(@setting $($setting)?), )+ }
             }
 
             /// What the bug is.
@@ -40,109 +69,110 @@ macro_rules! faults {
 }
 
 faults! {
-    RoleDroppedWhenOmitted = "role-dropped-when-omitted", ["update.role.preserved"], false,
+    RoleDroppedWhenOmitted = "role-dropped-when-omitted", [UpdateRolePreserved], false,
         "The role is set to null when an update omits relationships.";
-    RoleResetWhenOmitted = "role-reset-when-omitted", ["update.role.preserved"], false,
+    RoleResetWhenOmitted = "role-reset-when-omitted", [UpdateRolePreserved], false,
         "The role is reset to the default (Admin) role when an update omits relationships.";
-    RoleIgnoredWhenSent = "role-ignored-when-sent", ["update.role.reassigned"], false,
+    RoleIgnoredWhenSent = "role-ignored-when-sent", [UpdateRoleReassigned], false,
         "relationships.role is validated but never stored.";
-    RoleReassignedWrong = "role-reassigned-wrong", ["update.role.reassigned"], false,
+    RoleReassignedWrong = "role-reassigned-wrong", [UpdateRoleReassigned], false,
         "A sent role is stored as another role (the one created before it).";
-    SecretRotatedByUpdate = "secret-rotated-by-update", ["update.secret.unchanged"], false,
+    SecretRotatedByUpdate = "secret-rotated-by-update", [UpdateSecretUnchanged], false,
         "An update generates a new secret.";
-    OldSecretRefusedAfterUpdate = "old-secret-refused-after-update", ["update.secret.unchanged"], false,
+    OldSecretRefusedAfterUpdate = "old-secret-refused-after-update", [UpdateSecretUnchanged], false,
         "The token attribute is kept, but the secret stops authenticating after an update.";
-    CmaDecisionCached = "cma-decision-cached", ["update.effect.cma"], false,
+    CmaDecisionCached = "cma-decision-cached", [UpdateEffectCma], false,
         "can_access_cma decisions are cached for 2 s per token.";
-    CdaDecisionCached = "cda-decision-cached", ["update.effect.cda"], false,
+    CdaDecisionCached = "cda-decision-cached", [UpdateEffectCda], false,
         "can_access_cda decisions are cached for 2 s per token.";
-    PreviewFlagIgnored = "preview-flag-ignored", ["update.effect.cda_preview"], false,
+    PreviewFlagIgnored = "preview-flag-ignored", [UpdateEffectCdaPreview], false,
         "X-Include-Drafts: true is allowed to any token that can read published content.";
-    RolePermissionsCached = "role-permissions-cached", ["update.effect.role"], false,
+    RolePermissionsCached = "role-permissions-cached", [UpdateEffectRole], false,
         "A token's role permissions are cached for 2 s.";
-    StaleNode = "stale-node", ["update.effect.cma"], false,
+    StaleNode = "stale-node", [UpdateEffectCma], false,
         "One request in three is served by a node that still sees the token's previous flags.";
-    HardcodedAcceptsUpdates = "hardcoded-accepts-updates", ["update.hardcoded.rejected"], false,
+    HardcodedAcceptsUpdates = "hardcoded-accepts-updates", [UpdateHardcodedRejected], false,
         "Factory tokens accept updates like any other token.";
-    HardcodedWrongCode = "hardcoded-wrong-code", ["update.hardcoded.rejected"], false,
+    HardcodedWrongCode = "hardcoded-wrong-code", [UpdateHardcodedRejected], false,
         "Factory tokens reject updates with INSUFFICIENT_PERMISSIONS instead of NON_EDITABLE_ACCESS_TOKEN.";
-    HardcodedAppliesName = "hardcoded-applies-name", ["update.hardcoded.rejected"], false,
+    HardcodedAppliesName = "hardcoded-applies-name", [UpdateHardcodedRejected], false,
         "Factory tokens reject updates, but the new name is applied anyway.";
-    HardcodedCannotRotate = "hardcoded-cannot-rotate", ["update.hardcoded.still_deletable"], false,
+    HardcodedCannotRotate = "hardcoded-cannot-rotate", [UpdateHardcodedStillDeletable], false,
         "Rotating a factory token is refused with NON_EDITABLE_ACCESS_TOKEN.";
-    HardcodedCannotDelete = "hardcoded-cannot-delete", ["update.hardcoded.still_deletable"], false,
+    HardcodedCannotDelete = "hardcoded-cannot-delete", [UpdateHardcodedStillDeletable], false,
         "Deleting a factory token is refused with NON_EDITABLE_ACCESS_TOKEN.";
-    MissingFlagDefaultsFalse = "missing-flag-defaults-false", ["update.request.validation"], false,
+    MissingFlagDefaultsFalse = "missing-flag-defaults-false", [UpdateRequestValidation], false,
         "A missing surface flag is taken as false instead of refusing the body.";
-    AnyTypeAccepted = "any-type-accepted", ["update.request.validation"], false,
+    AnyTypeAccepted = "any-type-accepted", [UpdateRequestValidation], false,
         "The body's data.type is not checked.";
-    StringTrueCoerced = "string-true-coerced", ["update.request.validation"], false,
+    StringTrueCoerced = "string-true-coerced", [UpdateRequestValidation], false,
         "The strings \"true\" and \"false\" are coerced to booleans.";
-    InvalidPartlyApplied = "invalid-partly-applied", ["update.request.validation"], false,
+    InvalidPartlyApplied = "invalid-partly-applied", [UpdateRequestValidation], false,
         "An invalid body is refused, but its name (when it is a string) is applied first.";
-    InvalidBody5xx = "invalid-body-5xx", ["update.request.validation"], false,
+    InvalidBody5xx = "invalid-body-5xx", [UpdateRequestValidation], false,
         "Some invalid bodies (a required member missing) crash the handler: 500.";
-    UnknownMembersAccepted = "unknown-members-accepted", ["update.request.validation"], true,
+    UnknownMembersAccepted = "unknown-members-accepted", [UpdateRequestValidation], true,
         "Unknown members are ignored instead of refused (observed: the 2022 schema refuses them).";
-    NameTruncated64 = "name-truncated-64", ["update.applies"], false,
+    NameTruncated64 = "name-truncated-64", [UpdateApplies], false,
         "Names are cut to 64 characters.";
-    NonAsciiName500 = "non-ascii-name-500", ["update.applies"], false,
+    NonAsciiName500 = "non-ascii-name-500", [UpdateApplies], false,
         "A name with a non-ASCII character answers 500.";
-    NameTrimmed = "name-trimmed", ["update.applies"], false,
+    NameTrimmed = "name-trimmed", [UpdateApplies], false,
         "Leading and trailing whitespace is trimmed from names.";
-    FlagsSwapped = "flags-swapped", ["update.applies"], false,
+    FlagsSwapped = "flags-swapped", [UpdateApplies], false,
         "can_access_cda and can_access_cda_preview are stored swapped.";
-    CmaFlagIgnored = "cma-flag-ignored", ["update.effect.cma"], false,
+    CmaFlagIgnored = "cma-flag-ignored", [UpdateEffectCma], false,
         "can_access_cma is stored, but never enforced.";
-    StaleRead = "stale-read", ["update.applies"], false,
+    StaleRead = "stale-read", [UpdateApplies], false,
         "Reads show a token as it was before its last write, for 1 s after the write.";
-    AttributeMissing = "attribute-missing", ["update.response.schema"], false,
+    AttributeMissing = "attribute-missing", [UpdateResponseSchema], false,
         "Update responses lack last_cda_access.";
-    BooleanAsString = "boolean-as-string", ["update.response.schema"], false,
+    BooleanAsString = "boolean-as-string", [UpdateResponseSchema], false,
         "Update responses carry can_access_cma as a string.";
-    DifferentId = "different-id", ["update.response.schema"], false,
+    DifferentId = "different-id", [UpdateResponseSchema], false,
         "Update responses carry another data.id than the path's.";
-    WrongResourceType = "wrong-resource-type", ["update.response.schema"], false,
+    WrongResourceType = "wrong-resource-type", [UpdateResponseSchema], false,
         "Update responses carry data.type \"api_token\".";
-    HtmlContentType = "html-content-type", ["headers.content_type"], false,
+    HtmlContentType = "html-content-type", [HeadersContentType], false,
         "Error responses are sent as text/html.";
-    NoCharset = "no-charset", ["headers.content_type"], true,
+    NoCharset = "no-charset", [HeadersContentType], true,
         "Responses say application/json without charset=utf-8 (observed).";
-    ErrorsUnderErrors = "errors-under-errors", ["errors.envelope"], false,
+    ErrorsUnderErrors = "errors-under-errors", [ErrorsEnvelope], false,
         "Error bodies put the api_error objects under errors instead of data.";
-    NoRateLimitHeaders = "no-rate-limit-headers", ["headers.rate_limit"], false,
+    NoRateLimitHeaders = "no-rate-limit-headers", [HeadersRateLimit], false,
         "Successful responses lack the X-RateLimit-* headers.";
-    RateLimitWithoutReset = "rate-limit-without-reset", ["headers.rate_limit"], false,
+    RateLimitWithoutReset = "rate-limit-without-reset", [HeadersRateLimit], false,
+        needs: ServerSetting::RateLimit { requests: 100, window: Duration::from_secs(1) },
         "A 429 comes without X-RateLimit-Reset (the server runs with a 100/1s limit).";
-    TokenShownToEveryone = "token-shown-to-everyone", ["update.token.visibility"], false,
+    TokenShownToEveryone = "token-shown-to-everyone", [UpdateTokenVisibility], false,
         "The secret is shown to every caller.";
-    NoCredentialsAccepted = "no-credentials-accepted", ["update.auth"], false,
+    NoCredentialsAccepted = "no-credentials-accepted", [UpdateAuth], false,
         "A request without an Authorization header acts as the management token.";
-    AuthWrongStatus = "auth-wrong-status", ["update.auth"], true,
+    AuthWrongStatus = "auth-wrong-status", [UpdateAuth], true,
         "Missing credentials get 403 instead of 401 (observed).";
-    UnknownId500 = "unknown-id-500", ["update.not_found"], false,
+    UnknownId500 = "unknown-id-500", [UpdateNotFound], false,
         "An update of an unknown id answers 500.";
-    UnknownIdWrongCode = "unknown-id-wrong-code", ["update.not_found"], true,
+    UnknownIdWrongCode = "unknown-id-wrong-code", [UpdateNotFound], true,
         "An unknown id answers 400 INVALID_FIELD instead of 404 NOT_FOUND (observed).";
-    ForgedBearerPrefix = "forged-bearer-prefix", ["update.auth"], false,
+    ForgedBearerPrefix = "forged-bearer-prefix", [UpdateAuth], false,
         "A bearer is matched on its first 8 characters only (a lookup prefix taken for the whole secret).";
-    ForgedBearerCase = "forged-bearer-case", ["update.auth"], false,
+    ForgedBearerCase = "forged-bearer-case", [UpdateAuth], false,
         "Secrets are compared without regard to letter case.";
-    ForgedBearerExtended = "forged-bearer-extended", ["update.auth"], false,
+    ForgedBearerExtended = "forged-bearer-extended", [UpdateAuth], false,
         "A bearer that begins with a real secret is accepted (the comparison stops at the stored secret's length).";
-    ForgedBearerPercentDecoded = "forged-bearer-percent-decoded", ["update.auth"], false,
+    ForgedBearerPercentDecoded = "forged-bearer-percent-decoded", [UpdateAuth], false,
         "The bearer is percent-decoded before it is looked up.";
-    ForgedBearerSchemeStripped = "forged-bearer-scheme-stripped", ["update.auth"], false,
+    ForgedBearerSchemeStripped = "forged-bearer-scheme-stripped", [UpdateAuth], false,
         "The secret is what is left of the Authorization header once every Bearer word is dropped and the rest joined (a doubled scheme, a secret split by a space pass).";
-    DeletedTokenStillAuthenticates = "deleted-token-still-authenticates", ["update.auth"], false,
+    DeletedTokenStillAuthenticates = "deleted-token-still-authenticates", [UpdateAuth], false,
         "A deleted token's secret keeps authenticating as that token (an authentication cache nobody invalidates).";
-    RotatedSecretStillValid = "rotated-secret-still-valid", ["update.auth"], false,
+    RotatedSecretStillValid = "rotated-secret-still-valid", [UpdateAuth], false,
         "After a rotation the previous secret keeps authenticating as the token (it is never revoked).";
-    WriteSpillsToRoleSiblings = "write-spills-to-role-siblings", ["update.isolation"], false,
+    WriteSpillsToRoleSiblings = "write-spills-to-role-siblings", [UpdateIsolation], false,
         "An update also writes its surface flags to every other token that had the same role (a write keyed by role, not by id).";
-    RoleChangeHalfApplied = "role-change-half-applied", ["update.effect.role", "update.isolation"], false,
+    RoleChangeHalfApplied = "role-change-half-applied", [UpdateEffectRole, UpdateIsolation], false,
         "A role sent in an update is stored and shown, but permission decisions keep the role the token had before.";
-    StaleDecisionWindow = "stale-decision-window", ["update.effect.cma"], false,
+    StaleDecisionWindow = "stale-decision-window", [UpdateEffectCma], false,
         "One node in three decides can_access_cma as before a change from 50 ms to 200 ms after it (a cache refill that raced the invalidation).";
 }
 

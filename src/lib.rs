@@ -11,6 +11,7 @@ pub mod checks;
 pub mod cli;
 pub mod client;
 pub mod console;
+pub mod coverage;
 pub mod engine;
 pub mod faults;
 pub mod fixtures;

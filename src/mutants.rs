@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::checks::{self, Profile};
+use crate::checks::{self, CheckDef, Profile};
 use crate::engine::Session;
-use crate::faults::{Fault, FaultSet};
+use crate::faults::{Fault, FaultSet, ServerSetting};
 use crate::outcome::Status;
 use crate::plan::{Plan, Strictness, TargetKind};
 use crate::reference::{RateLimit, ServerConfig};
@@ -66,15 +66,14 @@ pub struct MutantResult {
 }
 
 /// The server configuration a fault runs with: rate limiting off (a run takes a second),
-/// except for the fault that is about the 429 itself.
+/// plus whatever setting the fault declares ([`Fault::server_setting`]).
 pub fn server_config(fault: Option<Fault>) -> ServerConfig {
-    let rate_limit = match fault {
-        Some(Fault::RateLimitWithoutReset) => Some(RateLimit {
-            requests: 100,
-            window: Duration::from_secs(1),
-        }),
-        _ => None,
-    };
+    // One arm per setting a fault can declare: a new setting does not compile until it is here.
+    let rate_limit = fault
+        .and_then(Fault::server_setting)
+        .map(|setting| match setting {
+            ServerSetting::RateLimit { requests, window } => RateLimit { requests, window },
+        });
     ServerConfig {
         rate_limit,
         faults: FaultSet::of(fault),
@@ -158,7 +157,7 @@ pub async fn run_one(
     let declared = fault.map_or(&[][..], Fault::clauses);
     let verdict = if failed_clauses
         .iter()
-        .any(|c| declared.contains(&c.as_str()))
+        .any(|c| declared.iter().any(|d| d.id() == c))
     {
         Verdict::Killed
     } else if !failed_clauses.is_empty() {
@@ -238,12 +237,28 @@ pub async fn run_all(
     results.into_iter().map(|(_, r)| r).collect()
 }
 
-/// Checks that no fault made fail.
+/// Checks that no fault made fail. A check counts as failed only under a fault that
+/// [`crate::coverage`] says proves it, so that what `clauses` shows is what was measured.
 pub fn checks_never_failed(results: &[MutantResult]) -> Vec<String> {
+    let coverage = crate::coverage::of_this_build();
+    let proving = |def: &checks::CheckDef| -> Vec<String> {
+        coverage
+            .clauses
+            .iter()
+            .filter(|c| c.id == def.clause.id())
+            .flat_map(|c| c.checks.iter().filter(|k| k.name == def.name))
+            .flat_map(|k| k.faults.iter().cloned())
+            .collect()
+    };
     checks::all()
         .iter()
-        .map(|def| def.full_name())
-        .filter(|name| !results.iter().any(|r| r.failed_checks.contains(name)))
+        .filter(|def| {
+            let (name, proving) = (def.full_name(), proving(def));
+            !results.iter().any(|r| {
+                r.failed_checks.contains(&name) && proving.iter().any(|f| f == r.fault.name())
+            })
+        })
+        .map(CheckDef::full_name)
         .collect()
 }
 

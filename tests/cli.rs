@@ -208,6 +208,41 @@ fn every_clause_is_covered() {
 }
 
 #[test]
+fn clauses_shows_each_clause_with_its_checks_and_their_faults() {
+    let out = bin().arg("clauses").output().unwrap();
+    let all = text(&out);
+    assert!(
+        all.contains("update.role.preserved [documented]")
+            && all.contains(
+                "    - role_is_preserved_when_relationships_are_omitted: covered\n        proved by: role-dropped-when-omitted, role-reset-when-omitted\n"
+            ),
+        "{all}"
+    );
+    let out = bin().args(["clauses", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["complete"], true);
+    assert_eq!(json["problems"], serde_json::json!([]));
+    let clauses = json["clauses"].as_array().unwrap();
+    assert_eq!(clauses.len(), Spec::embedded().catalog().clauses().len());
+    let validation = clauses
+        .iter()
+        .find(|c| c["id"] == "update.request.validation")
+        .unwrap();
+    let strict = validation["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "unknown_members_are_refused")
+        .unwrap();
+    assert_eq!(strict["strict_only"], true);
+    assert_eq!(
+        strict["faults"],
+        serde_json::json!(["unknown-members-accepted"])
+    );
+}
+
+#[test]
 fn the_json_report_matches_its_schema_and_holds_no_secret() {
     let dir = std::env::temp_dir().join(format!("tc-json-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

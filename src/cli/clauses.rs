@@ -1,59 +1,17 @@
-//! `clauses`: the catalog, with the checks that cover each clause.
+//! `clauses`: the catalog, each clause with its checks and the faults that prove them
+//! (rendered by [`crate::coverage`], which `mutants` and the tests use too).
 
 use super::Code;
-use crate::checks;
-use crate::console::outln;
-use crate::spec::Spec;
+use crate::console::{out, outln};
 
-pub(crate) fn clauses() -> Code {
-    let catalog = Spec::embedded().catalog();
-    let all = checks::all();
-    let mut uncovered = 0;
-    outln!("{}\n", catalog.source());
-    for clause in catalog.clauses() {
-        outln!(
-            "{} [{}{}] {}",
-            clause.id,
-            clause.evidence,
-            if clause.destructive {
-                ", destructive"
-            } else {
-                ""
-            },
-            clause.title
-        );
-        outln!("    \"{}\"", clause.quote);
-        for name in &clause.checks {
-            let def = all.iter().find(|d| d.clause == clause.id && d.name == name);
-            let note = match def {
-                Some(d) if d.strict_only => "covered (strict profile)",
-                Some(_) => "covered",
-                None => {
-                    uncovered += 1;
-                    "UNCOVERED: no such check"
-                }
-            };
-            outln!("    - {name}: {note}");
-        }
+pub(crate) fn clauses(json: bool) -> Code {
+    let coverage = crate::coverage::of_this_build();
+    if json {
+        outln!("{:#}", crate::coverage::to_json(&coverage));
+    } else {
+        out!("{}", crate::coverage::render_text(&coverage));
     }
-    for def in &all {
-        if catalog
-            .clause(def.clause)
-            .is_none_or(|c| !c.checks.iter().any(|n| n == def.name))
-        {
-            outln!(
-                "check {} is not listed in specs/clauses.json",
-                def.full_name()
-            );
-            uncovered += 1;
-        }
-    }
-    outln!(
-        "\n{} clauses, {} checks, {uncovered} uncovered",
-        catalog.clauses().len(),
-        all.len()
-    );
-    if uncovered == 0 {
+    if coverage.is_complete() {
         Code::Passed
     } else {
         Code::Violated

@@ -52,8 +52,12 @@ enum Command {
     /// Run the embedded reference server until Ctrl-C.
     #[command(after_help = serve::AFTER_HELP)]
     Serve(serve::ServeArgs),
-    /// Print the clause catalog with the checks that cover each clause.
-    Clauses,
+    /// Print the clause catalog: each clause, its checks and the faults that prove them.
+    Clauses {
+        /// Print JSON (for tools) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the suite against several targets and write a compatibility table (clauses × targets).
     #[command(
         after_help = "Exit codes:\n  0  the table was written (failing targets are data, not errors)\n  2  bad usage, an invalid targets file, or a --markdown/--html path that cannot be written\n130  interrupted (SIGINT, SIGTERM, SIGHUP): the running target cleaned up, the table written"
@@ -207,7 +211,7 @@ pub fn main() -> ExitCode {
     let result = match command {
         Command::Run(args) => runtime.block_on(run::run(args)),
         Command::Serve(args) => runtime.block_on(serve::serve(args)),
-        Command::Clauses => Ok(clauses::clauses()),
+        Command::Clauses { json } => Ok(clauses::clauses(json)),
         Command::Sweep(args) => runtime.block_on(sweep::sweep(args)),
         Command::Matrix(args) => runtime.block_on(matrix::matrix(args)),
         Command::Openapi => export::openapi(),

@@ -42,7 +42,12 @@ pub(crate) async fn mutants(args: MutantsArgs) -> Result<Code, CliError> {
             outln!(
                 "{:<32} {}{strict}: {}",
                 fault.name(),
-                fault.clauses().join(", "),
+                fault
+                    .clauses()
+                    .iter()
+                    .map(|c| c.id())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 fault.description()
             );
         }

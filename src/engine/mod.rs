@@ -218,6 +218,19 @@ impl Session {
         if let Some(reason) = self.stopped() {
             return self.inconclusive(def, format!("not run: {reason}"), started);
         }
+        // What a check declares (strict-only, destructive) is applied here, for every check.
+        if let Some(reason) = def.skip_reason(&self.settings) {
+            return report::check_report(
+                def,
+                Err(Finding::Skipped(reason)),
+                0,
+                0,
+                started.elapsed(),
+                Vec::new(),
+                &self.settings,
+                self.client.secrets(),
+            );
+        }
         // The check's place in the catalog, so that fixture names do not depend on scheduling.
         let serial = checks::all()
             .iter()

@@ -26,7 +26,8 @@
 //! - `auth`: every decision on who may do what;
 //! - `tokens`, `roles`, `cma`, `cda`: one handler per endpoint;
 //! - `http`: header and body checks; `ratelimit`: the limit; `seed`: the initial state;
-//! - `conn`: the accept loop and the bounds on connections (header and idle timeouts, the cap).
+//! - `conn`: the accept loop and the bounds on connections (header and idle timeouts, the cap);
+//! - `violations`: which schema violations a fault lets through, by keyword and path.
 //!
 //! Faults ([`crate::faults`], [`ServerConfig::faults`]) are switched on per server. Each one is
 //! a branch where that bug would really live (the permission cache in `auth`, the role and
@@ -50,6 +51,7 @@ mod server;
 mod state;
 mod tls;
 mod tokens;
+mod violations;
 
 pub use config::{
     DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DurationError,

@@ -220,6 +220,8 @@ pub(crate) fn read_input<T: for<'de> Deserialize<'de>>(body: &Value) -> Result<T
             vec![Violation {
                 instance_path: "/data".to_owned(),
                 schema_path: String::new(),
+                keyword: String::new(),
+                missing: None,
                 message: err.to_string(),
             }]
         })

@@ -19,6 +19,7 @@ use super::errors::ApiError;
 use super::http::check_headers;
 use super::resources::{LastAccess, Reference, Token, TokenInput, is_blank, read_input};
 use super::state::{App, REPLICA_LAG, State as Data, fresh};
+use super::violations::{self, Class};
 use crate::faults::{Fault, FaultSet};
 use crate::spec::{SchemaId, Violation};
 
@@ -461,9 +462,6 @@ fn update_response(state: &Data, caller: &Caller, token_id: &str) -> Result<Resp
     Ok(success(StatusCode::OK, resource))
 }
 
-/// The surface flags of an update body.
-const FLAGS: [&str; 3] = ["can_access_cda", "can_access_cda_preview", "can_access_cma"];
-
 /// The schema's verdict on an update body, minus the violations that faults let through; what
 /// they let through is made readable (a missing flag becomes `false`, `"true"` becomes `true`;
 /// unknown members need nothing, reading ignores them).
@@ -482,29 +480,23 @@ fn tolerate(
     let mut kept = Vec::new();
     for violation in violations {
         let at = violation.instance_path.as_str();
-        let keyword = violation.schema_path.rsplit('/').next().unwrap_or_default();
-        let missing_flag = FLAGS
-            .into_iter()
-            .find(|f| violation.message == format!("\"{f}\" is a required property"));
-        let text_flag = FLAGS
-            .into_iter()
-            .find(|f| at.strip_prefix("/data/attributes/") == Some(*f))
-            .and_then(|_| body.pointer(at).and_then(Value::as_str))
+        let class = violations::classify(&violation);
+        let text_flag = body
+            .pointer(at)
+            .and_then(Value::as_str)
             .and_then(|text| text.parse::<bool>().ok());
-        let names_type = at == "/data/type"
-            || (at == "/data" && violation.message == "\"type\" is a required property");
-        if faults.has(Fault::AnyTypeAccepted) && names_type {
+        if faults.has(Fault::AnyTypeAccepted) && class == Class::ResourceType {
             // Fault any-type-accepted: data.type is never looked at (wrong or missing).
-        } else if faults.has(Fault::UnknownMembersAccepted) && keyword == "additionalProperties" {
+        } else if faults.has(Fault::UnknownMembersAccepted) && class == Class::UnknownMember {
             // Fault unknown-members-accepted: the schema's closed objects are not enforced.
-        } else if let (true, "/data/attributes", Some(flag)) = (
-            faults.has(Fault::MissingFlagDefaultsFalse),
-            at,
-            missing_flag,
-        ) {
+        } else if let (true, Class::MissingFlag(flag)) =
+            (faults.has(Fault::MissingFlagDefaultsFalse), class)
+        {
             // Fault missing-flag-defaults-false: the flags are read with a default.
             fixes.push((format!("{at}/{flag}"), false));
-        } else if let (true, Some(value)) = (faults.has(Fault::StringTrueCoerced), text_flag) {
+        } else if let (true, Class::FlagType(_), Some(value)) =
+            (faults.has(Fault::StringTrueCoerced), class, text_flag)
+        {
             // Fault string-true-coerced: the flags go through a lenient boolean parser.
             fixes.push((at.to_owned(), value));
         } else {
@@ -528,11 +520,7 @@ fn tolerate(
 fn invalid_body(faults: &FaultSet, violations: &[Violation]) -> ApiError {
     // Fault invalid-body-5xx: the handler reads the members before validating them, and
     // crashes on a missing one.
-    if faults.has(Fault::InvalidBody5xx)
-        && violations
-            .iter()
-            .any(|v| v.schema_path.ends_with("/required"))
-    {
+    if faults.has(Fault::InvalidBody5xx) && violations.iter().any(violations::is_missing_member) {
         return ApiError::internal_server_error();
     }
     ApiError::invalid_format(violations)

@@ -172,7 +172,7 @@ pub fn check_report(
         }
     };
     CheckReport {
-        clause: def.clause.to_owned(),
+        clause: def.clause.id().to_owned(),
         name: def.name.to_owned(),
         status,
         message,

@@ -5,15 +5,19 @@ use serde_json::Value;
 
 use super::{SchemaId, Schemas, SpecError};
 
-/// How strongly a promise is known (see `api-facts.md`).
+/// How strongly a promise is known: a label of the clause, shown in every report. It decides
+/// nothing at run time. What fails a run is decided per assertion (a check asserts a documented
+/// promise with `Cx::ensure` and observed behaviour with `Cx::observed`, a warning unless
+/// `--profile strict`) and per check (a check that only observed behaviour can show is declared
+/// strict-only in the check table, and the engine skips it under other profiles).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Evidence {
-    /// Stated by the documentation: a violation fails the run.
+    /// Stated by the documentation.
     Documented,
-    /// Seen in real responses or clients: asserted only under `--profile strict`.
+    /// Seen in real responses or clients (the clause may still hold a documented part).
     Observed,
-    /// Our best guess: never asserted, only recorded.
+    /// Our best guess.
     Inferred,
 }
 
@@ -103,8 +107,9 @@ impl Catalog {
         &self.clauses
     }
 
-    /// The clause with this id.
-    pub fn clause(&self, id: &str) -> Option<&Clause> {
+    /// The clause with this id (a [`ClauseId`](super::ClauseId) or its string).
+    pub fn clause(&self, id: impl AsRef<str>) -> Option<&Clause> {
+        let id = id.as_ref();
         self.clauses.iter().find(|c| c.id == id)
     }
 }

@@ -2,17 +2,19 @@
 //!
 //! Everything the suite asserts and everything the reference server enforces about request
 //! and response shapes comes from these files, so there is one source of truth. The files are
-//! compiled into the binary ([`Spec::embedded`]) so an installed tool works from any directory;
-//! `--spec-dir` loads an edited copy from disk ([`Spec::load_dir`]). Either way the files are
-//! validated before use: a malformed spec is an error naming the file and the JSON pointer.
+//! compiled into the binary ([`Spec::embedded`]) so an installed tool works from any directory,
+//! and validated before use: a malformed spec is an error naming the file and the JSON pointer.
+//! `build.rs` reads `specs/clauses.json` too, to generate [`ClauseId`]; a unit test checks
+//! that the generated type and the loaded catalog list the same clauses in the same order.
 
 mod catalog;
+mod clause_id;
 mod schemas;
 
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 pub use catalog::{Catalog, Clause, Evidence};
+pub use clause_id::{ClauseId, UnknownClause};
 pub use schemas::{SCHEMA_BASE, SchemaId, Schemas, Violation};
 
 /// The files of `specs/`, by path relative to that folder, as compiled into the binary.
@@ -55,14 +57,6 @@ pub const EMBEDDED_FILES: &[(&str, &str)] = &[
 /// Why a spec could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    /// A file could not be read.
-    #[error("failed to read spec file {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
     /// A file is not JSON.
     #[error("spec file {file} is not valid JSON (line {line}, column {column}): {message}")]
     Parse {
@@ -113,20 +107,6 @@ impl Spec {
                 Err(err) => panic!("the embedded specs/ are invalid (a build bug): {err}"),
             }
         })
-    }
-
-    /// Load the specification from a folder laid out like `specs/`.
-    pub fn load_dir(dir: &Path) -> Result<Spec, SpecError> {
-        let mut files = Vec::with_capacity(EMBEDDED_FILES.len());
-        for (rel, _) in EMBEDDED_FILES {
-            let path = dir.join(rel);
-            let text = std::fs::read_to_string(&path).map_err(|source| SpecError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            files.push(((*rel).to_owned(), text));
-        }
-        Spec::from_files(files)
     }
 
     fn from_files(files: Vec<(String, String)>) -> Result<Spec, SpecError> {

@@ -1,5 +1,6 @@
 //! Compiling the JSON Schemas of `specs/schemas/` once, and validating against them.
 
+use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Registry, Resource, Validator};
 use serde_json::{Value, json};
 
@@ -84,7 +85,12 @@ pub struct Violation {
     /// Where in the spec the failing keyword is, e.g.
     /// `schemas/update_request.schema.json#/properties/data/required`.
     pub schema_path: String,
-    /// What the validator said.
+    /// The schema keyword that failed (`required`, `type`, `additionalProperties`, …), as
+    /// the validator classifies the error: what code decides from, never [`Violation::message`].
+    pub keyword: String,
+    /// For a `required` violation, the member that is missing.
+    pub missing: Option<String>,
+    /// What the validator said: for people, its wording may change with the validator.
     pub message: String,
 }
 
@@ -190,6 +196,13 @@ impl Schemas {
                     .absolute_keyword_location()
                     .map(|uri| uri.as_str().trim_start_matches(SCHEMA_BASE).to_owned())
                     .unwrap_or_else(|| err.schema_path().to_string()),
+                keyword: err.kind().keyword().to_owned(),
+                missing: match err.kind() {
+                    ValidationErrorKind::Required { property } => {
+                        property.as_str().map(str::to_owned)
+                    }
+                    _ => None,
+                },
                 message: err.to_string(),
             })
             .collect();
