@@ -68,7 +68,9 @@ impl MatrixTarget {
                     cda_url: cda_url.clone(),
                     environment: environment.clone(),
                     // A missing token variable is a "not tested" column before any plan runs.
-                    secret: plan::Secret::new(secret.as_ref().map(|s| s.0.clone()).unwrap_or_default()),
+                    secret: plan::Secret::new(
+                        secret.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
+                    ),
                     ca_cert: None,
                 }),
                 ..base
