@@ -496,7 +496,7 @@ fn sweep_deletes_only_what_reads_back_as_a_fixture_with_a_safe_id() {
         bystander(&setup).await;
         let before = everything(&base).await;
         let options = Remote::new(setup.proxy_url.clone(), SECRET);
-        let client = sweep::sweep_client(&options).unwrap();
+        let client = options.client().unwrap();
         let report = sweep::sweep(&client).await.unwrap();
         assert!(report.removed.is_empty(), "{:?}", report.removed);
         let failed = report.failed.join("\n");
@@ -526,7 +526,7 @@ fn sweep_deletes_no_token_when_it_cannot_tell_its_own() {
         let base = setup.server.cma_url();
         let before = everything(&base).await;
         let options = Remote::new(setup.proxy_url.clone(), SECRET);
-        let client = sweep::sweep_client(&options).unwrap();
+        let client = options.client().unwrap();
         let report = sweep::sweep(&client).await.unwrap();
         assert!(report.removed.is_empty(), "{:?}", report.removed);
         let failed = report.failed.join("\n");
@@ -546,7 +546,7 @@ fn sweep_of_a_huge_listing_is_not_quadratic() {
         let base = setup.server.cma_url();
         let before = everything(&base).await;
         let options = Remote::new(setup.proxy_url.clone(), SECRET);
-        let client = sweep::sweep_client(&options).unwrap();
+        let client = options.client().unwrap();
         let started = std::time::Instant::now();
         let report = tokio::time::timeout(Duration::from_secs(60), sweep::sweep(&client))
             .await

@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{CliError, Code};
-use crate::client::{Client, Target, normalize_url};
 use crate::console::{errln, outln};
-use crate::fixtures::sweep::SweepError;
 use crate::plan::PlanError;
 
 #[derive(Debug, Args)]
@@ -39,7 +37,7 @@ pub(crate) async fn sweep(args: SweepArgs) -> Result<Code, CliError> {
         args.ca_cert,
     )?;
     // The client first: it refuses a URL with credentials before the URL is shown anywhere.
-    let client = sweep_client(&remote)?;
+    let client = remote.client()?;
     let base = &client.target().base_url;
     if crate::plan::is_production(base) && !args.allow_production {
         return Err(CliError::Usage(format!(
@@ -63,19 +61,4 @@ pub(crate) async fn sweep(args: SweepArgs) -> Result<Code, CliError> {
     } else {
         Code::Violated
     })
-}
-
-/// A client for `sweep`: the remote target of a plan, no embedded server.
-fn sweep_client(remote: &crate::plan::Remote) -> Result<Client, CliError> {
-    let base_url = normalize_url("base", &remote.base_url).map_err(SweepError::from)?;
-    let target = Target {
-        name: crate::plan::host_of(&base_url),
-        base_url,
-        cda_url: None,
-        environment: remote.environment.clone(),
-        secret: remote.secret.expose().to_owned(),
-        embedded: false,
-        ca_pem: remote.ca_pem()?,
-    };
-    Ok(Client::new(target).map_err(SweepError::from)?)
 }

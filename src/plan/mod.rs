@@ -54,6 +54,9 @@ pub const PRODUCTION_HOST: &str = "site-api.datocms.com";
 /// Why flags and environment do not make a plan. Every one is a usage error (exit 2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
+    /// A URL the client refuses, or a client that cannot be built.
+    #[error("{0}")]
+    Client(String),
     /// A remote target without its management token.
     #[error(
         "a --base-url needs the management token in the environment variable CONFORMANCE_API_TOKEN \
@@ -176,6 +179,22 @@ impl Remote {
                 })
             })
             .transpose()
+    }
+    /// A client for this target alone, no embedded server (what `sweep` talks to).
+    pub fn client(&self) -> Result<crate::client::Client, PlanError> {
+        let client_error = |err: crate::client::ClientError| PlanError::Client(err.to_string());
+        let base_url =
+            crate::client::normalize_url("base", &self.base_url).map_err(client_error)?;
+        let target = crate::client::Target {
+            name: host_of(&base_url),
+            base_url,
+            cda_url: None,
+            environment: self.environment.clone(),
+            secret: self.secret.expose().to_owned(),
+            embedded: false,
+            ca_pem: self.ca_pem()?,
+        };
+        crate::client::Client::new(target).map_err(client_error)
     }
 
     /// The same, with a CDA URL.
