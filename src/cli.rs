@@ -108,8 +108,13 @@ struct MutantsArgs {
     #[arg(long = "fault", value_name = "NAME")]
     faults: Vec<Fault>,
     /// How many faulty servers run at once.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 8)]
     parallel: usize,
+    /// `documented` (the default run, rate limit off) or `staging` (the staging profile
+    /// against a server with the documented rate limit, 60 per 3 s, at most 400 requests
+    /// each). Faults only `strict` sees run strict either way.
+    #[arg(long, value_enum, default_value_t = Profile::Documented)]
+    profile: Profile,
     /// Write the table as JSON.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -179,6 +184,10 @@ struct RunArgs {
     /// With --profile staging it also sizes the generated cases (default 400).
     #[arg(long, env = "CONFORMANCE_MAX_REQUESTS", value_name = "N")]
     max_requests: Option<u64>,
+    /// Print the staging request plan (requests per clause, and why) and exit: nothing is
+    /// sent.
+    #[arg(long)]
+    plan: bool,
     /// Allow the public production host (site-api.datocms.com); staging is the intended target.
     #[arg(long, env = "CONFORMANCE_ALLOW_PRODUCTION")]
     allow_production: bool,
@@ -442,6 +451,21 @@ async fn run(args: RunArgs) -> ExitCode {
         },
         _ => DEFAULT_CASES,
     };
+    if args.plan {
+        let cases = if args.profile == Profile::Staging {
+            cases
+        } else {
+            engine::staging_cases(engine::STAGING_DEFAULT_MAX_REQUESTS).unwrap_or(1)
+        };
+        out!(
+            "{}",
+            checks::coverage::render(
+                cases,
+                max_requests.unwrap_or(engine::STAGING_DEFAULT_MAX_REQUESTS)
+            )
+        );
+        return ExitCode::SUCCESS;
+    }
     let options = RunOptions {
         base_url: args.base_url.filter(|u| !u.trim().is_empty()),
         cda_url: args.cda_url.filter(|u| !u.trim().is_empty()),
@@ -751,10 +775,16 @@ async fn mutants(args: MutantsArgs) -> ExitCode {
     };
     let started = std::time::Instant::now();
     let tty = std::io::stderr().is_terminal();
-    let results = crate::mutants::run_all(
+    let suite = match args.profile {
+        Profile::Staging => crate::mutants::Suite::Staging {
+            max_requests: engine::STAGING_DEFAULT_MAX_REQUESTS,
+        },
+        Profile::Documented | Profile::Strict => crate::mutants::Suite::Full { cases: args.cases },
+    };
+    let results = crate::mutants::run_all_under(
         &faults,
         args.seed,
-        args.cases,
+        suite,
         args.parallel,
         |r, done, total| {
             if tty {

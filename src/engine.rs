@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 
 use crate::checks::{self, Budget, CheckDef, Cx, Profile, Settings};
+use crate::client::{
+    Client, ClientError, Collection, Request, ResourceId, StopLevel, Target, TransportError,
+    normalize_url, shown,
+};
 use crate::fixtures::{Fixtures, NAME_PREFIX};
 use crate::outcome::{Finding, Status};
 use crate::reference::{ReferenceServer, ServerConfig};
 use crate::report::{self, CheckReport, RunReport};
 use crate::spec::Spec;
-use crate::client::{
-    Client, ClientError, Collection, Request, ResourceId, StopLevel, Target, TransportError,
-    normalize_url, shown,
-};
 
 /// Where and how to run.
 #[derive(Debug, Clone)]
@@ -718,12 +718,9 @@ pub fn destructive_allowed(target: &Target, options: &RunOptions) -> bool {
     !options.no_destructive && (target.embedded || options.destructive)
 }
 
-/// Requests a staging run needs besides its generated cases (fixtures, tours, permission
-/// probes), measured against the embedded server and rounded up. `update.isolation` takes
-/// about 40 of them (its fixed check and its sequences, 2 cases of at most 3 steps, do not
-/// scale with the cases), the forged-bearer check of `update.auth` about 25, the concurrent
-/// histories of the four `update.effect.*` checks about 48.
-pub const STAGING_FIXED_REQUESTS: u64 = 353;
+/// Requests a staging run needs besides its generated cases: the covering sets of every
+/// clause ([`checks::coverage::STAGING_PLAN`]), with a little room.
+pub const STAGING_FIXED_REQUESTS: u64 = checks::coverage::covering_total() + 1;
 /// Requests per generated case in a staging run (every property together), rounded up.
 pub const STAGING_REQUESTS_PER_CASE: u64 = 18;
 /// The request budget of `--profile staging` when `--max-requests` is not given.

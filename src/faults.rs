@@ -56,6 +56,10 @@ faults! {
         "can_access_cma decisions are cached for 2 s per token.";
     CdaDecisionCached = "cda-decision-cached", ["update.effect.cda"], false,
         "can_access_cda decisions are cached for 2 s per token.";
+    CmaGrantCached = "cma-grant-cached", ["update.effect.cma"], false,
+        "A granted can_access_cma decision is cached for 2 s per token, a refusal is not: the cache is warm only after a granted call.";
+    CdaGrantCached = "cda-grant-cached", ["update.effect.cda"], false,
+        "A granted published-content CDA decision is cached for 2 s per token, a refusal is not: the cache is warm only after a granted call.";
     PreviewFlagIgnored = "preview-flag-ignored", ["update.effect.cda_preview"], false,
         "X-Include-Drafts: true is allowed to any token that can read published content.";
     RolePermissionsCached = "role-permissions-cached", ["update.effect.role"], false,
@@ -76,6 +80,8 @@ faults! {
         "A missing surface flag is taken as false instead of refusing the body.";
     AnyTypeAccepted = "any-type-accepted", ["update.request.validation"], false,
         "The body's data.type is not checked.";
+    TypeLooselyMatched = "type-loosely-matched", ["update.request.validation"], false,
+        "data.type is matched loosely: the plural \"access_tokens\" and any letter case pass for \"access_token\".";
     StringTrueCoerced = "string-true-coerced", ["update.request.validation"], false,
         "The strings \"true\" and \"false\" are coerced to booleans.";
     InvalidPartlyApplied = "invalid-partly-applied", ["update.request.validation"], false,

@@ -2,8 +2,8 @@
 //! "Update an API token" (`PUT /access_tokens/:id`), with an embedded reference server.
 
 pub mod checks;
-pub mod client;
 pub mod cli;
+pub mod client;
 pub mod console;
 pub mod engine;
 pub mod faults;
@@ -19,4 +19,3 @@ pub mod output;
 pub mod reference;
 pub mod report;
 pub mod spec;
-

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::client::normalize_url;
 use crate::engine::{RunOptions, Session};
 use crate::faults::{Fault, FaultSet};
 use crate::outcome::Status;
@@ -37,7 +38,6 @@ use crate::reference::ServerConfig;
 use crate::report::junit::{escape_attr, escape_text};
 use crate::report::{CheckReport, ClauseReport, RunReport};
 use crate::spec::{Clause, Spec};
-use crate::client::normalize_url;
 
 /// What is wrong with a targets file. Every message names the file, and the target (by name,
 /// or by position when it has none) and the field concerned; a token's value is never shown.

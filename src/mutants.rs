@@ -68,9 +68,11 @@ pub struct MutantResult {
 /// except for the fault that is about the 429 itself.
 pub fn server_config(fault: Option<Fault>) -> ServerConfig {
     let rate_limit = match fault {
+        // A short window: a 429 waits at least a second without X-RateLimit-Reset, so the
+        // management token must never meet the limit while a fixture token's burst does.
         Some(Fault::RateLimitWithoutReset) => Some(RateLimit {
             requests: 100,
-            window: Duration::from_secs(1),
+            window: Duration::from_millis(400),
         }),
         _ => None,
     };
@@ -78,6 +80,25 @@ pub fn server_config(fault: Option<Fault>) -> ServerConfig {
         rate_limit,
         faults: FaultSet::of(fault),
         ..ServerConfig::default()
+    }
+}
+
+/// The server configuration under `mutants --profile staging`: what a shared staging is,
+/// the documented default rate limit (60 requests per 3 s) for every fault.
+pub fn staging_server_config(fault: Option<Fault>) -> ServerConfig {
+    ServerConfig {
+        rate_limit: Some(RateLimit::DOCUMENTED_DEFAULT),
+        ..server_config(fault)
+    }
+}
+
+/// The profile a fault runs under: its own where only `--profile strict` sees it, else
+/// `suite` (`documented`, or `staging` for `mutants --profile staging`).
+pub fn profile_for(fault: Fault, suite: Profile) -> Profile {
+    if fault.strict_only() {
+        Profile::Strict
+    } else {
+        suite
     }
 }
 
@@ -96,6 +117,28 @@ pub async fn run_one(
         embedded: server_config(fault),
         ..RunOptions::default()
     };
+    run_with(fault, profile, options).await
+}
+
+/// Run the suite as `--profile staging` would against a shared staging: the documented
+/// rate limit on the server, the staging budget, and at most `max_requests` requests (a
+/// fault only `--profile strict` sees runs strict, under the same cap).
+pub async fn run_one_staging(fault: Option<Fault>, seed: u64, max_requests: u64) -> MutantResult {
+    let profile = fault.map_or(Profile::Staging, |f| profile_for(f, Profile::Staging));
+    let cases = crate::engine::staging_cases(max_requests).unwrap_or(1);
+    let options = RunOptions {
+        seed,
+        cases,
+        profile,
+        max_requests: Some(max_requests),
+        concurrency: 8,
+        embedded: staging_server_config(fault),
+        ..RunOptions::default()
+    };
+    run_with(fault, profile, options).await
+}
+
+async fn run_with(fault: Option<Fault>, profile: Profile, options: RunOptions) -> MutantResult {
     let started = Instant::now();
     let result = |verdict, note: String| MutantResult {
         fault: fault.unwrap_or(Fault::ALL[0]),
@@ -182,6 +225,41 @@ pub async fn run_all(
     seed: u64,
     cases: u32,
     parallel: usize,
+    progress: impl FnMut(&MutantResult, usize, usize),
+) -> Vec<MutantResult> {
+    run_all_under(faults, seed, Suite::Full { cases }, parallel, progress).await
+}
+
+/// How `mutants` runs the suite against each fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suite {
+    /// The default run (`documented`, or `strict` for a fault only it sees), rate limit off.
+    Full {
+        /// Generated cases per property.
+        cases: u32,
+    },
+    /// `--profile staging` under the documented rate limit, capped at `max_requests`.
+    Staging {
+        /// The request budget of each run.
+        max_requests: u64,
+    },
+}
+
+impl Suite {
+    fn profile_of(self, fault: Fault) -> Profile {
+        match self {
+            Suite::Full { .. } => profile_for(fault, Profile::Documented),
+            Suite::Staging { .. } => profile_for(fault, Profile::Staging),
+        }
+    }
+}
+
+/// [`run_all`] under either suite.
+pub async fn run_all_under(
+    faults: &[Fault],
+    seed: u64,
+    suite: Suite,
+    parallel: usize,
     mut progress: impl FnMut(&MutantResult, usize, usize),
 ) -> Vec<MutantResult> {
     let limit = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
@@ -190,12 +268,15 @@ pub async fn run_all(
         let limit = Arc::clone(&limit);
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let profile = if fault.strict_only() {
-                Profile::Strict
-            } else {
-                Profile::Documented
+            let result = match suite {
+                Suite::Full { cases } => {
+                    run_one(Some(fault), seed, cases, suite.profile_of(fault)).await
+                }
+                Suite::Staging { max_requests } => {
+                    run_one_staging(Some(fault), seed, max_requests).await
+                }
             };
-            (index, run_one(Some(fault), seed, cases, profile).await)
+            (index, result)
         });
     }
     let mut results = Vec::with_capacity(faults.len());
@@ -208,11 +289,7 @@ pub async fn run_all(
     // A run whose task died still gets its row, as an error.
     for (index, fault) in faults.iter().copied().enumerate() {
         if !results.iter().any(|(i, _)| *i == index) {
-            let profile = if fault.strict_only() {
-                Profile::Strict
-            } else {
-                Profile::Documented
-            };
+            let profile = suite.profile_of(fault);
             results.push((
                 index,
                 MutantResult {
@@ -269,10 +346,10 @@ pub fn markdown(results: &[MutantResult]) -> String {
                 .map(|c| format!("`{c}`"))
                 .collect::<Vec<_>>()
                 .join(", "),
-            if r.profile == Profile::Strict {
-                "strict"
-            } else {
-                "documented"
+            match r.profile {
+                Profile::Strict => "strict",
+                Profile::Documented => "documented",
+                Profile::Staging => "staging",
             },
             r.verdict.as_str(),
             if r.failed_clauses.is_empty() {

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
+use crate::client::{Auth, Collection, Exchange, Request, ResourceId, resource_path};
 use crate::engine::Session;
 use crate::fixtures::{Fixtures, Flags};
 use crate::outcome::Finding;
-use crate::client::{Auth, Collection, Exchange, Request, ResourceId, resource_path};
 
 /// One observation: a name (the snapshot's) and the normalised answer.
 #[derive(Debug, Clone, PartialEq)]

@@ -19,9 +19,9 @@ use reqwest::Method;
 use serde_json::json;
 
 use token_conformance::checks::{self, Budget, Profile, Settings};
+use token_conformance::client::{Auth, Client, Exchange, Request, Target, is_strong};
 use token_conformance::outcome::{Failure, Finding};
 use token_conformance::report::check_report;
-use token_conformance::client::{Auth, Client, Exchange, Request, Target, is_strong};
 
 /// What the shell has in `CONFORMANCE_API_TOKEN` (not the run's secret).
 const EXPANDED: &str = "expanded-by-the-shell";

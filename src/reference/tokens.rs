@@ -495,6 +495,16 @@ fn tolerate(
             || (at == "/data" && violation.message == "\"type\" is a required property");
         if faults.has(Fault::AnyTypeAccepted) && names_type {
             // Fault any-type-accepted: data.type is never looked at (wrong or missing).
+        } else if faults.has(Fault::TypeLooselyMatched)
+            && at == "/data/type"
+            && body
+                .pointer(at)
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase)
+                .is_some_and(|t| t == "access_token" || t == "access_tokens")
+        {
+            // Fault type-loosely-matched: the type is compared with the collection's name in
+            // mind, case-insensitively.
         } else if faults.has(Fault::UnknownMembersAccepted) && keyword == "additionalProperties" {
             // Fault unknown-members-accepted: the schema's closed objects are not enforced.
         } else if let (true, "/data/attributes", Some(flag)) = (

@@ -14,10 +14,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::checks::{CheckDef, Profile, Settings};
+use crate::client::{Exchange, Secrets};
 use crate::engine::{RunOptions, Session};
 use crate::outcome::{CheckResult, Finding, Status};
 use crate::spec::{Evidence, Spec};
-use crate::client::{Exchange, Secrets};
 
 pub use curl::curl_command;
 
