@@ -310,8 +310,16 @@ impl Session {
         client.learn_management_id().await;
         let settings = Settings {
             seed: options.seed,
+            // A strict run capped at the staging budget is sized like one
+            // (`mutants --profile staging` runs the strict-only faults so).
             budget: match options.profile {
                 Profile::Staging => Budget::staging(options.cases),
+                Profile::Strict if options
+                    .max_requests
+                    .is_some_and(|max| max <= STAGING_DEFAULT_MAX_REQUESTS) =>
+                {
+                    Budget::staging(options.cases)
+                }
                 Profile::Documented | Profile::Strict => Budget::full(options.cases),
             },
             profile: options.profile,

@@ -52,9 +52,10 @@ pub struct MutantResult {
     pub failed_clauses: Vec<String>,
     /// Checks that failed (`<clause>::<check>`).
     pub failed_checks: Vec<String>,
-    /// Requests sent when the first failure was seen.
+    /// Requests the run had sent (429s included) when a check of a declared clause ended
+    /// failed: an upper bound on what detection took, since other checks run meanwhile.
     pub requests_to_detection: Option<u64>,
-    /// Time until the first failure was seen.
+    /// Time until a declared clause failed.
     pub time_to_detection: Option<Duration>,
     /// Requests of the whole run.
     pub requests: u64,
@@ -157,9 +158,12 @@ async fn run_with(fault: Option<Fault>, profile: Profile, options: RunOptions) -
     };
     let mut first: Option<(u64, Duration)> = None;
     let counter = Arc::clone(&session);
+    let declared = fault.map_or(&[][..], Fault::clauses);
     let report = session
         .run_all(&options, |check, _, _| {
-            if check.status == Status::Fail && first.is_none() {
+            // Detection is the declared clause failing: requests until its check ended.
+            let is_declared = declared.iter().any(|c| check.clause == *c);
+            if check.status == Status::Fail && is_declared && first.is_none() {
                 let requests = counter
                     .client()
                     .stats()
@@ -193,7 +197,6 @@ async fn run_with(fault: Option<Fault>, profile: Profile, options: RunOptions) -
         .filter(|k| k.status == Status::Inconclusive)
         .map(|k| format!("{}: {}", k.full_name(), k.message))
         .collect();
-    let declared = fault.map_or(&[][..], Fault::clauses);
     let verdict = if failed_clauses
         .iter()
         .any(|c| declared.contains(&c.as_str()))

@@ -76,6 +76,9 @@ pub struct Budget {
     /// `GET /site` of its own, and records the forms RFC 7235 makes equivalent; otherwise one
     /// read after them all, and `GET /site` for the deleted and rotated-away secrets only.
     pub every_forged_probe: bool,
+    /// How many shrinking steps a failing property may take: each is a case sent again, and
+    /// under a request budget the checks that have not run yet need those requests more.
+    pub shrink_iters: u32,
 }
 
 impl Budget {
@@ -94,6 +97,7 @@ impl Budget {
             every_mutation: true,
             exhaust_rate_limit: true,
             every_forged_probe: true,
+            shrink_iters: 128,
         }
     }
 
@@ -114,6 +118,7 @@ impl Budget {
             every_mutation: false,
             exhaust_rate_limit: false,
             every_forged_probe: false,
+            shrink_iters: 4,
         }
     }
 }
@@ -624,7 +629,7 @@ impl Cx {
             cases: cases.max(1),
             rng_seed: RngSeed::Fixed(self.seed),
             failure_persistence: None,
-            max_shrink_iters: 128,
+            max_shrink_iters: self.settings.budget.shrink_iters,
             ..Config::default()
         };
         let cases = Arc::clone(&self.cases);
