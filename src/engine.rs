@@ -314,9 +314,10 @@ impl Session {
             // (`mutants --profile staging` runs the strict-only faults so).
             budget: match options.profile {
                 Profile::Staging => Budget::staging(options.cases),
-                Profile::Strict if options
-                    .max_requests
-                    .is_some_and(|max| max <= STAGING_DEFAULT_MAX_REQUESTS) =>
+                Profile::Strict
+                    if options
+                        .max_requests
+                        .is_some_and(|max| max <= STAGING_DEFAULT_MAX_REQUESTS) =>
                 {
                     Budget::staging(options.cases)
                 }

@@ -518,7 +518,7 @@ mod tests {
         let wrong_type = covering
             .iter()
             .find(|m| m.pointer == "/data/type" && m.kind == MutationKind::WrongConst)
-            .unwrap();
+            .expect("a wrong const of data.type");
         wrong_type.apply(&mut body);
         assert_eq!(body["data"]["type"], "access_tokens");
     }
