@@ -728,10 +728,11 @@ pub fn destructive_allowed(target: &Target, options: &RunOptions) -> bool {
 }
 
 /// Requests a staging run needs besides its generated cases: the covering sets of every
-/// clause ([`checks::coverage::STAGING_PLAN`]), with a little room.
-pub const STAGING_FIXED_REQUESTS: u64 = checks::coverage::covering_total() + 1;
-/// Requests per generated case in a staging run (every property together), rounded up.
-pub const STAGING_REQUESTS_PER_CASE: u64 = 18;
+/// clause ([`checks::coverage::STAGING_PLAN`]), and room for the 429s a target at the
+/// documented rate limit answers (each is a request sent).
+pub const STAGING_FIXED_REQUESTS: u64 = checks::coverage::covering_total() + 20;
+/// Requests per generated case in a staging run (every property together).
+pub const STAGING_REQUESTS_PER_CASE: u64 = checks::coverage::per_case_total();
 /// The request budget of `--profile staging` when `--max-requests` is not given.
 pub const STAGING_DEFAULT_MAX_REQUESTS: u64 = 400;
 

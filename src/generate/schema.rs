@@ -330,7 +330,13 @@ pub fn covering_mutations(spec: &'static Spec, id: SchemaId) -> Vec<Mutation> {
                 _ => None,
             })
             .collect();
-        let preferred = [JsonType::String, JsonType::Null, JsonType::Number]
+        // A boolean member is offered every type but boolean; the rest get null first.
+        let order = if offered.contains(&JsonType::Boolean) {
+            [JsonType::Null, JsonType::String, JsonType::Number]
+        } else {
+            [JsonType::String, JsonType::Null, JsonType::Number]
+        };
+        let preferred = order
             .into_iter()
             .find(|t| offered.contains(t))
             .unwrap_or(first);
