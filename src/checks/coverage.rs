@@ -85,32 +85,31 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         "update.effect.cma",
-        29,
+        25,
         0,
         "fixtures; per direction (revoke, grant) GET /site and GET /users/me right before the \
-         change, the change, the same probes right after and once at once; a history of 2 \
+         change, the change, the same probes right after; a history of 2 \
          clients × 2 changes",
     ),
     plan(
         "update.effect.cda",
-        23,
+        21,
         0,
-        "fixtures; per direction a CDA query right before, the change, right after, once at \
-         once; a history of 2 clients × 2 changes",
+        "fixtures; per direction a CDA query right before, the change, right after; a history of 2 clients × 2 changes",
     ),
     plan(
         "update.effect.cda_preview",
-        29,
+        25,
         0,
         "fixtures; per direction a drafts and a published query right before, the change, \
-         right after, once at once; a history of 2 clients × 2 changes",
+         right after; a history of 2 clients × 2 changes",
     ),
     plan(
         "update.effect.role",
-        33,
+        29,
         0,
         "fixtures (2 roles, 2 tokens); per direction both gated writes right before, the role \
-         change, right after, once at once; a history of 2 clients × 2 changes",
+         change, right after; a history of 2 clients × 2 changes",
     ),
     plan(
         "update.hardcoded.rejected",

@@ -109,7 +109,7 @@ impl Budget {
             // The covering pair (the same probe right before and right after each change) is
             // the script's point; bursts are what the concurrent history does better.
             sequential_burst: 0,
-            concurrent_burst: 1,
+            concurrent_burst: 0,
             rounds: 1,
             history_clients: 2,
             history_rounds: 2,
