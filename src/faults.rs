@@ -85,6 +85,10 @@ faults! {
         "can_access_cma decisions are cached for 2 s per token.";
     CdaDecisionCached = "cda-decision-cached", [UpdateEffectCda], false,
         "can_access_cda decisions are cached for 2 s per token.";
+    CmaGrantCached = "cma-grant-cached", [UpdateEffectCma], false,
+        "A granted can_access_cma decision is cached for 2 s per token, a refusal is not: the cache is warm only after a granted call.";
+    CdaGrantCached = "cda-grant-cached", [UpdateEffectCda], false,
+        "A granted published-content CDA decision is cached for 2 s per token, a refusal is not: the cache is warm only after a granted call.";
     PreviewFlagIgnored = "preview-flag-ignored", [UpdateEffectCdaPreview], false,
         "X-Include-Drafts: true is allowed to any token that can read published content.";
     RolePermissionsCached = "role-permissions-cached", [UpdateEffectRole], false,
@@ -105,6 +109,8 @@ faults! {
         "A missing surface flag is taken as false instead of refusing the body.";
     AnyTypeAccepted = "any-type-accepted", [UpdateRequestValidation], false,
         "The body's data.type is not checked.";
+    TypeLooselyMatched = "type-loosely-matched", [UpdateRequestValidation], false,
+        "data.type is matched loosely: the plural \"access_tokens\" and any letter case pass for \"access_token\".";
     StringTrueCoerced = "string-true-coerced", [UpdateRequestValidation], false,
         "The strings \"true\" and \"false\" are coerced to booleans.";
     InvalidPartlyApplied = "invalid-partly-applied", [UpdateRequestValidation], false,
@@ -142,8 +148,8 @@ faults! {
     NoRateLimitHeaders = "no-rate-limit-headers", [HeadersRateLimit], false,
         "Successful responses lack the X-RateLimit-* headers.";
     RateLimitWithoutReset = "rate-limit-without-reset", [HeadersRateLimit], false,
-        needs: ServerSetting::RateLimit { requests: 100, window: Duration::from_secs(1) },
-        "A 429 comes without X-RateLimit-Reset (the server runs with a 100/1s limit).";
+        needs: ServerSetting::RateLimit { requests: 100, window: Duration::from_millis(400) },
+        "A 429 comes without X-RateLimit-Reset (the server runs with a 100 per 400 ms limit: a short window, since a 429 without Reset waits at least a second).";
     TokenShownToEveryone = "token-shown-to-everyone", [UpdateTokenVisibility], false,
         "The secret is shown to every caller.";
     NoCredentialsAccepted = "no-credentials-accepted", [UpdateAuth], false,

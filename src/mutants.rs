@@ -14,7 +14,7 @@ use crate::checks::{self, CheckDef, Profile};
 use crate::engine::Session;
 use crate::faults::{Fault, FaultSet, ServerSetting};
 use crate::outcome::Status;
-use crate::plan::{Plan, Strictness, TargetKind};
+use crate::plan::{BudgetKind, Limits, Plan, Strictness, TargetKind};
 use crate::reference::{RateLimit, ServerConfig};
 
 /// What became of one fault.
@@ -53,9 +53,10 @@ pub struct MutantResult {
     pub failed_clauses: Vec<String>,
     /// Checks that failed (`<clause>::<check>`).
     pub failed_checks: Vec<String>,
-    /// Requests sent when the first failure was seen.
+    /// Requests the run had sent (429s included) when a check of a declared clause ended
+    /// failed: an upper bound on what detection took, since other checks run meanwhile.
     pub requests_to_detection: Option<u64>,
-    /// Time until the first failure was seen.
+    /// Time until a declared clause failed.
     pub time_to_detection: Option<Duration>,
     /// Requests of the whole run.
     pub requests: u64,
@@ -81,6 +82,25 @@ pub fn server_config(fault: Option<Fault>) -> ServerConfig {
     }
 }
 
+/// The server configuration under `mutants --profile staging`: what a shared staging is,
+/// the documented default rate limit (60 requests per 3 s) for every fault.
+pub fn staging_server_config(fault: Option<Fault>) -> ServerConfig {
+    ServerConfig {
+        rate_limit: Some(RateLimit::DOCUMENTED_DEFAULT),
+        ..server_config(fault)
+    }
+}
+
+/// The profile a fault runs under: its own where only `--profile strict` sees it, else
+/// `suite` (`documented`, or `staging` for `mutants --profile staging`).
+pub fn profile_for(fault: Fault, suite: Profile) -> Profile {
+    if fault.strict_only() {
+        Profile::Strict
+    } else {
+        suite
+    }
+}
+
 /// Run the suite against the embedded server with `fault` (or none).
 pub async fn run_one(
     fault: Option<Fault>,
@@ -100,6 +120,35 @@ pub async fn run_one(
         concurrency: 8,
         ..Plan::default()
     };
+    run_with(fault, profile, plan).await
+}
+
+/// Run the suite as `--profile staging` would against a shared staging: the documented
+/// rate limit on the server, the staging budget, and at most `max_requests` requests (a
+/// fault only `--profile strict` sees runs strict, with the same budget and cap).
+pub async fn run_one_staging(fault: Option<Fault>, seed: u64, max_requests: u64) -> MutantResult {
+    let profile = fault.map_or(Profile::Staging, |f| profile_for(f, Profile::Staging));
+    let plan = Plan {
+        target: TargetKind::Embedded(Box::new(staging_server_config(fault))),
+        seed,
+        cases: crate::plan::staging_cases(max_requests).unwrap_or(1),
+        strictness: if profile == Profile::Strict {
+            Strictness::Strict
+        } else {
+            Strictness::Documented
+        },
+        budget: BudgetKind::Staging,
+        limits: Limits {
+            max_requests: Some(max_requests),
+            ..Limits::default()
+        },
+        concurrency: 8,
+        ..Plan::default()
+    };
+    run_with(fault, profile, plan).await
+}
+
+async fn run_with(fault: Option<Fault>, profile: Profile, plan: Plan) -> MutantResult {
     let started = Instant::now();
     let result = |verdict, note: String| MutantResult {
         fault: fault.unwrap_or(Fault::ALL[0]),
@@ -118,9 +167,12 @@ pub async fn run_one(
     };
     let mut first: Option<(u64, Duration)> = None;
     let counter = Arc::clone(&session);
+    let declared = fault.map_or(&[][..], Fault::clauses);
     let report = session
         .run_all(|check, _, _| {
-            if check.status == Status::Fail && first.is_none() {
+            // Detection is the declared clause failing: requests until its check ended.
+            let is_declared = declared.iter().any(|c| check.clause == c.id());
+            if check.status == Status::Fail && is_declared && first.is_none() {
                 let requests = counter
                     .client()
                     .stats()
@@ -154,7 +206,6 @@ pub async fn run_one(
         .filter(|k| k.status == Status::Inconclusive)
         .map(|k| format!("{}: {}", k.full_name(), k.message))
         .collect();
-    let declared = fault.map_or(&[][..], Fault::clauses);
     let verdict = if failed_clauses
         .iter()
         .any(|c| declared.iter().any(|d| d.id() == c))
@@ -186,6 +237,41 @@ pub async fn run_all(
     seed: u64,
     cases: u32,
     parallel: usize,
+    progress: impl FnMut(&MutantResult, usize, usize),
+) -> Vec<MutantResult> {
+    run_all_under(faults, seed, Suite::Full { cases }, parallel, progress).await
+}
+
+/// How `mutants` runs the suite against each fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suite {
+    /// The default run (`documented`, or `strict` for a fault only it sees), rate limit off.
+    Full {
+        /// Generated cases per property.
+        cases: u32,
+    },
+    /// `--profile staging` under the documented rate limit, capped at `max_requests`.
+    Staging {
+        /// The request budget of each run.
+        max_requests: u64,
+    },
+}
+
+impl Suite {
+    fn profile_of(self, fault: Fault) -> Profile {
+        match self {
+            Suite::Full { .. } => profile_for(fault, Profile::Documented),
+            Suite::Staging { .. } => profile_for(fault, Profile::Staging),
+        }
+    }
+}
+
+/// [`run_all`] under either suite.
+pub async fn run_all_under(
+    faults: &[Fault],
+    seed: u64,
+    suite: Suite,
+    parallel: usize,
     mut progress: impl FnMut(&MutantResult, usize, usize),
 ) -> Vec<MutantResult> {
     let limit = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
@@ -194,12 +280,15 @@ pub async fn run_all(
         let limit = Arc::clone(&limit);
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let profile = if fault.strict_only() {
-                Profile::Strict
-            } else {
-                Profile::Documented
+            let result = match suite {
+                Suite::Full { cases } => {
+                    run_one(Some(fault), seed, cases, suite.profile_of(fault)).await
+                }
+                Suite::Staging { max_requests } => {
+                    run_one_staging(Some(fault), seed, max_requests).await
+                }
             };
-            (index, run_one(Some(fault), seed, cases, profile).await)
+            (index, result)
         });
     }
     let mut results = Vec::with_capacity(faults.len());
@@ -212,11 +301,7 @@ pub async fn run_all(
     // A run whose task died still gets its row, as an error.
     for (index, fault) in faults.iter().copied().enumerate() {
         if !results.iter().any(|(i, _)| *i == index) {
-            let profile = if fault.strict_only() {
-                Profile::Strict
-            } else {
-                Profile::Documented
-            };
+            let profile = suite.profile_of(fault);
             results.push((
                 index,
                 MutantResult {
@@ -289,11 +374,7 @@ pub fn markdown(results: &[MutantResult]) -> String {
                 .map(|c| format!("`{c}`"))
                 .collect::<Vec<_>>()
                 .join(", "),
-            if r.profile == Profile::Strict {
-                "strict"
-            } else {
-                "documented"
-            },
+            r.profile.as_str(),
             r.verdict.as_str(),
             if r.failed_clauses.is_empty() {
                 "—".to_owned()

@@ -75,3 +75,30 @@ fn the_fault_free_server_passes_every_clause_under_20_seeds() {
         assert_eq!(result.verdict, Verdict::Survived, "seed {}", 1000 + seed);
     }
 }
+
+#[test]
+fn under_the_staging_profile_the_covering_set_kills_validation_faults_within_400_requests() {
+    // Rules only one mutation of the schema reveals: the staging profile's few generated
+    // cases would miss them, its covering set cannot.
+    let faults = [Fault::TypeLooselyMatched, Fault::StringTrueCoerced];
+    let results = common::runtime().block_on(mutants::run_all_under(
+        &faults,
+        11,
+        mutants::Suite::Staging { max_requests: 400 },
+        2,
+        |_, _, _| {},
+    ));
+    for r in &results {
+        assert_eq!(r.profile, Profile::Staging, "{}", r.fault);
+        assert_eq!(
+            r.verdict,
+            Verdict::Killed,
+            "{}: failing {:?} {}",
+            r.fault,
+            r.failed_clauses,
+            r.note
+        );
+        let detected = r.requests_to_detection.unwrap();
+        assert!(detected <= 400, "{}: {detected} requests", r.fault);
+    }
+}

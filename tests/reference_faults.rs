@@ -324,6 +324,32 @@ async fn immediacy_faults() {
     assert_eq!(cma_after_revoke(&[]).await, 401);
     assert_eq!(cma_after_revoke(&[Fault::CmaDecisionCached]).await, 200);
     assert_eq!(cma_after_revoke(&[Fault::CmaFlagIgnored]).await, 200);
+    assert_eq!(cma_after_revoke(&[Fault::CmaGrantCached]).await, 200);
+
+    /// A grant-only cache lies only when warm: a token granted after a refused call is let in,
+    /// and revoked after a granted call it still is.
+    async fn cma_after_grant_then_revoke(faults: &[Fault]) -> (u16, u16, u16) {
+        let api = Api::new(faults);
+        let (id, secret) = api.plain_token("t", [true, true, false]).await;
+        let refused = api.site(&secret).await;
+        let on = [true, true, true];
+        assert_eq!(
+            api.put(&id, &update_body(&id, "t", on, None)).await.status,
+            200
+        );
+        let granted = api.site(&secret).await;
+        let off = [true, true, false];
+        assert_eq!(
+            api.put(&id, &update_body(&id, "t", off, None)).await.status,
+            200
+        );
+        (refused, granted, api.site(&secret).await)
+    }
+    assert_eq!(cma_after_grant_then_revoke(&[]).await, (401, 200, 401));
+    assert_eq!(
+        cma_after_grant_then_revoke(&[Fault::CmaGrantCached]).await,
+        (401, 200, 200)
+    );
 
     /// The CDA's answer right after revoking `can_access_cda` (after one call while it was on).
     async fn cda_after_revoke(faults: &[Fault]) -> u16 {
@@ -340,6 +366,7 @@ async fn immediacy_faults() {
     }
     assert_eq!(cda_after_revoke(&[]).await, 401);
     assert_eq!(cda_after_revoke(&[Fault::CdaDecisionCached]).await, 200);
+    assert_eq!(cda_after_revoke(&[Fault::CdaGrantCached]).await, 200);
 
     /// Drafts for a token that reads published content only.
     async fn drafts_without_preview(faults: &[Fault]) -> u16 {
@@ -528,6 +555,18 @@ async fn validation_faults() {
         (answer.status, &after["attributes"]["name"]),
         (200, &json!("renamed"))
     );
+
+    let plural_type: fn(&mut Value) = |b| b["data"]["type"] = json!("access_tokens");
+    let (answer, _) = scenario(&[], plural_type).await;
+    assert_eq!(answer.status, 422);
+    let (answer, after) = scenario(&[Fault::TypeLooselyMatched], plural_type).await;
+    assert_eq!(
+        (answer.status, &after["attributes"]["name"]),
+        (200, &json!("renamed"))
+    );
+    // Another type altogether is still refused.
+    let (answer, _) = scenario(&[Fault::TypeLooselyMatched], other_type).await;
+    assert_eq!(answer.status, 422);
 
     let (answer, after) = scenario(&[Fault::StringTrueCoerced], text_flag).await;
     assert_eq!(

@@ -376,7 +376,7 @@ impl Cx {
             cases: cases.max(1),
             rng_seed: RngSeed::Fixed(self.seed),
             failure_persistence: None,
-            max_shrink_iters: 128,
+            max_shrink_iters: self.settings.budget.shrink_iters,
             ..Config::default()
         };
         let cases = Arc::clone(&self.cases);

@@ -1,7 +1,8 @@
 //! `update.effect.*`: a change of the role or of a surface flag holds on the very next call
 //! made with the token, and on every call after it, whatever else is in flight.
 //!
-//! Each check runs in two steps. First a fixed script, cheap and easy to read: flip, then the
+//! Each check runs in two steps. First a fixed script, cheap and easy to read: warm (the same
+//! probes answered right before the change, so a cache holds an answer), flip, then the
 //! very next call, a sequential burst and a concurrent burst of probes. Then the main check, a
 //! concurrent history: several clients probe the token without pause while the permission
 //! changes, every call's interval is recorded on one clock, and the linearizability checker
@@ -95,7 +96,39 @@ async fn probe_once(
     )
 }
 
-/// Apply each direction of a change with `set`, then probe: the very next call, a
+/// A probe right before `change`, which must see the state before it. Before the first
+/// change that state is the one the fixture was created with (a wrong answer there says
+/// nothing about updates: inconclusive); after an earlier change a wrong answer is that
+/// change not holding (a violation).
+async fn warm(
+    cx: &Cx,
+    token: &TokenFx,
+    probe: &Probe,
+    expect: bool,
+    change: &str,
+    first: bool,
+) -> CheckResult {
+    let ex = cx.send(probe.request(token.auth())).await?;
+    let got = allowed(&ex)?;
+    if got == expect {
+        return Ok(());
+    }
+    let verb = |b: bool| if b { "granted" } else { "refused" };
+    let message = format!(
+        "right before {change}, the call was {} (expected {})",
+        verb(got),
+        verb(expect)
+    );
+    if first {
+        return Err(Finding::inconclusive(format!(
+            "{message}: the token does not have the permissions it was created with"
+        )));
+    }
+    Err(Finding::fail(message, &[&ex]))
+}
+
+/// Warm, flip, probe: before each change of `set`, the probes once (a warm start for any
+/// cache), then the change, then the very next call, a
 /// sequential burst, a concurrent burst. `expect(on, probe index)` says what each probe
 /// must see. Revoking comes first and granting after it, so a target that answers every
 /// probe the same way (a stateless one) fails one direction or the other.
@@ -110,8 +143,13 @@ async fn holds_on_the_next_call(
     let budget = cx.settings().budget;
     // Revoke then grant: both directions, `rounds` times.
     let directions = [false, true].repeat(budget.rounds.max(1));
-    for on in directions {
+    for (n, on) in directions.into_iter().enumerate() {
         let change = format!("{} {what}", if on { "granting" } else { "revoking" });
+        // Warm: the same probes right before the change, answered as the state before it.
+        // A cache shows itself only when it holds an answer; this one is fresh.
+        for (i, probe) in probes.iter().enumerate() {
+            warm(cx, token, probe, expect(!on, i), &change, n == 0).await?;
+        }
         let flip = cx.expect_success(set(on), &change).await?;
         for (i, probe) in probes.iter().enumerate() {
             let when = if i == 0 {

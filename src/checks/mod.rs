@@ -14,6 +14,7 @@ mod response;
 mod role;
 mod secret;
 mod sequences;
+pub mod staging;
 mod validation;
 
 use std::fmt::Debug;
@@ -86,6 +87,9 @@ pub struct Budget {
     /// `GET /site` of its own, and records the forms RFC 7235 makes equivalent; otherwise one
     /// read after them all, and `GET /site` for the deleted and rotated-away secrets only.
     pub every_forged_probe: bool,
+    /// How many shrinking steps a failing property may take: each is a case sent again, and
+    /// under a request budget the checks that have not run yet need those requests more.
+    pub shrink_iters: u32,
     /// Whether this is the staging budget (also under the strict profile): the sequence
     /// properties then run few, short sequences.
     pub staging: bool,
@@ -107,6 +111,7 @@ impl Budget {
             every_mutation: true,
             exhaust_rate_limit: true,
             every_forged_probe: true,
+            shrink_iters: 128,
             staging: false,
         }
     }
@@ -116,8 +121,10 @@ impl Budget {
         Budget {
             cases,
             max_steps: 3,
-            sequential_burst: 1,
-            concurrent_burst: 2,
+            // The covering pair (the same probe right before and right after each change) is
+            // the script's point; bursts are what the concurrent history does better.
+            sequential_burst: 0,
+            concurrent_burst: 0,
             rounds: 1,
             history_clients: 2,
             history_rounds: 2,
@@ -126,6 +133,7 @@ impl Budget {
             every_mutation: false,
             exhaust_rate_limit: false,
             every_forged_probe: false,
+            shrink_iters: 4,
             staging: true,
         }
     }

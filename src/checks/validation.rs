@@ -1,4 +1,8 @@
 //! `update.request.validation`: invalid bodies are refused with a 4xx and change nothing.
+//!
+//! Requests go to coverage first: one invalid body per documented constraint of the request
+//! schema ([`generate::covering_mutations`]) under every budget, every mutation under the
+//! full one, and only then generated bodies.
 
 use super::{Cx, token_state};
 use crate::fixtures::Flags;
@@ -56,13 +60,25 @@ async fn refused_and_unchanged(cx: Cx, unknown_members: bool) -> CheckResult {
     let before = token_state(&before);
     let strict = cx.strict();
 
-    // First every mutation the schema allows, once each, on one valid body: a fault that
-    // only a few mutations reveal is then found whatever the seed.
+    // First the covering set, under every budget: one invalid body per constraint the schema
+    // documents, so that a rule only one mutation reveals ("type must be exactly
+    // access_token") is tested whatever the seed and however few the cases.
+    let wanted = |m: &Mutation| (m.kind == MutationKind::UnknownMember) == unknown_members;
+    if !cx.settings().budget.every_mutation {
+        let covering: Vec<Mutation> =
+            generate::covering_mutations(Spec::embedded(), SchemaId::UpdateRequest)
+                .into_iter()
+                .filter(wanted)
+                .collect();
+        covering_set_refused(&cx, &token.id, &roles[1].reference(), &covering, &before).await?;
+    }
+
+    // Under the full budget every mutation the schema allows, once each, on one valid body
+    // (every wrong type of every member, not one of them), each followed by a read.
     if cx.settings().budget.every_mutation {
         let base = json!({ "data": { "type": "access_token", "id": token.id, "attributes": {
             "name": cx.fixture_name("sweep"), "can_access_cda": true, "can_access_cda_preview": false,
             "can_access_cma": true }, "relationships": { "role": { "data": roles[1].reference() } } } });
-        let wanted = |m: &Mutation| (m.kind == MutationKind::UnknownMember) == unknown_members;
         for mutation in generate::mutations(Spec::embedded(), SchemaId::UpdateRequest)
             .into_iter()
             .filter(wanted)
@@ -101,6 +117,63 @@ async fn refused_and_unchanged(cx: Cx, unknown_members: bool) -> CheckResult {
         }
     })
     .await
+}
+
+/// The covering set, cheaply: each body is refused with a 4xx, and one read after them all
+/// shows the token unchanged. Every body carries a name of its own and flags the token does
+/// not have, so an applied body shows which one it was.
+async fn covering_set_refused(
+    cx: &Cx,
+    id: &ResourceId,
+    role: &Value,
+    covering: &[Mutation],
+    before: &Value,
+) -> CheckResult {
+    let mut sent = Vec::with_capacity(covering.len());
+    for mutation in covering {
+        let name = cx.fixture_name("cover");
+        let mut body = json!({ "data": { "type": "access_token", "id": id, "attributes": {
+            "name": name, "can_access_cda": false, "can_access_cda_preview": true,
+            "can_access_cma": false }, "relationships": { "role": { "data": role } } } });
+        mutation.apply(&mut body);
+        let ex = cx
+            .send_settled(
+                cx.update_request(id, body, Auth::Management),
+                "an invalid body",
+            )
+            .await?;
+        cx.ensure(
+            ex.is_client_error(),
+            || {
+                format!(
+                    "a body with {mutation} was answered {} (expected a 4xx)",
+                    ex.status
+                )
+            },
+            &[&ex],
+        )?;
+        sent.push((name, mutation, ex));
+    }
+    let (read, after) = cx.read_token(id).await?;
+    let after_state = token_state(&after);
+    let applied = sent
+        .iter()
+        .find(|(name, _, _)| after.pointer("/attributes/name") == Some(&json!(name)));
+    cx.ensure(
+        after_state == *before,
+        || match applied {
+            Some((_, mutation, ex)) => format!(
+                "a body with {mutation} changed the token ({}): before {before}, after {after_state}",
+                ex.summary()
+            ),
+            None => format!(
+                "one of {} invalid bodies (the schema's covering set) changed the token: before \
+                 {before}, after {after_state}",
+                sent.len()
+            ),
+        },
+        &applied.map_or_else(|| vec![&read], |(_, _, ex)| vec![ex, &read]),
+    )
 }
 
 /// Send one invalid body: it must get a 4xx (a non-transient 5xx that repeats is a

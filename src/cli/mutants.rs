@@ -6,6 +6,7 @@ use clap::Args;
 
 use super::output::{Progress, write_file};
 use super::{CliError, Code, cases_in_range};
+use crate::checks::Profile;
 use crate::console::{out, outln};
 use crate::faults::Fault;
 use crate::plan::DEFAULT_CASES;
@@ -22,8 +23,13 @@ pub(crate) struct MutantsArgs {
     #[arg(long = "fault", value_name = "NAME")]
     faults: Vec<Fault>,
     /// How many faulty servers run at once.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 8)]
     parallel: usize,
+    /// `documented` (the default run, rate limit off) or `staging` (the staging profile
+    /// against a server with the documented rate limit, 60 per 3 s, at most 400 requests
+    /// each). Faults only `strict` sees run strict either way.
+    #[arg(long, value_enum, default_value_t = Profile::Documented)]
+    profile: Profile,
     /// Write the table as JSON.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -60,10 +66,16 @@ pub(crate) async fn mutants(args: MutantsArgs) -> Result<Code, CliError> {
     };
     let started = std::time::Instant::now();
     let progress = Progress::everywhere();
-    let results = crate::mutants::run_all(
+    let suite = match args.profile {
+        Profile::Staging => crate::mutants::Suite::Staging {
+            max_requests: crate::plan::STAGING_DEFAULT_MAX_REQUESTS,
+        },
+        Profile::Documented | Profile::Strict => crate::mutants::Suite::Full { cases: args.cases },
+    };
+    let results = crate::mutants::run_all_under(
         &faults,
         args.seed,
-        args.cases,
+        suite,
         args.parallel,
         |r, done, total| {
             progress.show(&format!(

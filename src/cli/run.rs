@@ -83,6 +83,10 @@ pub(crate) struct RunArgs {
     /// With the staging budget it also sizes the generated cases (default 400).
     #[arg(long, env = "CONFORMANCE_MAX_REQUESTS", value_name = "N")]
     max_requests: Option<u64>,
+    /// Print the staging request plan (requests per clause, and why) and exit: nothing is
+    /// sent.
+    #[arg(long)]
+    plan: bool,
     /// Allow the public production host (site-api.datocms.com); staging is the intended target.
     #[arg(long, env = "CONFORMANCE_ALLOW_PRODUCTION")]
     allow_production: bool,
@@ -135,6 +139,19 @@ impl RunArgs {
 
 pub(crate) async fn run(args: RunArgs) -> Result<Code, CliError> {
     let plan = args.inputs().resolve()?;
+    if args.plan {
+        let max_requests = plan
+            .limits
+            .max_requests
+            .unwrap_or(crate::plan::STAGING_DEFAULT_MAX_REQUESTS);
+        let cases = if plan.budget == crate::plan::BudgetKind::Staging {
+            plan.cases
+        } else {
+            crate::plan::staging_cases(max_requests).unwrap_or(1)
+        };
+        out!("{}", crate::checks::staging::render(cases, max_requests));
+        return Ok(Code::Passed);
+    }
     if Session::selected(plan.filter.as_deref()).is_empty() {
         return Err(CliError::Usage(format!(
             "no check matches --filter {:?} (see `token-conformance clauses`)",

@@ -17,7 +17,7 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
 pub use names::{MAX_GENERATED_NAME_CHARS, NameParts, name_parts};
-pub use schema::{Mutation, MutationKind, mutations};
+pub use schema::{Mutation, MutationKind, covering_mutations, mutations};
 
 use crate::spec::{SchemaId, Spec};
 

@@ -246,8 +246,10 @@ impl Mutation {
             }
             MutationKind::WrongType(t) => set(body, &self.pointer, t.sample()),
             MutationKind::WrongConst => {
+                // The schema's own list carries the const itself: the near miss (its plural,
+                // the collection's name) is what a loose comparison lets through.
                 let replacement = if self.text == "access_token" || self.text == "role" {
-                    "access_tokens".to_owned()
+                    format!("{}s", self.text)
                 } else {
                     self.text.clone()
                 };
@@ -300,6 +302,52 @@ pub fn mutations(spec: &'static Spec, id: SchemaId) -> Vec<Mutation> {
     out
 }
 
+/// The covering set of the schema `id`: one mutation per constraint the schema documents
+/// (each required member removed, each `type` given one wrong JSON type, each `const`
+/// changed, each blank or empty string, each closed object given an unknown member), in a
+/// fixed order. Where [`mutations`] gives every wrong type of a member, this gives the one
+/// a lenient parser most likely lets through: a string for a boolean (`"true"`), `null`
+/// for an object or a string, a string for the rest.
+pub fn covering_mutations(spec: &'static Spec, id: SchemaId) -> Vec<Mutation> {
+    let all = mutations(spec, id);
+    let mut out: Vec<Mutation> = Vec::new();
+    for mutation in &all {
+        let MutationKind::WrongType(first) = mutation.kind else {
+            out.push(mutation.clone());
+            continue;
+        };
+        if out
+            .iter()
+            .any(|m| m.pointer == mutation.pointer && matches!(m.kind, MutationKind::WrongType(_)))
+        {
+            continue;
+        }
+        let offered: Vec<JsonType> = all
+            .iter()
+            .filter(|m| m.pointer == mutation.pointer)
+            .filter_map(|m| match m.kind {
+                MutationKind::WrongType(t) => Some(t),
+                _ => None,
+            })
+            .collect();
+        // A boolean member is offered every type but boolean; the rest get null first.
+        let order = if offered.contains(&JsonType::Boolean) {
+            [JsonType::Null, JsonType::String, JsonType::Number]
+        } else {
+            [JsonType::String, JsonType::Null, JsonType::Number]
+        };
+        let preferred = order
+            .into_iter()
+            .find(|t| offered.contains(t))
+            .unwrap_or(first);
+        out.push(Mutation {
+            kind: MutationKind::WrongType(preferred),
+            ..mutation.clone()
+        });
+    }
+    out
+}
+
 fn allowed_types(node: Node<'_>) -> Vec<JsonType> {
     if let Some(value) = node.schema.get("const") {
         return vec![JsonType::of(value)];
@@ -335,8 +383,12 @@ fn walk(spec: &'static Spec, node: Node<'static>, pointer: String, out: &mut Vec
             }
         }
     }
-    if node.schema.get("const").is_some_and(Value::is_string) {
-        push(out, MutationKind::WrongConst);
+    if let Some(constant) = node.schema.get("const").and_then(Value::as_str) {
+        out.push(Mutation {
+            pointer: pointer.clone(),
+            kind: MutationKind::WrongConst,
+            text: constant.to_owned(),
+        });
     }
     if is_name {
         push(out, MutationKind::Blank);
@@ -426,6 +478,55 @@ mod tests {
             !has("/data/relationships", MutationKind::Remove),
             "relationships is optional"
         );
+    }
+
+    #[test]
+    fn the_covering_set_has_one_mutation_per_constraint() {
+        let all = mutations(Spec::embedded(), SchemaId::UpdateRequest);
+        let covering = covering_mutations(Spec::embedded(), SchemaId::UpdateRequest);
+        // Every pointer and kind of the full list is still there, each wrong type once.
+        for m in &all {
+            assert!(
+                covering.iter().any(|c| c.pointer == m.pointer
+                    && std::mem::discriminant(&c.kind) == std::mem::discriminant(&m.kind)),
+                "{m}"
+            );
+        }
+        let wrong_types = |list: &[Mutation], pointer: &str| {
+            list.iter()
+                .filter(|m| m.pointer == pointer && matches!(m.kind, MutationKind::WrongType(_)))
+                .count()
+        };
+        for m in &covering {
+            assert!(wrong_types(&covering, &m.pointer) <= 1, "{m}");
+        }
+        assert!(
+            covering.len() < all.len() / 2,
+            "{} of {}",
+            covering.len(),
+            all.len()
+        );
+        let has = |pointer: &str, kind: MutationKind| {
+            covering
+                .iter()
+                .any(|m| m.pointer == pointer && m.kind == kind)
+        };
+        assert!(has(
+            "/data/attributes/can_access_cma",
+            MutationKind::WrongType(JsonType::String)
+        ));
+        assert!(has(
+            "/data/relationships/role/data",
+            MutationKind::WrongType(JsonType::Null)
+        ));
+        // A wrong const is the near miss a loose comparison lets through.
+        let mut body = json!({ "data": { "type": "access_token" } });
+        let wrong_type = covering
+            .iter()
+            .find(|m| m.pointer == "/data/type" && m.kind == MutationKind::WrongConst)
+            .expect("a wrong const of data.type");
+        wrong_type.apply(&mut body);
+        assert_eq!(body["data"]["type"], "access_tokens");
     }
 
     #[test]

@@ -143,6 +143,14 @@ pub(crate) fn authenticate_cma(state: &mut State, headers: &HeaderMap) -> Result
             now,
             surfaces.cma,
         )
+    } else if state.faults.has(Fault::CmaGrantCached) {
+        // Fault cma-grant-cached: only grants are remembered, so only a warm cache lies.
+        cached_grant(
+            &mut state.memory.cma_decisions,
+            &token_id,
+            now,
+            surfaces.cma,
+        )
     } else if state.faults.has(Fault::StaleDecisionWindow) {
         stale_within_the_window(state, &token_id, now, surfaces.cma)
     } else {
@@ -216,6 +224,9 @@ pub(crate) fn authenticate_cda(
     } else if state.faults.has(Fault::CdaDecisionCached) {
         // Fault cda-decision-cached: the published-content decision is remembered for 2 s.
         cached(&mut state.memory.cda_decisions, &token_id, now, published)
+    } else if state.faults.has(Fault::CdaGrantCached) {
+        // Fault cda-grant-cached: only grants are remembered.
+        cached_grant(&mut state.memory.cda_decisions, &token_id, now, published)
     } else {
         published
     };
@@ -441,6 +452,23 @@ fn cached(
         return *remembered;
     }
     cache.insert(token_id.to_owned(), (now, value));
+    value
+}
+
+/// A decision cache that stores grants only: a grant still fresh wins, a refusal is decided
+/// anew every time.
+fn cached_grant(
+    cache: &mut HashMap<String, (Instant, bool)>,
+    token_id: &str,
+    now: Instant,
+    value: bool,
+) -> bool {
+    if fresh(cache.get(token_id), now, CACHE_TTL).is_some_and(|granted| *granted) {
+        return true;
+    }
+    if value {
+        cache.insert(token_id.to_owned(), (now, true));
+    }
     value
 }
 

@@ -59,7 +59,7 @@ pub(crate) struct State {
     issued: Mutex<Vec<String>>,
 }
 
-/// How long the buggy caches (`cma-decision-cached`, `cda-decision-cached`,
+/// How long the buggy caches (`cma-decision-cached`, `cda-decision-cached`, `*-grant-cached`,
 /// `role-permissions-cached`) reuse what they computed.
 pub(crate) const CACHE_TTL: Duration = Duration::from_secs(2);
 

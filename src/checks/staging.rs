@@ -1,0 +1,230 @@
+//! The staging request plan: how many requests each clause gets under `--profile staging`,
+//! and why. Each check spends its requests on a covering set first (fixtures, one invalid
+//! body per documented constraint of the request schema, one probe pair right before and
+//! right after each direction of each flag and of the role, one tour of the error paths)
+//! and only then on generated cases; the plan is the covering part, which every budget pays,
+//! plus what one generated case costs. The figures are what a run against the reference
+//! server sends (`tests/safety.rs` holds a run to them), rounded up.
+
+use crate::spec::ClauseId;
+
+/// What one clause gets under `--profile staging`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClausePlan {
+    /// The clause.
+    pub clause: ClauseId,
+    /// Requests of its covering set, paid whatever the number of cases.
+    pub covering: u64,
+    /// Requests of one generated case of its properties.
+    pub per_case: u64,
+    /// What the covering requests are.
+    pub why: &'static str,
+}
+
+impl ClausePlan {
+    /// Requests the clause gets with `cases` generated cases per property.
+    pub const fn requests(&self, cases: u32) -> u64 {
+        self.covering + self.per_case * cases as u64
+    }
+}
+
+const fn plan(clause: ClauseId, covering: u64, per_case: u64, why: &'static str) -> ClausePlan {
+    ClausePlan {
+        clause,
+        covering,
+        per_case,
+        why,
+    }
+}
+
+/// The plan, in catalog order.
+pub const STAGING_PLAN: &[ClausePlan] = &[
+    plan(
+        ClauseId::UpdateResponseSchema,
+        6,
+        1,
+        "fixtures (role, token), one valid update, its answer read against the schema",
+    ),
+    plan(
+        ClauseId::UpdateRequestValidation,
+        40,
+        2,
+        "fixtures (2 roles, token), a valid update and its read, the covering set (31 invalid \
+         bodies: each required member removed, each member one wrong JSON type, each const a \
+         near miss such as \"access_tokens\", a blank name, an empty id), one read after them",
+    ),
+    plan(
+        ClauseId::UpdateApplies,
+        22,
+        2,
+        "fixtures and the check's fixed updates, each read back; each generated update sent and \
+         read back",
+    ),
+    plan(
+        ClauseId::UpdateIsolation,
+        38,
+        0,
+        "fixtures (a target and bystanders), an update and the bystanders read; generated \
+         sequences of at most 3 steps checked against the model",
+    ),
+    plan(
+        ClauseId::UpdateSecretUnchanged,
+        10,
+        4,
+        "fixtures, an update, the token read back and its old secret used",
+    ),
+    plan(
+        ClauseId::UpdateRolePreserved,
+        5,
+        6,
+        "fixtures; each generated sequence of updates without relationships, each read",
+    ),
+    plan(
+        ClauseId::UpdateRoleReassigned,
+        12,
+        0,
+        "fixtures (roles, a token), each role sent and read back",
+    ),
+    plan(
+        ClauseId::UpdateEffectCma,
+        25,
+        0,
+        "fixtures; per direction (revoke, grant) GET /site and GET /users/me right before the \
+         change, the change, the same probes right after; a history of 2 \
+         clients × 2 changes",
+    ),
+    plan(
+        ClauseId::UpdateEffectCda,
+        21,
+        0,
+        "fixtures; per direction a CDA query right before, the change, right after; a history of 2 clients × 2 changes",
+    ),
+    plan(
+        ClauseId::UpdateEffectCdaPreview,
+        25,
+        0,
+        "fixtures; per direction a drafts and a published query right before, the change, \
+         right after; a history of 2 clients × 2 changes",
+    ),
+    plan(
+        ClauseId::UpdateEffectRole,
+        29,
+        0,
+        "fixtures (2 roles, 2 tokens); per direction both gated writes right before, the role \
+         change, right after; a history of 2 clients × 2 changes",
+    ),
+    plan(
+        ClauseId::UpdateHardcodedRejected,
+        7,
+        0,
+        "the factory tokens listed, an unchanged update of one, and reads",
+    ),
+    plan(
+        ClauseId::UpdateHardcodedStillDeletable,
+        6,
+        0,
+        "a factory token rotated and deleted (destructive targets only)",
+    ),
+    plan(
+        ClauseId::UpdateTokenVisibility,
+        15,
+        0,
+        "fixtures (a token manager and a token that is not), each reading and updating",
+    ),
+    plan(
+        ClauseId::UpdateAuth,
+        44,
+        0,
+        "each missing, malformed and forged credential once, with the reads that show nothing \
+         changed",
+    ),
+    plan(
+        ClauseId::UpdateNotFound,
+        2,
+        0,
+        "an update and a read of an id that does not exist",
+    ),
+    plan(
+        ClauseId::ErrorsEnvelope,
+        14,
+        0,
+        "the tour: one request per documented error path",
+    ),
+    plan(
+        ClauseId::HeadersContentType,
+        14,
+        0,
+        "the tour: one request per documented error path",
+    ),
+    plan(
+        ClauseId::HeadersRateLimit,
+        14,
+        0,
+        "the tour: one request per documented error path (a 429 is not forced)",
+    ),
+];
+
+/// The covering requests of every clause together.
+pub const fn covering_total() -> u64 {
+    let mut total = 0;
+    let mut i = 0;
+    while i < STAGING_PLAN.len() {
+        total += STAGING_PLAN[i].covering;
+        i += 1;
+    }
+    total
+}
+
+/// The requests of one generated case of every property together.
+pub const fn per_case_total() -> u64 {
+    let mut total = 0;
+    let mut i = 0;
+    while i < STAGING_PLAN.len() {
+        total += STAGING_PLAN[i].per_case;
+        i += 1;
+    }
+    total
+}
+
+/// The plan as a table (`run --profile staging --plan`).
+pub fn render(cases: u32, max_requests: u64) -> String {
+    let mut out = format!(
+        "{:<34} {:>8} {:>9} {:>8}  why\n",
+        "clause", "covering", "per case", "planned"
+    );
+    for p in STAGING_PLAN {
+        out.push_str(&format!(
+            "{:<34} {:>8} {:>9} {:>8}  {}\n",
+            p.clause,
+            p.covering,
+            p.per_case,
+            p.requests(cases),
+            p.why
+        ));
+    }
+    let planned: u64 = STAGING_PLAN.iter().map(|p| p.requests(cases)).sum();
+    out.push_str(&format!(
+        "{} covering + {} per case × {cases} cases = {planned} requests planned, of a budget of \
+         {max_requests}\n",
+        covering_total(),
+        per_case_total()
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_names_every_clause_once_in_catalog_order() {
+        let checked: Vec<ClauseId> = {
+            let mut ids: Vec<ClauseId> = super::super::all().iter().map(|d| d.clause).collect();
+            ids.dedup();
+            ids
+        };
+        let planned: Vec<ClauseId> = STAGING_PLAN.iter().map(|p| p.clause).collect();
+        assert_eq!(planned, checked);
+        assert!(covering_total() + per_case_total() <= 400);
+    }
+}
