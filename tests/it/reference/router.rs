@@ -3,7 +3,6 @@
 //! Every response of every test goes through [`send`], which asserts what must hold for all of
 //! them: JSON content type, rate-limit headers, no 5xx, and for errors the documented envelope
 //! with the deterministic id (recomputed here with MD5, independently of the server's code).
-#![allow(clippy::unwrap_used)]
 
 use axum::Router;
 use axum::body::Body;

@@ -4,7 +4,6 @@
 //! a server with each fault of the family, and the answers differ exactly as the fault's
 //! description says. Time-based faults (caches, lagging replica, stale node) are asserted by
 //! their immediate effect only, never by waiting for them to expire.
-#![allow(clippy::unwrap_used)]
 
 use axum::Router;
 use axum::body::Body;
