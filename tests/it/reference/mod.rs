@@ -3,6 +3,7 @@
 //! official JavaScript clients against it (`node`, ignored by default).
 
 mod faults;
+mod harness;
 mod limits;
 mod loopback;
 mod node;
