@@ -1,5 +1,5 @@
 // The official DatoCMS JavaScript clients against the reference server: their calls work and
-// their errors carry the reference server's codes. Started by tests/reference_node.rs, which
+// their errors carry the reference server's codes. Started by tests/it/reference/node.rs, which
 // passes the URLs and the secret in the environment. Exits non-zero on the first failure.
 
 import assert from 'node:assert/strict';

@@ -2,13 +2,12 @@
 //! OpenAPI 3.1 JSON Schema (vendored in `tests/data/`, see its README), and each of its
 //! component schemas is a valid JSON Schema 2020-12. That the component schemas are exactly
 //! the files of `specs/` is unit-tested in `src/openapi.rs`.
-#![allow(clippy::unwrap_used)]
 
 use serde_json::{Value, json};
 use token_conformance::openapi::document;
 use token_conformance::spec::Spec;
 
-const OAS_31_SCHEMA: &str = include_str!("data/openapi-3.1-schema-2022-10-07.json");
+const OAS_31_SCHEMA: &str = include_str!("../data/openapi-3.1-schema-2022-10-07.json");
 
 fn oas_validator() -> jsonschema::Validator {
     let schema: Value = serde_json::from_str(OAS_31_SCHEMA).unwrap();

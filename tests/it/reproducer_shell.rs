@@ -8,7 +8,6 @@
 //! `/bin/sh -s` with `curl` replaced by a function that writes its arguments NUL-separated.
 //! Every name carries commands that would create files in the shell's (empty) working
 //! directory if any of them ran.
-#![allow(clippy::unwrap_used)]
 
 use std::io::Write;
 use std::process::{Command, Stdio};

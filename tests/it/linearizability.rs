@@ -2,9 +2,8 @@
 //! decision from one node in three, only within a window after each change, fails
 //! `update.effect.cma`, and the failure shows the smallest sub-history that cannot be ordered
 //! as a timeline, in the terminal report and in the JSON report; the conformant server passes.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use token_conformance::faults::Fault;
 use token_conformance::mutants;

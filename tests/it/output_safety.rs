@@ -3,9 +3,8 @@
 //! characters gets neither onto the terminal nor into the matrix Markdown and HTML; URL
 //! credentials and a token that is no header value are configuration errors (exit 2) that
 //! show no password and send nothing; a weak secret a target issues is counted as a finding.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

@@ -1,9 +1,8 @@
 //! The model as the oracle: `update.isolation` passes on the conformant server, and a
 //! divergence of a generated sequence is reported as the shrunk sequence of calls, each with
 //! its request, answer and the model's prediction, in the terminal and in the JSON report.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use token_conformance::faults::Fault;
 use token_conformance::mutants::server_config;

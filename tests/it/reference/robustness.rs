@@ -7,7 +7,6 @@
 //! a failure is reproducible and shrinks to a small request; each case gets a fresh server, so
 //! shrinking replays it exactly. One more run sends a long seeded session to a single server, so
 //! that state built up by earlier requests is exercised too.
-#![allow(clippy::unwrap_used)]
 
 use axum::Router;
 use axum::body::Body;

@@ -1,9 +1,8 @@
 //! Secrets never leave the process: the suite runs against a server whose every issued
 //! secret is known, with a fault that puts secrets into answers (so failures are printed in
 //! full), and every output and artifact is searched for them.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::sync::Arc;

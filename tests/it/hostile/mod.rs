@@ -8,11 +8,8 @@
 //! time. Exit codes: a target that breaks the contract is a failure (1), one that refuses the
 //! management token is a configuration problem (2), a deadline hit is inconclusive (3), a
 //! target that cannot be tested at all is 4.
-#![allow(clippy::unwrap_used)]
 
-#[path = "hostile/harness.rs"]
 mod harness;
-#[path = "hostile/proxy.rs"]
 mod proxy;
 
 use std::time::Duration;

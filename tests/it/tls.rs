@@ -1,8 +1,7 @@
 //! The `https://` path: the suite against the reference server served over TLS with a
 //! generated CA, trusted through `--ca-cert`; refused without it.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -2,7 +2,6 @@
 //! documentation is silent (`src/observe.rs` makes the observations). With `CI=true` a
 //! changed or missing snapshot fails; locally insta writes `.snap.new` files for
 //! `cargo insta review`.
-#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,9 +1,8 @@
 //! Safe against a real staging: the documented rate limit stays on and nothing surfaces as a
 //! 429; a killed run leaves fixtures that `sweep` removes; a run touches nothing it did not
 //! create (but the unchanged-values update of factory tokens); production needs a flag.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};

@@ -3,9 +3,8 @@
 //! reference server.
 //!
 //! Ignored by default because it needs Node.js and, the first time, the npm registry. Run it with
-//! `cargo test --test reference_node -- --ignored`; it installs the pinned clients into
+//! `cargo test --test it reference::node -- --ignored`; it installs the pinned clients into
 //! `tests/reference_node/node_modules` (`npm ci`) when they are missing.
-#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::Command;
@@ -14,7 +13,7 @@ use std::time::Duration;
 use token_conformance::reference::{RateLimit, ReferenceServer, ServerConfig};
 
 #[test]
-#[ignore = "needs Node.js and npm; run with: cargo test --test reference_node -- --ignored"]
+#[ignore = "needs Node.js and npm; run with: cargo test --test it reference::node -- --ignored"]
 fn the_official_javascript_clients_work_against_the_reference_server() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference_node");
     if !dir.join("node_modules/@datocms/cma-client-node").exists() {

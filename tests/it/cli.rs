@@ -1,6 +1,5 @@
 //! The command line as a user meets it: the default run, bad targets, bad configuration,
 //! the clause catalog, the JSON report, and replay by seed.
-#![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

@@ -4,9 +4,8 @@
 //! in-process reference server with its rate limit on, so that a run lasts long enough to be
 //! interrupted half-way.
 #![cfg(unix)]
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,6 @@
 //! The vendor matrix: the example targets file runs (the conformant embedded server and two
 //! with a fault each); the Markdown is snapshotted, the HTML parsed and its cells asserted;
 //! and every kind of mistake in a targets file is reported clearly.
-#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::sync::OnceLock;

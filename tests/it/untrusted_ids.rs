@@ -3,9 +3,8 @@
 //! names a bystander under a fixture's name) and records every request it forwards; the
 //! suite must never build a request from an unsafe id, never write to its own management
 //! token, never delete what it did not create, and give the verdict the shape deserves.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -6,9 +6,8 @@
 //!
 //! Every flood stays far below common descriptor limits (a few hundred sockets per test), and
 //! every wait is bounded.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -2,9 +2,8 @@
 //! `token-conformance serve` (a remote target, on loopback) both pass and leave its factory
 //! token exactly as it was; only `--destructive` rotates and deletes it, and then that
 //! destructive clause runs and passes.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

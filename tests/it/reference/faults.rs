@@ -4,224 +4,15 @@
 //! a server with each fault of the family, and the answers differ exactly as the fault's
 //! description says. Time-based faults (caches, lagging replica, stale node) are asserted by
 //! their immediate effect only, never by waiting for them to expire.
-#![allow(clippy::unwrap_used)]
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request};
+use axum::http::Method;
 use serde_json::{Value, json};
 use token_conformance::faults::{Fault, FaultSet};
 use token_conformance::reference::{
-    ADMIN_ROLE_NAME, READ_ONLY_ROLE_NAME, READ_ONLY_TOKEN_NAME, RateLimit, ServerConfig, routers,
+    ADMIN_ROLE_NAME, READ_ONLY_ROLE_NAME, READ_ONLY_TOKEN_NAME, RateLimit, ServerConfig,
 };
-use tower::ServiceExt;
 
-// ---------------------------------------------------------------------------------------------
-// Harness
-// ---------------------------------------------------------------------------------------------
-
-struct Api {
-    cma: Router,
-    cda: Router,
-    admin: String,
-}
-
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Resp {
-    fn code(&self) -> &str {
-        self.body
-            .pointer("/data/0/attributes/code")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-    }
-    fn data(&self) -> &Value {
-        &self.body["data"]
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-}
-
-/// `[can_access_cda, can_access_cda_preview, can_access_cma]`.
-type Flags = [bool; 3];
-const ALL: Flags = [true, true, true];
-
-fn attributes(name: &str, [cda, preview, cma]: Flags) -> Value {
-    json!({"name": name, "can_access_cda": cda, "can_access_cda_preview": preview,
-           "can_access_cma": cma})
-}
-
-fn update_body(id: &str, name: &str, flags: Flags, role: Option<&str>) -> Value {
-    let mut body =
-        json!({"data": {"type": "access_token", "id": id, "attributes": attributes(name, flags)}});
-    if let Some(role) = role {
-        body["data"]["relationships"] = json!({"role": {"data": {"type": "role", "id": role}}});
-    }
-    body
-}
-
-async fn send(
-    router: &Router,
-    method: Method,
-    uri: &str,
-    auth: Option<&str>,
-    body: Option<&Value>,
-    headers: &[(&str, &str)],
-) -> Resp {
-    let mut builder = Request::builder().method(method).uri(uri);
-    if let Some(secret) = auth {
-        builder = builder.header("authorization", format!("Bearer {secret}"));
-    }
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    let body = match body {
-        Some(body) => {
-            builder = builder.header("content-type", "application/json");
-            Body::from(body.to_string())
-        }
-        None => Body::empty(),
-    };
-    let response = router
-        .clone()
-        .oneshot(builder.body(body).unwrap())
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    Resp {
-        status,
-        headers,
-        body: serde_json::from_slice(&bytes).unwrap(),
-    }
-}
-
-impl Api {
-    /// A server with these faults (none: the conformant server), rate limiting off.
-    fn new(faults: &[Fault]) -> Api {
-        Api::with(ServerConfig {
-            rate_limit: None,
-            faults: FaultSet::of(faults.iter().copied()),
-            ..ServerConfig::default()
-        })
-    }
-
-    fn with(config: ServerConfig) -> Api {
-        let (cma, cda, admin) = routers(&config).unwrap();
-        Api { cma, cda, admin }
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        uri: &str,
-        auth: Option<&str>,
-        body: Option<&Value>,
-    ) -> Resp {
-        send(&self.cma, method, uri, auth, body, &[]).await
-    }
-
-    async fn get(&self, uri: &str) -> Resp {
-        self.call(Method::GET, uri, Some(&self.admin), None).await
-    }
-
-    async fn put(&self, id: &str, body: &Value) -> Resp {
-        self.call(
-            Method::PUT,
-            &format!("/access_tokens/{id}"),
-            Some(&self.admin),
-            Some(body),
-        )
-        .await
-    }
-
-    async fn site(&self, secret: &str) -> u16 {
-        self.call(Method::GET, "/site", Some(secret), None)
-            .await
-            .status
-    }
-
-    async fn cda(&self, secret: &str, drafts: bool) -> u16 {
-        let query = json!({"query": "{ _site { locales } }"});
-        let drafts = [("x-include-drafts", if drafts { "true" } else { "false" })];
-        send(
-            &self.cda,
-            Method::POST,
-            "/",
-            Some(secret),
-            Some(&query),
-            &drafts,
-        )
-        .await
-        .status
-    }
-
-    async fn role_id(&self, name: &str) -> String {
-        let roles = self.get("/roles").await;
-        let role = roles
-            .data()
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["attributes"]["name"] == name);
-        role.unwrap()["id"].as_str().unwrap().to_owned()
-    }
-
-    async fn role(&self, name: &str, permissions: &[&str]) -> String {
-        let mut attributes = json!({"name": name});
-        for p in permissions {
-            attributes[*p] = json!(true);
-        }
-        let body = json!({"data": {"type": "role", "attributes": attributes}});
-        let created = self
-            .call(Method::POST, "/roles", Some(&self.admin), Some(&body))
-            .await;
-        assert_eq!(created.status, 201, "{created:?}");
-        created.data()["id"].as_str().unwrap().to_owned()
-    }
-
-    /// A new token: (id, secret).
-    async fn token(&self, name: &str, role: &str, flags: Flags) -> (String, String) {
-        let body = json!({"data": {"type": "access_token", "attributes": attributes(name, flags),
-            "relationships": {"role": {"data": {"type": "role", "id": role}}}}});
-        let created = self
-            .call(
-                Method::POST,
-                "/access_tokens",
-                Some(&self.admin),
-                Some(&body),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{created:?}");
-        let data = created.data();
-        (
-            data["id"].as_str().unwrap().to_owned(),
-            data["attributes"]["token"].as_str().unwrap().to_owned(),
-        )
-    }
-
-    /// A token with a permission-less role: (id, secret).
-    async fn plain_token(&self, name: &str, flags: Flags) -> (String, String) {
-        let role = self.role(&format!("{name} role"), &[]).await;
-        self.token(name, &role, flags).await
-    }
-
-    async fn stored(&self, id: &str) -> Value {
-        self.get(&format!("/access_tokens/{id}"))
-            .await
-            .data()
-            .clone()
-    }
-}
+use super::harness::{ALL, Api, CMA_ONLY, Flags, Resp, bare, update_body, update_with_role};
 
 fn role_of(data: &Value) -> Option<&str> {
     data.pointer("/relationships/role/data/id")
@@ -235,7 +26,7 @@ fn role_of(data: &Value) -> Option<&str> {
 #[tokio::test]
 async fn every_fault_starts_and_serves() {
     for fault in Fault::ALL {
-        let api = Api::new(&[*fault]);
+        let api = Api::faulty(&[*fault]);
         assert_eq!(api.site(&api.admin.clone()).await, 200, "{fault}");
         assert_eq!(api.get("/access_tokens").await.status, 200, "{fault}");
     }
@@ -250,18 +41,18 @@ async fn role_faults() {
     /// The role after an update that omits relationships, then after one that sends role `a`;
     /// and the ids of `a`, `b` (the token's role), Admin and Read-only.
     async fn scenario(faults: &[Fault]) -> ([Option<String>; 2], [String; 4]) {
-        let api = Api::new(faults);
-        let a = api.role("a", &[]).await;
-        let b = api.role("b", &[]).await;
-        let (id, _) = api.token("t", &b, ALL).await;
-        let omitted = api.put(&id, &update_body(&id, "t", ALL, None)).await;
-        let sent = api.put(&id, &update_body(&id, "t", ALL, Some(&a))).await;
-        assert_eq!(role_of(&api.stored(&id).await), role_of(sent.data()));
+        let api = Api::faulty(faults);
+        let a = api.create_role("a", &[]).await;
+        let b = api.create_role("b", &[]).await;
+        let (id, _) = api.create_token("t", &b, ALL).await;
+        let omitted = api.put(&id, &update_body(&id, "t", ALL)).await;
+        let sent = api.put(&id, &update_with_role(&id, "t", ALL, &a)).await;
+        assert_eq!(role_of(&api.token(&id).await), role_of(sent.data()));
         let roles = [
             a,
             b,
-            api.role_id(ADMIN_ROLE_NAME).await,
-            api.role_id(READ_ONLY_ROLE_NAME).await,
+            api.role_named(ADMIN_ROLE_NAME).await,
+            api.role_named(READ_ONLY_ROLE_NAME).await,
         ];
         let got = [omitted, sent].map(|r| role_of(r.data()).map(str::to_owned));
         (got, roles)
@@ -287,9 +78,9 @@ async fn role_faults() {
 async fn secret_faults() {
     /// Whether the update shows the same secret, and whether that secret still authenticates.
     async fn scenario(faults: &[Fault]) -> (bool, u16) {
-        let api = Api::new(faults);
+        let api = Api::faulty(faults);
         let (id, secret) = api.plain_token("t", ALL).await;
-        let updated = api.put(&id, &update_body(&id, "t2", ALL, None)).await;
+        let updated = api.put(&id, &update_body(&id, "t2", ALL)).await;
         assert_eq!(updated.status, 200);
         let same = updated.data()["attributes"]["token"] == secret.as_str();
         (same, api.site(&secret).await)
@@ -310,11 +101,11 @@ async fn immediacy_faults() {
     /// The answer to `GET /site` right after revoking `can_access_cma` (after one call while
     /// it was on).
     async fn cma_after_revoke(faults: &[Fault]) -> u16 {
-        let api = Api::new(faults);
+        let api = Api::faulty(faults);
         let (id, secret) = api.plain_token("t", ALL).await;
         assert_eq!(api.site(&secret).await, 200);
         assert_eq!(
-            api.put(&id, &update_body(&id, "t", [true, true, false], None))
+            api.put(&id, &update_body(&id, "t", Flags { cma: false, ..ALL }))
                 .await
                 .status,
             200
@@ -353,16 +144,22 @@ async fn immediacy_faults() {
 
     /// The CDA's answer right after revoking `can_access_cda` (after one call while it was on).
     async fn cda_after_revoke(faults: &[Fault]) -> u16 {
-        let api = Api::new(faults);
-        let (id, secret) = api.plain_token("t", [true, false, true]).await;
-        assert_eq!(api.cda(&secret, false).await, 200);
+        let api = Api::faulty(faults);
+        let (id, secret) = api
+            .plain_token(
+                "t",
+                Flags {
+                    preview: false,
+                    ..ALL
+                },
+            )
+            .await;
+        assert_eq!(api.cda_status(&secret, false).await, 200);
         assert_eq!(
-            api.put(&id, &update_body(&id, "t", [false, false, true], None))
-                .await
-                .status,
+            api.put(&id, &update_body(&id, "t", CMA_ONLY)).await.status,
             200
         );
-        api.cda(&secret, false).await
+        api.cda_status(&secret, false).await
     }
     assert_eq!(cda_after_revoke(&[]).await, 401);
     assert_eq!(cda_after_revoke(&[Fault::CdaDecisionCached]).await, 200);
@@ -370,9 +167,17 @@ async fn immediacy_faults() {
 
     /// Drafts for a token that reads published content only.
     async fn drafts_without_preview(faults: &[Fault]) -> u16 {
-        let api = Api::new(faults);
-        let (_, secret) = api.plain_token("t", [true, false, true]).await;
-        api.cda(&secret, true).await
+        let api = Api::faulty(faults);
+        let (_, secret) = api
+            .plain_token(
+                "t",
+                Flags {
+                    preview: false,
+                    ..ALL
+                },
+            )
+            .await;
+        api.cda_status(&secret, true).await
     }
     assert_eq!(drafts_without_preview(&[]).await, 401);
     assert_eq!(
@@ -383,12 +188,14 @@ async fn immediacy_faults() {
     /// A write gated by `can_manage_access_tokens`, right after the token lost that permission
     /// (after one such write while it had it).
     async fn gated_write_after_demotion(faults: &[Fault]) -> u16 {
-        let api = Api::new(faults);
-        let manager = api.role("manager", &["can_manage_access_tokens"]).await;
-        let plain = api.role("plain", &[]).await;
-        let (id, secret) = api.token("t", &manager, ALL).await;
-        let (other, _) = api.token("other", &plain, ALL).await;
-        let write = update_body(&other, "other", ALL, None);
+        let api = Api::faulty(faults);
+        let manager = api
+            .create_role("manager", &["can_manage_access_tokens"])
+            .await;
+        let plain = api.create_role("plain", &[]).await;
+        let (id, secret) = api.create_token("t", &manager, ALL).await;
+        let (other, _) = api.create_token("other", &plain, ALL).await;
+        let write = update_body(&other, "other", ALL);
         let uri = format!("/access_tokens/{other}");
         assert_eq!(
             api.call(Method::PUT, &uri, Some(&secret), Some(&write))
@@ -397,7 +204,7 @@ async fn immediacy_faults() {
             200
         );
         assert_eq!(
-            api.put(&id, &update_body(&id, "t", ALL, Some(&plain)))
+            api.put(&id, &update_with_role(&id, "t", ALL, &plain))
                 .await
                 .status,
             200
@@ -414,10 +221,10 @@ async fn immediacy_faults() {
 
     /// Of three calls right after revoking `can_access_cma`, how many were granted.
     async fn granted_of_three_after_revoke(faults: &[Fault]) -> usize {
-        let api = Api::new(faults);
+        let api = Api::faulty(faults);
         let (id, secret) = api.plain_token("t", ALL).await;
         assert_eq!(
-            api.put(&id, &update_body(&id, "t", [true, true, false], None))
+            api.put(&id, &update_body(&id, "t", Flags { cma: false, ..ALL }))
                 .await
                 .status,
             200
@@ -437,7 +244,7 @@ async fn hardcoded_faults() {
     /// An update of the factory token with a new name: (status, code, name afterwards), then
     /// the statuses of rotating and deleting it.
     async fn scenario(faults: &[Fault]) -> (u16, String, String, u16, u16) {
-        let api = Api::new(faults);
+        let api = Api::faulty(faults);
         let tokens = api.get("/access_tokens").await;
         let factory = tokens
             .data()
@@ -449,9 +256,20 @@ async fn hardcoded_faults() {
             .clone();
         let id = factory["id"].as_str().unwrap();
         let updated = api
-            .put(id, &update_body(id, "renamed", [true, false, false], None))
+            .put(
+                id,
+                &update_body(
+                    id,
+                    "renamed",
+                    Flags {
+                        preview: false,
+                        cma: false,
+                        ..ALL
+                    },
+                ),
+            )
             .await;
-        let name = api.stored(id).await["attributes"]["name"]
+        let name = api.token(id).await["attributes"]["name"]
             .as_str()
             .unwrap()
             .to_owned();
@@ -512,12 +330,12 @@ async fn validation_faults() {
     /// One invalid body, made by `break_it` from a valid one that renames the token to
     /// "renamed": the answer and the token afterwards.
     async fn scenario(faults: &[Fault], break_it: fn(&mut Value)) -> (Resp, Value) {
-        let api = Api::new(faults);
+        let api = Api::faulty(faults);
         let (id, _) = api.plain_token("t", ALL).await;
-        let mut body = update_body(&id, "renamed", ALL, None);
+        let mut body = update_body(&id, "renamed", ALL);
         break_it(&mut body);
         let answer = api.put(&id, &body).await;
-        (answer, api.stored(&id).await)
+        (answer, api.token(&id).await)
     }
     let no_cma: fn(&mut Value) = |b| {
         b["data"]["attributes"]
@@ -599,12 +417,22 @@ async fn validation_faults() {
 async fn name_and_flag_faults() {
     /// The stored name and flags after an update with `name` and cda on, preview off.
     async fn scenario(faults: &[Fault], name: &str) -> (u16, Value) {
-        let api = Api::new(faults);
+        let api = Api::faulty(faults);
         let (id, _) = api.plain_token("t", ALL).await;
         let answer = api
-            .put(&id, &update_body(&id, name, [true, false, true], None))
+            .put(
+                &id,
+                &update_body(
+                    &id,
+                    name,
+                    Flags {
+                        preview: false,
+                        ..ALL
+                    },
+                ),
+            )
             .await;
-        (answer.status, api.stored(&id).await["attributes"].clone())
+        (answer.status, api.token(&id).await["attributes"].clone())
     }
     let long = "é".repeat(70);
     let (status, stored) = scenario(&[], &long).await;
@@ -641,11 +469,11 @@ async fn name_and_flag_faults() {
 async fn update_response_faults() {
     /// The update's `data`, and the same token as a read shows it.
     async fn scenario(faults: &[Fault]) -> (String, Value, Value) {
-        let api = Api::new(faults);
+        let api = Api::faulty(faults);
         let (id, _) = api.plain_token("t", ALL).await;
-        let answer = api.put(&id, &update_body(&id, "t2", ALL, None)).await;
+        let answer = api.put(&id, &update_body(&id, "t2", ALL)).await;
         assert_eq!(answer.status, 200);
-        (id.clone(), answer.data().clone(), api.stored(&id).await)
+        (id.clone(), answer.data().clone(), api.token(&id).await)
     }
     let (id, data, read) = scenario(&[]).await;
     assert_eq!(
@@ -677,10 +505,12 @@ async fn update_response_faults() {
 async fn header_and_envelope_faults() {
     /// A success and an error of the CMA, and an error of the CDA.
     async fn scenario(faults: &[Fault]) -> [Resp; 3] {
-        let api = Api::new(faults);
+        let api = Api::faulty(faults);
         let success = api.get("/site").await;
         let error = api.call(Method::GET, "/site", None, None).await;
-        let cda_error = send(&api.cda, Method::POST, "/", None, Some(&json!({})), &[]).await;
+        let cda_error = api
+            .cda(bare(Method::POST, "/").plain_json(&json!({})))
+            .await;
         [success, error, cda_error]
     }
     let content_types = |r: &[Resp; 3]| {
@@ -753,9 +583,9 @@ async fn header_and_envelope_faults() {
 async fn credential_and_lookup_faults() {
     /// An update without credentials: the answer and the token's name afterwards.
     async fn anonymous_update(faults: &[Fault]) -> (u16, String, Value) {
-        let api = Api::new(faults);
+        let api = Api::faulty(faults);
         let (id, _) = api.plain_token("t", ALL).await;
-        let body = update_body(&id, "renamed", ALL, None);
+        let body = update_body(&id, "renamed", ALL);
         let answer = api
             .call(
                 Method::PUT,
@@ -767,7 +597,7 @@ async fn credential_and_lookup_faults() {
         (
             answer.status,
             answer.code().to_owned(),
-            api.stored(&id).await["attributes"]["name"].clone(),
+            api.token(&id).await["attributes"]["name"].clone(),
         )
     }
     assert_eq!(
@@ -783,8 +613,8 @@ async fn credential_and_lookup_faults() {
 
     /// An update of an id no token has.
     async fn unknown_id(faults: &[Fault]) -> Resp {
-        let api = Api::new(faults);
-        api.put("9999", &update_body("9999", "x", ALL, None)).await
+        let api = Api::faulty(faults);
+        api.put("9999", &update_body("9999", "x", ALL)).await
     }
     let answer = unknown_id(&[]).await;
     assert_eq!((answer.status, answer.code()), (404, "NOT_FOUND"));
@@ -802,7 +632,7 @@ async fn credential_and_lookup_faults() {
 
     /// The `token` attribute a caller without `can_manage_access_tokens` reads.
     async fn shown_to_plain_caller(faults: &[Fault]) -> Value {
-        let api = Api::new(faults);
+        let api = Api::faulty(faults);
         let (id, secret) = api.plain_token("t", ALL).await;
         let read = api
             .call(
@@ -826,10 +656,10 @@ async fn credential_and_lookup_faults() {
 async fn stale_read_fault() {
     /// The name in the update's answer, then in a read and in the list right after it.
     async fn scenario(faults: &[Fault]) -> [Value; 3] {
-        let api = Api::new(faults);
+        let api = Api::faulty(faults);
         let (id, _) = api.plain_token("t", ALL).await;
-        let answer = api.put(&id, &update_body(&id, "renamed", ALL, None)).await;
-        let read = api.stored(&id).await;
+        let answer = api.put(&id, &update_body(&id, "renamed", ALL)).await;
+        let read = api.token(&id).await;
         let list = api.get("/access_tokens").await;
         let listed = list
             .data()
@@ -856,7 +686,7 @@ async fn forged_bearer_faults() {
     /// `GET /site` with a real secret and with bearers derived from real ones: the names of
     /// those accepted.
     async fn accepted(faults: &[Fault]) -> Vec<&'static str> {
-        let api = Api::new(faults);
+        let api = Api::faulty(faults);
         let (id, old) = api.plain_token("t", ALL).await;
         let (doomed, doomed_secret) = api.plain_token("d", ALL).await;
         let deleted = api
@@ -898,15 +728,9 @@ async fn forged_bearer_faults() {
         ];
         let mut accepted = Vec::new();
         for (name, header) in bearers {
-            let answer = send(
-                &api.cma,
-                Method::GET,
-                "/site",
-                None,
-                None,
-                &[("authorization", &header)],
-            )
-            .await;
+            let answer = api
+                .cma(bare(Method::GET, "/site").header("authorization", &header))
+                .await;
             if answer.status == 200 {
                 accepted.push(name);
             } else {
@@ -953,11 +777,11 @@ async fn stale_decision_window_lags_on_one_node_in_three_and_only_within_its_win
     /// the window may have begun), three at 100 ms (inside it), three at 400 ms (after it):
     /// how many of each were granted.
     async fn granted_after_revoke(faults: &[Fault]) -> (Option<usize>, usize, usize) {
-        let api = Api::new(faults);
+        let api = Api::faulty(faults);
         let (id, secret) = api.plain_token("t", ALL).await;
         let revoked = std::time::Instant::now();
         assert_eq!(
-            api.put(&id, &update_body(&id, "t", [true, true, false], None))
+            api.put(&id, &update_body(&id, "t", Flags { cma: false, ..ALL }))
                 .await
                 .status,
             200

@@ -1,9 +1,8 @@
 //! Detection power: every fault of the reference server is caught by the clause it declares,
 //! every check fails under at least one fault, and the fault-free server passes every clause
 //! whatever the seed.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use token_conformance::checks::Profile;
 use token_conformance::faults::Fault;

@@ -1,8 +1,7 @@
 //! The JUnit report: a run against a reference server with one fault shows exactly that check
 //! failed, with its reproducer, and the document stays well-formed whatever a message holds.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use token_conformance::checks::Profile;
 use token_conformance::faults::Fault;

@@ -2,9 +2,8 @@
 //! nothing and accepts any bearer (what a mock serving the API's OpenAPI document is), no
 //! clause about state, roles, secrets or authentication passes, and each says why in words.
 //! And a 4xx marked `transient` is retried once, then taken as the answer.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

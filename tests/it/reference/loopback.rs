@@ -1,6 +1,5 @@
 //! The reference server over real loopback sockets, with reqwest: start, serve, concurrent
 //! permission changes, shutdown and drop.
-#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,9 +1,8 @@
 //! A flaky target: 10% of requests get a transient 503 or a dropped connection (sometimes
 //! after the request was applied), with added latency. The run must end with no false
 //! failure (every clause passes or is inconclusive) and no fixture left behind.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
