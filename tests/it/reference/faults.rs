@@ -120,20 +120,13 @@ async fn immediacy_faults() {
     /// A grant-only cache lies only when warm: a token granted after a refused call is let in,
     /// and revoked after a granted call it still is.
     async fn cma_after_grant_then_revoke(faults: &[Fault]) -> (u16, u16, u16) {
-        let api = Api::new(faults);
-        let (id, secret) = api.plain_token("t", [true, true, false]).await;
+        let api = Api::faulty(faults);
+        let off = Flags { cma: false, ..ALL };
+        let (id, secret) = api.plain_token("t", off).await;
         let refused = api.site(&secret).await;
-        let on = [true, true, true];
-        assert_eq!(
-            api.put(&id, &update_body(&id, "t", on, None)).await.status,
-            200
-        );
+        assert_eq!(api.put(&id, &update_body(&id, "t", ALL)).await.status, 200);
         let granted = api.site(&secret).await;
-        let off = [true, true, false];
-        assert_eq!(
-            api.put(&id, &update_body(&id, "t", off, None)).await.status,
-            200
-        );
+        assert_eq!(api.put(&id, &update_body(&id, "t", off)).await.status, 200);
         (refused, granted, api.site(&secret).await)
     }
     assert_eq!(cma_after_grant_then_revoke(&[]).await, (401, 200, 401));
