@@ -1,6 +1,7 @@
 //! Pacing and retries: the client slows down on the target's rate limit, waits out 429s and
 //! retries transient failures with backoff, within the run's retry budget.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,49 @@ const PACE_DELAY: Duration = Duration::from_millis(250);
 
 /// Transient failures a run may retry in all, by default.
 pub const DEFAULT_RETRY_BUDGET: u64 = 200;
+
+/// A wait on a caller's rate limit: who waits (a label, never a secret) and until when.
+#[derive(Debug, Clone)]
+pub(super) struct Waiting {
+    caller: String,
+    until: Instant,
+}
+
+impl super::Stats {
+    /// The rate-limit wait still running that ends last, as who waits (in words: "token
+    /// $FIXTURE_TOKEN_3", "the management token") and how long it has left. Cheap enough to
+    /// poll several times a second.
+    pub fn current_wait(&self) -> Option<(String, Duration)> {
+        let waiting = self.waiting.lock().ok()?.clone()?;
+        let left = waiting.until.checked_duration_since(Instant::now())?;
+        Some((caller_in_words(&waiting.caller), left))
+    }
+
+    fn note_wait(&self, caller: &str, wait: Duration) {
+        let Some(until) = Instant::now().checked_add(wait) else {
+            return;
+        };
+        if let Ok(mut slot) = self.waiting.lock() {
+            // Several checks may wait at once: the one that ends last is what holds the run.
+            if slot.as_ref().is_none_or(|w| w.until <= until) {
+                *slot = Some(Waiting {
+                    caller: caller.to_owned(),
+                    until,
+                });
+            }
+        }
+    }
+}
+
+/// A pacing key for people: its label, which is never the secret.
+fn caller_in_words(key: &str) -> String {
+    match key {
+        "management" => "the management token".to_owned(),
+        "anonymous" => "requests without a token".to_owned(),
+        key if key.starts_with("raw:") => "a raw Authorization value".to_owned(),
+        label => format!("token {label}"),
+    }
+}
 
 fn pace_key(auth: &Auth) -> String {
     match auth {
@@ -101,9 +145,15 @@ impl Client {
                 self.stats
                     .rate_limit_wait_ms
                     .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+                self.stats.note_wait(&pace_key, wait);
             }
             self.unless_stopped(tokio::time::sleep(wait)).await?;
         }
+    }
+
+    /// The run's totals, shared: what the live progress polls while requests wait.
+    pub fn shared_stats(&self) -> Arc<super::Stats> {
+        Arc::clone(&self.stats)
     }
 
     /// Take one retry from the run's budget.
@@ -137,6 +187,7 @@ impl Client {
             self.stats
                 .rate_limit_wait_ms
                 .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+            self.stats.note_wait(key, wait);
             tokio::time::sleep(wait).await;
         }
     }
