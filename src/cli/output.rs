@@ -371,8 +371,8 @@ impl Shared {
     }
 }
 
-/// `target: [3/18] elapsed 12s · 57 requests · waiting 2.1 s for the rate limit of token
-/// $FIXTURE_TOKEN_3 · last: pass clause::check`.
+/// `target: [3/18] elapsed 12s · waiting 2.1 s for the rate limit of token $FIXTURE_TOKEN_3 ·
+/// 57 requests · last: pass clause::check`.
 fn status_line(row: &Row) -> String {
     let mut parts = Vec::new();
     let counts = match row.total {
@@ -381,12 +381,8 @@ fn status_line(row: &Row) -> String {
     };
     let elapsed = row.ended.unwrap_or_else(|| row.started.elapsed());
     parts.push(format!("{counts} elapsed {}", elapsed_text(elapsed)));
+    // The wait before the request count: on a narrow terminal the end of the line is cut.
     if let Some(stats) = &row.stats {
-        let requests = stats.requests.load(Ordering::Relaxed);
-        parts.push(format!(
-            "{requests} request{}",
-            if requests == 1 { "" } else { "s" }
-        ));
         if row.ended.is_none()
             && let Some((caller, left)) = stats.current_wait()
         {
@@ -395,6 +391,11 @@ fn status_line(row: &Row) -> String {
                 left.as_secs_f64()
             ));
         }
+        let requests = stats.requests.load(Ordering::Relaxed);
+        parts.push(format!(
+            "{requests} request{}",
+            if requests == 1 { "" } else { "s" }
+        ));
     }
     if row.ended.is_some() {
         parts.push("done".to_owned());

@@ -41,7 +41,8 @@ impl super::Stats {
     pub fn current_wait(&self) -> Option<(String, Duration)> {
         let waiting = self.waiting.lock().ok()?.clone()?;
         let left = waiting.until.checked_duration_since(Instant::now())?;
-        Some((caller_in_words(&waiting.caller), left))
+        // The last tenth of a second would read "waiting 0.0 s".
+        (left >= Duration::from_millis(100)).then(|| (caller_in_words(&waiting.caller), left))
     }
 
     fn note_wait(&self, caller: &str, wait: Duration) {
