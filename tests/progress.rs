@@ -175,8 +175,8 @@ fn drawn_lines(text: &str) -> Vec<String> {
     }
     plain
         .split(['\r', '\n'])
-        .map(str::to_owned)
-        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
         .collect()
 }
 
@@ -304,5 +304,50 @@ fn a_pipe_gets_plain_progress_lines_and_quiet_gets_none() {
     assert!(
         stdout.contains("update.applies"),
         "the report still is: {stdout}"
+    );
+}
+
+#[test]
+fn matrix_shows_one_line_per_target() {
+    let dir = std::env::temp_dir().join(format!("tc-progress-matrix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let targets = dir.join("targets.toml");
+    std::fs::write(
+        &targets,
+        "[[target]]\nname = \"first-server\"\nembedded = true\n\n\
+         [[target]]\nname = \"second-server\"\nembedded = true\nfaults = [\"role-dropped-when-omitted\"]\n",
+    )
+    .unwrap();
+    let args = [
+        "matrix".to_owned(),
+        targets.display().to_string(),
+        "--cases".to_owned(),
+        "2".to_owned(),
+        "--seed".to_owned(),
+        "7".to_owned(),
+    ];
+    let screen = under_pty(&args, &[]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let lines = drawn_lines(&screen.text());
+    for name in ["first-server", "second-server"] {
+        let prefix = format!("{name}: [");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&prefix) && l.contains("elapsed ") && l.contains(" requests")),
+            "a status line for {name}: {lines:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&prefix) && l.ends_with("done")),
+            "{name}'s line stays, marked done: {lines:#?}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("second-server: fail update.role.preserved::")),
+        "finished checks are printed above the lines, with their target: {lines:#?}"
     );
 }

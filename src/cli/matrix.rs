@@ -79,19 +79,19 @@ pub(crate) async fn matrix(args: MatrixArgs) -> Result<Code, CliError> {
         stop.send_modify(|r| r.push(format!("the run was interrupted twice ({again})")));
     });
     let progress = Live::start(args.quiet);
-    let mut current: Option<String> = None;
-    let matrix = crate::matrix::run_matrix_until(
+    let matrix = crate::matrix::run_matrix_live(
         &file,
         seed,
         args.cases,
         stopped.clone(),
-        |target, check, done, total| {
-            if current.as_deref() != Some(target) {
-                current = Some(target.to_owned());
-                progress.target(Some(target), None, Some(total));
-            }
-            progress.finished(check, done, total);
+        |target, session| {
+            progress.target(
+                Some(target),
+                Some(session.client().shared_stats()),
+                Some(crate::engine::Session::selected(None).len()),
+            );
         },
+        |_, check, done, total| progress.finished(check, done, total),
     )
     .await;
     let interrupted = !stopped.borrow().is_empty();
