@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::CliError;
-use crate::console::{err, errln};
+use crate::console::errln;
 
 /// A report file given on the command line, opened (created) before the run sends anything,
 /// so that a bad path is a configuration error and not the loss of a finished run.
@@ -133,36 +133,39 @@ pub(crate) fn write_file(what: &'static str, path: &Path, text: &str) -> Result<
     })
 }
 
-/// The one-line progress of `mutants` on stderr: redrawn in place on a terminal; off a
-/// terminal printed line by line.
-#[derive(Debug, Clone, Copy)]
+/// The one-line progress of `mutants` on stderr: redrawn in place on a terminal (by
+/// indicatif, cut to the terminal's width); off a terminal printed line by line.
+#[derive(Debug)]
 pub(crate) struct Progress {
-    tty: bool,
-    plain: bool,
+    /// `None` off a terminal.
+    bar: Option<ProgressBar>,
 }
 
 impl Progress {
     /// Shown everywhere, as plain lines off a terminal (`mutants`: a long run's only sign).
     pub(crate) fn everywhere() -> Progress {
-        Progress {
-            tty: std::io::stderr().is_terminal(),
-            plain: true,
-        }
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template("{wide_msg}") {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Progress { bar }
     }
 
     /// Show `line` in place of the previous one.
     pub(crate) fn show(&self, line: &str) {
-        if self.tty {
-            err!("\r\x1b[2K{line}");
-        } else if self.plain {
-            errln!("{line}");
+        match &self.bar {
+            Some(bar) => bar.set_message(crate::output::terminal_line(line)),
+            None => errln!("{line}"),
         }
     }
 
     /// Clear the line before the command's own output.
     pub(crate) fn clear(&self) {
-        if self.tty {
-            err!("\r\x1b[2K");
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
     }
 }

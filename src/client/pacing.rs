@@ -255,3 +255,29 @@ fn rate_limit_wait(ex: &Exchange) -> Duration {
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6)))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_current_wait_names_the_caller_in_words_and_the_longest_wins() {
+        let stats = super::super::Stats::default();
+        assert!(stats.current_wait().is_none());
+        stats.note_wait("$FIXTURE_TOKEN_3", Duration::from_secs(30));
+        stats.note_wait("management", Duration::from_secs(2));
+        let (caller, left) = stats.current_wait().unwrap();
+        assert_eq!(caller, "token $FIXTURE_TOKEN_3");
+        assert!(left <= Duration::from_secs(30) && left > Duration::from_secs(20));
+        let stats = super::super::Stats::default();
+        stats.note_wait("raw:12345", Duration::from_secs(5));
+        assert_eq!(stats.current_wait().unwrap().0, "a raw Authorization value");
+        let stats = super::super::Stats::default();
+        stats.note_wait("management", Duration::from_millis(50));
+        assert!(
+            stats.current_wait().is_none(),
+            "a wait about to end is not shown"
+        );
+    }
+}
