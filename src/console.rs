@@ -44,18 +44,13 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::console::out_fmt(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
-/// `eprint!` that never panics.
-macro_rules! err {
-    ($($arg:tt)*) => { $crate::console::err_fmt(format_args!($($arg)*)) };
-}
-
 /// `eprintln!` that never panics.
 macro_rules! errln {
     () => { $crate::console::err_fmt(format_args!("\n")) };
     ($($arg:tt)*) => { $crate::console::err_fmt(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
-pub(crate) use {err, errln, out, outln};
+pub(crate) use {errln, out, outln};
 
 #[cfg(test)]
 mod tests {

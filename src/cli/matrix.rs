@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::output::{Progress, ReportFile, Signals};
+use super::output::{Live, ReportFile, Signals};
 use super::{CliError, Code, cases_in_range};
 use crate::console::{errln, out, outln};
 use crate::plan::DEFAULT_CASES;
@@ -29,6 +29,9 @@ pub(crate) struct MatrixArgs {
     /// The profile of every target without a `profile` key of its own (see `run --profile`).
     #[arg(long, value_enum, default_value_t = crate::checks::Profile::Documented)]
     profile: crate::checks::Profile,
+    /// No live progress on stderr (the table and messages are still printed).
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 pub(crate) async fn matrix(args: MatrixArgs) -> Result<Code, CliError> {
@@ -75,25 +78,26 @@ pub(crate) async fn matrix(args: MatrixArgs) -> Result<Code, CliError> {
         errln!("interrupted again ({again}): cleanup cut short");
         stop.send_modify(|r| r.push(format!("the run was interrupted twice ({again})")));
     });
-    let progress = Progress::terminal_only();
-    let matrix = crate::matrix::run_matrix_until(
+    let progress = Live::start(args.quiet);
+    let matrix = crate::matrix::run_matrix_live(
         &file,
         seed,
         args.cases,
         stopped.clone(),
-        |target, check, done, total| {
-            progress.show(&format!(
-                "{target}: [{done}/{total}] {} {}",
-                check.status,
-                check.full_name()
-            ));
+        |target, session| {
+            progress.target(
+                Some(target),
+                Some(session.client().shared_stats()),
+                Some(crate::engine::Session::selected(None).len()),
+            );
         },
+        |_, check, done, total| progress.finished(check, done, total),
     )
     .await;
     let interrupted = !stopped.borrow().is_empty();
     listener.abort();
     let _ = listener.await;
-    progress.clear();
+    progress.finish(true);
     let markdown = crate::matrix::markdown(&matrix);
     if args.markdown.is_none() {
         out!("{markdown}");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::output::{Progress, ReportFile, Signals};
+use super::output::{Live, ReportFile, Signals};
 use super::{CliError, Code, cases_in_range};
 use crate::checks::Profile;
 use crate::console::{errln, out, outln};
@@ -106,6 +106,9 @@ pub(crate) struct RunArgs {
     /// List every check, passing ones included.
     #[arg(long, short)]
     verbose: bool,
+    /// No live progress on stderr (the report and messages are still printed).
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 impl RunArgs {
@@ -218,17 +221,16 @@ pub(crate) async fn run(args: RunArgs) -> Result<Code, CliError> {
             session.stop_now(&format!("the run was interrupted twice ({again})"));
         })
     };
-    let progress = Progress::terminal_only();
+    let progress = Live::start(args.quiet);
+    progress.target(
+        None,
+        Some(session.client().shared_stats()),
+        Some(Session::selected(plan.filter.as_deref()).len()),
+    );
     let report = session
-        .run_all(|check, done, total| {
-            progress.show(&format!(
-                "[{done}/{total}] {} {}",
-                check.status,
-                check.full_name()
-            ));
-        })
+        .run_all(|check, done, total| progress.finished(check, done, total))
         .await;
-    progress.clear();
+    progress.finish(false);
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     out!("{}", report.render_styled(args.verbose, color));
     let mut failed_to_write = false;

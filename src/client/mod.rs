@@ -130,6 +130,8 @@ pub struct Stats {
     pub retry_budget: AtomicU64,
     /// Whether the run is stopping, and why.
     stop: StopSignal,
+    /// The rate-limit wait in progress, for the live progress (see [`Stats::current_wait`]).
+    waiting: std::sync::Mutex<Option<pacing::Waiting>>,
 }
 
 /// The suite's HTTP client. Cheap to clone; every clone shares one connection pool.

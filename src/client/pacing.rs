@@ -1,6 +1,7 @@
 //! Pacing and retries: the client slows down on the target's rate limit, waits out 429s and
 //! retries transient failures with backoff, within the run's retry budget.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,50 @@ const PACE_DELAY: Duration = Duration::from_millis(250);
 
 /// Transient failures a run may retry in all, by default.
 pub const DEFAULT_RETRY_BUDGET: u64 = 200;
+
+/// A wait on a caller's rate limit: who waits (a label, never a secret) and until when.
+#[derive(Debug, Clone)]
+pub(super) struct Waiting {
+    caller: String,
+    until: Instant,
+}
+
+impl super::Stats {
+    /// The rate-limit wait still running that ends last, as who waits (in words: "token
+    /// $FIXTURE_TOKEN_3", "the management token") and how long it has left. Cheap enough to
+    /// poll several times a second.
+    pub fn current_wait(&self) -> Option<(String, Duration)> {
+        let waiting = self.waiting.lock().ok()?.clone()?;
+        let left = waiting.until.checked_duration_since(Instant::now())?;
+        // The last tenth of a second would read "waiting 0.0 s".
+        (left >= Duration::from_millis(100)).then(|| (caller_in_words(&waiting.caller), left))
+    }
+
+    fn note_wait(&self, caller: &str, wait: Duration) {
+        let Some(until) = Instant::now().checked_add(wait) else {
+            return;
+        };
+        if let Ok(mut slot) = self.waiting.lock() {
+            // Several checks may wait at once: the one that ends last is what holds the run.
+            if slot.as_ref().is_none_or(|w| w.until <= until) {
+                *slot = Some(Waiting {
+                    caller: caller.to_owned(),
+                    until,
+                });
+            }
+        }
+    }
+}
+
+/// A pacing key for people: its label, which is never the secret.
+fn caller_in_words(key: &str) -> String {
+    match key {
+        "management" => "the management token".to_owned(),
+        "anonymous" => "requests without a token".to_owned(),
+        key if key.starts_with("raw:") => "a raw Authorization value".to_owned(),
+        label => format!("token {label}"),
+    }
+}
 
 fn pace_key(auth: &Auth) -> String {
     match auth {
@@ -101,9 +146,15 @@ impl Client {
                 self.stats
                     .rate_limit_wait_ms
                     .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+                self.stats.note_wait(&pace_key, wait);
             }
             self.unless_stopped(tokio::time::sleep(wait)).await?;
         }
+    }
+
+    /// The run's totals, shared: what the live progress polls while requests wait.
+    pub fn shared_stats(&self) -> Arc<super::Stats> {
+        Arc::clone(&self.stats)
     }
 
     /// Take one retry from the run's budget.
@@ -137,6 +188,7 @@ impl Client {
             self.stats
                 .rate_limit_wait_ms
                 .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+            self.stats.note_wait(key, wait);
             tokio::time::sleep(wait).await;
         }
     }
@@ -202,4 +254,30 @@ fn rate_limit_wait(ex: &Exchange) -> Duration {
 
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_current_wait_names_the_caller_in_words_and_the_longest_wins() {
+        let stats = super::super::Stats::default();
+        assert!(stats.current_wait().is_none());
+        stats.note_wait("$FIXTURE_TOKEN_3", Duration::from_secs(30));
+        stats.note_wait("management", Duration::from_secs(2));
+        let (caller, left) = stats.current_wait().unwrap();
+        assert_eq!(caller, "token $FIXTURE_TOKEN_3");
+        assert!(left <= Duration::from_secs(30) && left > Duration::from_secs(20));
+        let stats = super::super::Stats::default();
+        stats.note_wait("raw:12345", Duration::from_secs(5));
+        assert_eq!(stats.current_wait().unwrap().0, "a raw Authorization value");
+        let stats = super::super::Stats::default();
+        stats.note_wait("management", Duration::from_millis(50));
+        assert!(
+            stats.current_wait().is_none(),
+            "a wait about to end is not shown"
+        );
+    }
 }

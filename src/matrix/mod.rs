@@ -36,4 +36,4 @@ pub use crate::report::matrix::{Cell, Matrix, TargetResult};
 pub use crate::report::matrix_html::html;
 pub use crate::report::matrix_md::markdown;
 pub use file::{MatrixError, MatrixFile, MatrixTarget, Secret, TargetKind};
-pub use run::{run_matrix, run_matrix_until, run_matrix_with};
+pub use run::{run_matrix, run_matrix_live, run_matrix_until, run_matrix_with};

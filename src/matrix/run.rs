@@ -103,7 +103,20 @@ pub async fn run_matrix_until(
     file: &MatrixFile,
     seed: u64,
     cases: u32,
+    stop: tokio::sync::watch::Receiver<Vec<String>>,
+    progress: impl FnMut(&str, &CheckReport, usize, usize),
+) -> Matrix {
+    run_matrix_live(file, seed, cases, stop, |_, _| {}, progress).await
+}
+
+/// [`run_matrix_until`], also told when a target's checks start, with its session (whose
+/// client's totals the live progress polls).
+pub async fn run_matrix_live(
+    file: &MatrixFile,
+    seed: u64,
+    cases: u32,
     mut stop: tokio::sync::watch::Receiver<Vec<String>>,
+    mut starting: impl FnMut(&str, &Session),
     mut progress: impl FnMut(&str, &CheckReport, usize, usize),
 ) -> Matrix {
     let started = crate::report::matrix::utc_now();
@@ -144,6 +157,7 @@ pub async fn run_matrix_until(
                             }
                         })
                     };
+                    starting(&target.name, &session);
                     let report = session
                         .run_all(|check, done, total| {
                             progress(&target.name, check, done, total);
