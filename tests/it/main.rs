@@ -16,6 +16,8 @@ mod model;
 mod mutants;
 mod openapi;
 mod output_safety;
+#[cfg(unix)]
+mod progress;
 mod redaction;
 mod reference;
 mod reproducer_shell;

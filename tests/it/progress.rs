@@ -3,10 +3,8 @@
 //! `serve` whose rate limit makes it wait shows the wait and an elapsed time that keeps
 //! changing while every request waits; piped, it prints plain `progress:` lines without escape
 //! codes; `NO_COLOR` takes the colour codes away and `--quiet` the whole progress.
-#![cfg(unix)]
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::process::{Command, Stdio};
