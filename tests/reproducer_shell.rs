@@ -19,9 +19,9 @@ use reqwest::Method;
 use serde_json::json;
 
 use token_conformance::checks::{self, Budget, Profile, Settings};
+use token_conformance::client::{Auth, Client, Exchange, Request, Target, is_strong};
 use token_conformance::outcome::{Failure, Finding};
 use token_conformance::report::check_report;
-use token_conformance::client::{Auth, Client, Exchange, Request, Target, is_strong};
 
 /// What the shell has in `CONFORMANCE_API_TOKEN` (not the run's secret).
 const EXPANDED: &str = "expanded-by-the-shell";
@@ -153,10 +153,10 @@ fn run_case(
         client.secrets().register(&late_secret, "[secret]");
     }
     let exchange = Exchange {
-        request: sent,
+        request: sent.into(),
         status: 422,
         headers: Vec::new(),
-        body_text: format!("{{\"echo\":{}}}", serde_json::to_string(&name).unwrap()),
+        body_text: format!("{{\"echo\":{}}}", serde_json::to_string(&name).unwrap()).into(),
         json: None,
         elapsed: Duration::ZERO,
     };

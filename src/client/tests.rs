@@ -16,10 +16,11 @@ fn a_huge_error_code_is_not_quoted_whole() {
             url: "http://127.0.0.1:1/site".to_owned(),
             headers: Vec::new(),
             body: None,
-        },
+        }
+        .into(),
         status: 401,
         headers: Vec::new(),
-        body_text: String::new(),
+        body_text: String::new().into(),
         json: Some(serde_json::json!({"data": [{"attributes": {"code": code}}]})),
         elapsed: Duration::ZERO,
     };
