@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 
 use crate::checks::{self, Budget, CheckDef, Cx, Profile, Settings};
-use crate::client::{
-    Client, ClientError, Collection, Request, ResourceId, StopLevel, Target, TransportError,
-    normalize_url, shown,
-};
 use crate::fixtures::{Fixtures, NAME_PREFIX};
 use crate::outcome::{Finding, Status};
 use crate::reference::{ReferenceServer, ServerConfig};
 use crate::report::{self, CheckReport, RunReport};
 use crate::spec::Spec;
+use crate::client::{
+    Client, ClientError, Collection, Request, ResourceId, StopLevel, Target, TransportError,
+    normalize_url, shown,
+};
 
 /// Where and how to run.
 #[derive(Debug, Clone)]

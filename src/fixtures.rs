@@ -9,11 +9,11 @@ use std::sync::Mutex;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::outcome::{Failure, Finding};
+use crate::spec::SchemaId;
 use crate::client::{
     Auth, Client, Collection, Exchange, IdForm, Request, ResourceId, UnsafeId, shown,
 };
-use crate::outcome::{Failure, Finding};
-use crate::spec::SchemaId;
 
 /// The prefix of every name a run gives its fixtures.
 pub const NAME_PREFIX: &str = "conformance-";

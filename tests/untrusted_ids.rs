@@ -16,11 +16,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use token_conformance::client::{Client, Request, Target, TransportError};
 use token_conformance::engine::{self, RunOptions, Session};
 use token_conformance::outcome::Status;
 use token_conformance::reference::{ReferenceServer, ServerConfig};
 use token_conformance::report::RunReport;
+use token_conformance::client::{Client, Request, Target, TransportError};
 
 const SECRET: &str = "untrusted-ids-management-secret-41b7";
 

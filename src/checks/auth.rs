@@ -4,9 +4,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{Cx, token_state};
-use crate::client::{Action, Auth, Collection, Exchange, Request, ResourceId};
 use crate::fixtures::{Flags, TokenFx};
 use crate::outcome::{CheckResult, Finding};
+use crate::client::{Action, Auth, Collection, Exchange, Request, ResourceId};
 
 /// Without valid credentials (no header, an unknown token, a forged one, an empty bearer, a
 /// token without `can_access_cma`) an update is refused and changes nothing; with valid ones

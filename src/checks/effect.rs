@@ -16,12 +16,12 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::Cx;
-use crate::client::{Auth, Collection, Exchange, Request};
 use crate::fixtures::{Flags, RoleFx, TokenFx};
 use crate::model::linearizability::{
     self as lin, Operation, PermAnswer, PermCall, Permission, PermissionSpec, Perms, ProbeKind,
 };
 use crate::outcome::{CheckResult, Finding};
+use crate::client::{Auth, Collection, Exchange, Request};
 
 /// The GraphQL query the CDA probes send.
 pub(super) const CDA_QUERY: &str = "{ _site { locales } }";

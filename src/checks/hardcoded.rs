@@ -4,9 +4,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{Cx, token_state};
-use crate::client::{Action, Auth, Collection, Request, ResourceId};
 use crate::fixtures::listed_unsafe;
 use crate::outcome::{CheckResult, Finding};
+use crate::client::{Action, Auth, Collection, Request, ResourceId};
 
 /// The code the documentation names.
 const NON_EDITABLE: &str = "NON_EDITABLE_ACCESS_TOKEN";

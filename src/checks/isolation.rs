@@ -8,10 +8,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::Cx;
-use crate::client::{Exchange, Request};
 use crate::fixtures::{Flags, RoleFx, TokenFx};
 use crate::model::{Model, Role, Secret, Surfaces, Token, Update};
 use crate::outcome::{CheckResult, Finding};
+use crate::client::{Exchange, Request};
 
 /// `GET /access_tokens` as the management token: the exchange and its entries.
 pub(super) async fn list_tokens(cx: &Cx) -> Result<(Exchange, Vec<Value>), Finding> {

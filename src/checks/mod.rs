@@ -24,10 +24,10 @@ use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunne
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::client::{Auth, Client, Collection, Exchange, Request, ResourceId};
 use crate::fixtures::{Fixtures, Flags, RoleFx, TokenFx, truncate};
 use crate::outcome::{CheckResult, Failure, Finding};
 use crate::spec::Spec;
+use crate::client::{Auth, Client, Collection, Exchange, Request, ResourceId};
 
 /// Which promises are hard checks (see `api-facts.md`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]

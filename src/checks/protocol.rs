@@ -5,10 +5,10 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::Cx;
-use crate::client::{Auth, Collection, Exchange, Request, ResourceId};
 use crate::fixtures::Flags;
 use crate::outcome::{CheckResult, Finding};
 use crate::spec::SchemaId;
+use crate::client::{Auth, Collection, Exchange, Request, ResourceId};
 
 /// The largest rate limit the rate-limit check will exhaust on purpose (with a fixture token
 /// of its own, so the user's token keeps its budget).

@@ -3,10 +3,10 @@
 use serde_json::{Value, json};
 
 use super::{Cx, role_id};
-use crate::client::{Auth, ResourceId};
 use crate::fixtures::Flags;
 use crate::outcome::{CheckResult, Finding};
 use crate::spec::SchemaId;
+use crate::client::{Auth, ResourceId};
 
 /// A success returns an `access_token` resource matching the schema, with `id` equal to the
 /// path id and `hardcoded_type` null (the docs' `""` is tolerated, but only outside strict).

@@ -3,10 +3,10 @@
 use serde_json::json;
 
 use super::{Cx, role_id};
-use crate::client::Auth;
 use crate::fixtures::Flags;
 use crate::generate::{self, Binding};
 use crate::outcome::CheckResult;
+use crate::client::Auth;
 
 /// What a role check says when its roles cannot be told apart.
 const ROLES_ALIKE: &str = "a role change cannot be observed";

@@ -5,9 +5,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::Cx;
-use crate::client::{Auth, Collection, Request};
 use crate::fixtures::Flags;
 use crate::outcome::{CheckResult, Finding};
+use crate::client::{Auth, Collection, Request};
 
 /// The `token` value is the same before and after any update, in the response and on a read.
 pub(super) async fn token_value_is_unchanged_by_an_update(cx: Cx) -> CheckResult {

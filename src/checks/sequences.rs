@@ -20,11 +20,11 @@ use serde_json::{Value, json};
 
 use super::isolation::{entry, list_tokens, update_body};
 use super::{Cx, Profile};
-use crate::client::{Action, Auth, Collection, Exchange, Request, ResourceId};
 use crate::fixtures::{Flags, RoleFx, TokenFx, truncate};
 use crate::model::machine::{GATE, Machine, ROLES, START_GATES, START_ROLES, Step, TOKENS, World};
 use crate::model::{Model, Prediction, Probe};
 use crate::outcome::{CheckResult, Failure, Finding};
+use crate::client::{Action, Auth, Collection, Exchange, Request, ResourceId};
 
 /// What the cases share: the fixtures, the secrets as last seen, what the target holds.
 /// Deliberately not `Debug`: it holds secrets.

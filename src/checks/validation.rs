@@ -4,10 +4,10 @@ use super::{Cx, token_state};
 use crate::fixtures::Flags;
 use serde_json::{Value, json};
 
-use crate::client::{Auth, ResourceId};
 use crate::generate::{self, Binding, Invalid, Mutation, MutationKind};
 use crate::outcome::{CheckResult, Finding};
 use crate::spec::{SchemaId, Spec};
+use crate::client::{Auth, ResourceId};
 
 /// Each mutation of a valid body (a required member removed, a wrong JSON type, another
 /// `type`, `data` not an object, a malformed role reference, `role.data: null`, a blank name)
