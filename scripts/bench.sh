@@ -13,6 +13,14 @@
 #   2. the default run, `token-conformance run --base-url … --cda-url … --json …`: its
 #      requests and duration are read from its JSON report.
 # It prints both rates and the ratio suite/raw (the PUT rate is the endpoint under test).
+# Settings: BENCH_THREADS (wrk threads, 2), BENCH_CONNECTIONS (wrk connections, 8: the suite's
+# own concurrency), BENCH_DURATION (per wrk run, 10s), BENCH_SEED (the suite's seed, 1),
+# BENCH_BIN (a prebuilt binary instead of `cargo build --release`). Files: target/bench/.
+#
+# The suite's rate is bounded by its own design, not only by the client: each of the four
+# `update.effect.*` history checks holds its probes open for history_rounds x history_hold
+# (4 x 160 ms, plus seeded leads) on purpose, so the default run lasts at least ~0.7 s
+# whatever the client costs, while its ~1900 requests would take ~0.1 s at wrk's rate.
 # Needs wrk (`apt-get install wrk`) and python3. The suite's exit status is not the
 # benchmark's: a run with findings still counts its requests.
 set -euo pipefail
