@@ -1,6 +1,8 @@
 //! The HTTP side of the suite: one keep-alive client for the whole run, the documented
 //! headers on every request, pacing on the target's rate limit, and a transcript of every
-//! exchange with secrets replaced, so that a failure can show what was sent and received.
+//! exchange with secrets replaced when it is read, so that a failure can show what was sent
+//! and received while a passing request costs no redaction. TLS is set up only for a target
+//! with an `https://` URL.
 //! The target is not trusted with the client's resources: answers are read up to
 //! [`MAX_BODY_BYTES`] within [`REQUEST_TIMEOUT`], redirects are not followed, and a run that
 //! stops (deadline, signal) ends its waiting and in-flight requests at once.

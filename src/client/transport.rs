@@ -1,5 +1,6 @@
 //! One request on the wire: its URL and headers, the body read up to [`MAX_BODY_BYTES`], and
-//! its record with secrets replaced (an `Authorization` value by position, never by value).
+//! its record with secrets replaced when it is read (an `Authorization` value by position,
+//! never by value).
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
