@@ -119,10 +119,11 @@ mod tests {
                 url: "http://127.0.0.1:1/x".to_owned(),
                 headers: Vec::new(),
                 body: None,
-            },
+            }
+            .into(),
             status: 200,
             headers: Vec::new(),
-            body_text: "[[[".to_owned(),
+            body_text: "[[[".to_owned().into(),
             json: None,
             elapsed: std::time::Duration::ZERO,
         };

@@ -110,6 +110,9 @@ pub enum ClientError {
     /// reqwest refused the configuration.
     #[error("failed to build the HTTP client: {0}")]
     Build(#[from] reqwest::Error),
+    /// rustls refused the TLS configuration.
+    #[error("failed to set up TLS: {0}")]
+    Tls(String),
     /// The CA certificate file is unusable.
     #[error("failed to use the CA certificate: {0}")]
     CaCert(String),

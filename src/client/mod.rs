@@ -1,6 +1,8 @@
 //! The HTTP side of the suite: one keep-alive client for the whole run, the documented
 //! headers on every request, pacing on the target's rate limit, and a transcript of every
-//! exchange with secrets replaced, so that a failure can show what was sent and received.
+//! exchange with secrets replaced when it is read, so that a failure can show what was sent
+//! and received while a passing request costs no redaction. TLS is set up only for a target
+//! with an `https://` URL.
 //! The target is not trusted with the client's resources: answers are read up to
 //! [`MAX_BODY_BYTES`] within [`REQUEST_TIMEOUT`], redirects are not followed, and a run that
 //! stops (deadline, signal) ends its waiting and in-flight requests at once.
@@ -35,7 +37,7 @@ pub use ids::{Action, Collection, IdForm, MAX_ID_LEN, ResourceId, UnsafeId, reso
 use pacing::Gate;
 pub use pacing::{DEFAULT_RETRY_BUDGET, is_transient, is_transient_4xx};
 pub use redact::{STRONG_MIN_DISTINCT, STRONG_MIN_LEN, Secrets, is_strong, safe_placeholder};
-pub use request::{Api, Auth, Exchange, Request, SentRequest};
+pub use request::{Api, Auth, BodyText, Exchange, Recorded, Request, SentRequest};
 use stop::StopSignal;
 pub use stop::{StopLevel, StopState};
 use transport::error_chain;
@@ -151,6 +153,8 @@ pub struct Client {
     weak: Arc<AtomicU64>,
     /// What no write may reach, and the ids of the run's live fixtures.
     guard: Arc<Guard>,
+    /// The management token's `Authorization` value, built once.
+    bearer: HeaderValue,
 }
 
 /// `url` for messages: credentials before an `@` in its authority become `***`.
@@ -206,6 +210,26 @@ pub fn normalize_url(which: &'static str, url: &str) -> Result<String, ClientErr
     Ok(url.trim_end_matches('/').to_owned())
 }
 
+/// Whether `target` has an `https://` URL (the CMA's or the CDA's).
+fn needs_tls(target: &Target) -> bool {
+    let https = |url: &str| {
+        url.get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+    };
+    https(&target.base_url) || target.cda_url.as_deref().is_some_and(https)
+}
+
+/// A TLS configuration that trusts no certificate, for a client that only speaks plain HTTP.
+fn untrusting_tls_config() -> Result<rustls::ClientConfig, ClientError> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| ClientError::Tls(err.to_string()))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    Ok(config)
+}
+
 impl Client {
     /// A client for `target`, with its secret registered for redaction.
     pub fn new(target: Target) -> Result<Client, ClientError> {
@@ -233,7 +257,13 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy();
-        if let Some(pem) = &target.ca_pem {
+        if !needs_tls(&target) {
+            // Only http:// URLs: the system's root certificates are never read (building
+            // reqwest's default verifier loads and parses all of them, for every client). A
+            // config that trusts no root is enough: nothing here ever starts a handshake,
+            // since redirects are not followed.
+            builder = builder.tls_backend_preconfigured(untrusting_tls_config()?);
+        } else if let Some(pem) = &target.ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
                 .map_err(|err| ClientError::CaCert(error_chain(&err)))?;
             if certs.is_empty() {
@@ -244,6 +274,10 @@ impl Client {
             builder = builder.tls_certs_merge(certs);
         }
         let http = builder.build()?;
+        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", target.secret))
+            .map_err(|_| ClientError::Secret("a character outside visible ASCII"))?;
+        // Never in a `Debug` text of the client.
+        bearer.set_sensitive(true);
         let secrets = Secrets::default();
         secrets.register_always(&target.secret, "$CONFORMANCE_API_TOKEN");
         Ok(Client {
@@ -259,6 +293,7 @@ impl Client {
             capped: true,
             guard: Arc::default(),
             weak: Arc::default(),
+            bearer,
         })
     }
 

@@ -71,12 +71,12 @@ fn caller_in_words(key: &str) -> String {
     }
 }
 
-fn pace_key(auth: &Auth) -> String {
+fn pace_key(auth: &Auth) -> std::borrow::Cow<'_, str> {
     match auth {
-        Auth::Management => "management".to_owned(),
-        Auth::Token { label, .. } => label.clone(),
-        Auth::None => "anonymous".to_owned(),
-        Auth::Raw(value) => format!("raw:{}", crate::text::fnv1a(value.as_bytes())),
+        Auth::Management => "management".into(),
+        Auth::Token { label, .. } => label.as_str().into(),
+        Auth::None => "anonymous".into(),
+        Auth::Raw(value) => format!("raw:{}", crate::text::fnv1a(value.as_bytes())).into(),
     }
 }
 impl Client {
@@ -200,10 +200,16 @@ impl Client {
         let Ok(mut gates) = self.pacing.lock() else {
             return;
         };
-        let gate = gates.entry(key.to_owned()).or_insert(Gate {
-            remaining: u64::MAX,
-            blocked_until: Instant::now(),
-        });
+        if !gates.contains_key(key) {
+            let fresh = Gate {
+                remaining: u64::MAX,
+                blocked_until: Instant::now(),
+            };
+            gates.insert(key.to_owned(), fresh);
+        }
+        let Some(gate) = gates.get_mut(key) else {
+            return;
+        };
         if let Some(remaining) = remaining {
             gate.remaining = remaining;
         }

@@ -265,13 +265,13 @@ impl Secrets {
     /// [`redact_request`](Self::redact_request)); its parsed JSON is left for the checks.
     pub fn redact_exchange(&self, ex: &super::Exchange) -> super::Exchange {
         super::Exchange {
-            request: self.redact_request(&ex.request),
+            request: self.redact_request(&ex.request).into(),
             headers: ex
                 .headers
                 .iter()
                 .map(|(n, v)| (n.clone(), self.redact(v)))
                 .collect(),
-            body_text: self.redact_body(&ex.body_text),
+            body_text: self.redact_body(&ex.body_text).into(),
             ..ex.clone()
         }
     }

@@ -1,11 +1,13 @@
 //! What the suite sends and what it gets back: a [`Request`] to build, the [`SentRequest`] as
 //! recorded (secrets replaced), and the [`Exchange`] of a request and its answer.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde_json::Value;
 
-use super::{Action, Collection, ResourceId, resource_path};
+use super::{Action, Collection, ResourceId, Secrets, Target, resource_path};
 
 /// Which API a request goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,18 +134,162 @@ pub struct SentRequest {
     pub body: Option<String>,
 }
 
+/// What was sent, redacted when first read (as a [`SentRequest`], through `Deref`): a
+/// request whose answer passes is never redacted, since nothing shows it. Redaction uses
+/// the secrets known when it is read, which include every one known when it was sent.
+#[derive(Clone)]
+pub struct Recorded {
+    shown: OnceLock<SentRequest>,
+    raw: Option<Arc<RawSent>>,
+}
+
+/// What a [`Recorded`] is redacted from: secrets in the clear, never shown as such.
+pub(super) struct RawSent {
+    pub(super) secrets: Secrets,
+    pub(super) target: Arc<Target>,
+    pub(super) api: Api,
+    pub(super) method: reqwest::Method,
+    pub(super) url: String,
+    pub(super) auth: Auth,
+    pub(super) overrides: Vec<(String, Option<String>)>,
+    /// The body as sent (shared with the request on the wire, not copied).
+    pub(super) body: Option<Bytes>,
+}
+
+impl Recorded {
+    pub(super) fn lazy(raw: RawSent) -> Recorded {
+        Recorded {
+            shown: OnceLock::new(),
+            raw: Some(Arc::new(raw)),
+        }
+    }
+}
+
+impl Recorded {
+    /// The URL as sent, before redaction (for an error that is redacted where it is shown).
+    pub(super) fn raw_url(&self) -> Option<&str> {
+        self.raw.as_ref().map(|raw| raw.url.as_str())
+    }
+}
+
+impl From<SentRequest> for Recorded {
+    fn from(sent: SentRequest) -> Recorded {
+        Recorded {
+            shown: OnceLock::from(sent),
+            raw: None,
+        }
+    }
+}
+
+impl std::ops::Deref for Recorded {
+    type Target = SentRequest;
+    fn deref(&self) -> &SentRequest {
+        self.shown.get_or_init(|| match &self.raw {
+            Some(raw) => raw.redacted(),
+            None => SentRequest {
+                method: String::new(),
+                url: String::new(),
+                headers: Vec::new(),
+                body: None,
+            },
+        })
+    }
+}
+
+impl std::fmt::Debug for Recorded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        SentRequest::fmt(self, f)
+    }
+}
+
+/// An answer's body as text, redacted when first read (through `Deref` to `str`); see
+/// [`Recorded`].
+#[derive(Clone)]
+pub struct BodyText {
+    shown: OnceLock<String>,
+    raw: Option<Arc<RawBody>>,
+}
+
+/// What a [`BodyText`] is redacted from.
+pub(super) struct RawBody {
+    pub(super) secrets: Secrets,
+    pub(super) bytes: Bytes,
+    /// The body parsed as JSON (and was not cut short).
+    pub(super) json: bool,
+    /// The body was cut short at the cap: only its start is shown.
+    pub(super) cut_short: bool,
+}
+
+impl BodyText {
+    pub(super) fn lazy(raw: RawBody) -> BodyText {
+        BodyText {
+            shown: OnceLock::new(),
+            raw: Some(Arc::new(raw)),
+        }
+    }
+}
+
+impl From<String> for BodyText {
+    fn from(text: String) -> BodyText {
+        BodyText {
+            shown: OnceLock::from(text),
+            raw: None,
+        }
+    }
+}
+
+impl std::ops::Deref for BodyText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.shown.get_or_init(|| match &self.raw {
+            Some(raw) => raw.redacted(),
+            None => String::new(),
+        })
+    }
+}
+
+impl std::fmt::Debug for BodyText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        str::fmt(self, f)
+    }
+}
+
+impl std::fmt::Display for BodyText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        str::fmt(self, f)
+    }
+}
+
+impl PartialEq<str> for BodyText {
+    fn eq(&self, other: &str) -> bool {
+        **self == *other
+    }
+}
+
+impl PartialEq<&str> for BodyText {
+    fn eq(&self, other: &&str) -> bool {
+        **self == **other
+    }
+}
+
+impl PartialEq<String> for BodyText {
+    fn eq(&self, other: &String) -> bool {
+        **self == **other
+    }
+}
+
 /// A request and the response it got.
 #[derive(Debug, Clone)]
 pub struct Exchange {
-    /// What was sent (redacted).
-    pub request: SentRequest,
+    /// What was sent (redacted when read).
+    pub request: Recorded,
     /// Status code.
     pub status: u16,
     /// Response headers (names lower-case).
     pub headers: Vec<(String, String)>,
-    /// The body as text, secrets replaced: a JSON body written back compact from its
-    /// redacted value (controls and bidi characters as `\uXXXX`), any other as lossy UTF-8.
-    pub body_text: String,
+    /// The body as text, secrets replaced (when read): a JSON body written back compact from
+    /// its redacted value (controls and bidi characters as `\uXXXX`), any other as lossy UTF-8.
+    pub body_text: BodyText,
     /// The body parsed as JSON, if it is JSON. Not redacted: checks need real values.
     pub json: Option<Value>,
     /// How long the final attempt took.
@@ -153,10 +299,9 @@ pub struct Exchange {
 impl Exchange {
     /// The first value of a response header.
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
         self.headers
             .iter()
-            .find(|(n, _)| *n == name)
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 

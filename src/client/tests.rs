@@ -16,10 +16,11 @@ fn a_huge_error_code_is_not_quoted_whole() {
             url: "http://127.0.0.1:1/site".to_owned(),
             headers: Vec::new(),
             body: None,
-        },
+        }
+        .into(),
         status: 401,
         headers: Vec::new(),
-        body_text: String::new(),
+        body_text: String::new().into(),
         json: Some(serde_json::json!({"data": [{"attributes": {"code": code}}]})),
         elapsed: Duration::ZERO,
     };
@@ -312,4 +313,78 @@ fn recorded_requests_are_redacted_and_terminal_safe() {
         "Authorization".to_owned(),
         "Bearer $FIXTURE_TOKEN_5".to_owned()
     )));
+}
+
+#[test]
+fn only_an_https_url_needs_tls() {
+    let target = |base: &str, cda: Option<&str>| Target {
+        base_url: base.to_owned(),
+        cda_url: cda.map(str::to_owned),
+        environment: None,
+        secret: "s".to_owned(),
+        name: "t".to_owned(),
+        embedded: false,
+        ca_pem: None,
+    };
+    assert!(!needs_tls(&target("http://127.0.0.1:1", None)));
+    assert!(!needs_tls(&target(
+        "http://127.0.0.1:1",
+        Some("http://127.0.0.1:2")
+    )));
+    assert!(needs_tls(&target("HTTPS://127.0.0.1:1", None)));
+    assert!(needs_tls(&target(
+        "http://127.0.0.1:1",
+        Some("https://127.0.0.1:2")
+    )));
+}
+
+#[tokio::test]
+async fn an_exchange_redacted_when_read_hides_secrets_learned_after_it() {
+    // The answer echoes the management token and shows a token's secret: both are hidden
+    // when the exchange is read, and so is a secret the run learned only after it.
+    let url = serve(|mut stream| async move {
+        let body = r#"{"data":{"attributes":{"echo":"unit-test-secret-5f2c9a","token":"Tk9pQ7vXr2LmW8sZ","note":"late-secret-3Jq8Zr5Wn1Xb"}}}"#;
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(answer.as_bytes()).await;
+    })
+    .await;
+    let client = client(&url, Duration::from_secs(20));
+    let req = Request::cma(reqwest::Method::PUT, "/access_tokens/7")
+        .json(serde_json::json!({"name": "late-secret-3Jq8Zr5Wn1Xb"}));
+    let ex = client.send_once(&req).await.unwrap();
+    client
+        .secrets()
+        .register("late-secret-3Jq8Zr5Wn1Xb", "$FIXTURE_TOKEN_9");
+    let shown = format!(
+        "{} {:?} {:?} {:?} {:?}",
+        &*ex.body_text, ex.request.url, ex.request.headers, ex.request.body, ex.body_text
+    );
+    for secret in [
+        "unit-test-secret-5f2c9a",
+        "Tk9pQ7vXr2LmW8sZ",
+        "late-secret-3Jq8Zr5Wn1Xb",
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(
+        ex.request.headers.contains(&(
+            "Authorization".to_owned(),
+            "Bearer $CONFORMANCE_API_TOKEN".to_owned()
+        )),
+        "{:?}",
+        ex.request.headers
+    );
+    assert!(
+        ex.body_text.contains("$FIXTURE_TOKEN_9"),
+        "{}",
+        &*ex.body_text
+    );
+    // The checks still read the real values.
+    assert_eq!(
+        ex.json.as_ref().unwrap().pointer("/data/attributes/token"),
+        Some(&serde_json::json!("Tk9pQ7vXr2LmW8sZ"))
+    );
 }

@@ -1,15 +1,20 @@
 //! One request on the wire: its URL and headers, the body read up to [`MAX_BODY_BYTES`], and
-//! its record with secrets replaced (an `Authorization` value by position, never by value).
+//! its record with secrets replaced when it is read (an `Authorization` value by position,
+//! never by value).
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
+use super::request::{RawBody, RawSent};
 use super::{
-    API_VERSION, Api, Auth, Client, Exchange, MAX_BODY_BYTES, Request, SentRequest, TransportError,
-    safe_placeholder,
+    API_VERSION, Api, Auth, BodyText, Client, Exchange, MAX_BODY_BYTES, Recorded, Request,
+    SentRequest, TransportError, safe_placeholder,
 };
 
 impl Client {
@@ -25,53 +30,58 @@ impl Client {
         Ok(format!("{}{}", base.trim_end_matches('/'), req.path))
     }
 
-    /// The headers every request carries, before overrides.
-    pub(super) fn default_headers(&self, req: &Request) -> Vec<(String, String)> {
-        let mut headers = vec![("Accept".to_owned(), "application/json".to_owned())];
+    /// The headers `req` is sent with, straight into the map the wire takes: the documented
+    /// ones as static values, the management token's from the value built once.
+    fn header_map(&self, req: &Request) -> Result<HeaderMap, TransportError> {
+        let build = |err: &dyn std::fmt::Display| TransportError::Build(err.to_string());
+        let mut map = HeaderMap::with_capacity(6 + req.headers.len());
+        map.append(ACCEPT, HeaderValue::from_static("application/json"));
         if req.api == Api::Cma {
-            headers.push(("X-Api-Version".to_owned(), API_VERSION.to_owned()));
+            map.append(
+                HeaderName::from_static("x-api-version"),
+                HeaderValue::from_static(API_VERSION),
+            );
             if let Some(env) = &self.target.environment {
-                headers.push(("X-Environment".to_owned(), env.clone()));
+                let value = HeaderValue::from_str(env).map_err(|e| build(&e))?;
+                map.append(HeaderName::from_static("x-environment"), value);
             }
         }
         if req.body.is_some() {
-            let ct = if req.api == Api::Cma {
-                "application/vnd.api+json"
-            } else {
-                "application/json"
-            };
-            headers.push(("Content-Type".to_owned(), ct.to_owned()));
+            map.append(
+                CONTENT_TYPE,
+                HeaderValue::from_static(content_type(req.api)),
+            );
         }
-        match &req.auth {
-            Auth::Management => {
-                headers.push((
-                    "Authorization".to_owned(),
-                    format!("Bearer {}", self.target.secret),
-                ));
-            }
+        let auth = match &req.auth {
+            Auth::Management => Some(self.bearer.clone()),
             Auth::Token { secret, .. } => {
-                headers.push(("Authorization".to_owned(), format!("Bearer {secret}")));
+                Some(HeaderValue::from_str(&format!("Bearer {secret}")).map_err(|e| build(&e))?)
             }
-            Auth::Raw(value) => headers.push(("Authorization".to_owned(), value.clone())),
-            Auth::None => {}
+            Auth::Raw(value) => Some(HeaderValue::from_str(value).map_err(|e| build(&e))?),
+            Auth::None => None,
+        };
+        if let Some(mut value) = auth {
+            value.set_sensitive(true);
+            map.append(AUTHORIZATION, value);
         }
         for (name, value) in &req.headers {
-            headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| build(&e))?;
+            map.remove(&name);
             if let Some(value) = value {
-                headers.push((name.clone(), value.clone()));
+                map.append(name, HeaderValue::from_str(value).map_err(|e| build(&e))?);
             }
         }
-        headers
+        Ok(map)
     }
 
     /// Send `req` once: no waiting on 429s, no retries.
     pub async fn send_once(&self, req: &Request) -> Result<Exchange, TransportError> {
-        let (parsed, headers, map, body_text) = self.prepare(req)?;
+        let (parsed, map, body) = self.prepare(req)?;
         let url = parsed.as_str().to_owned();
-        let mut builder = self.http.request(req.method.clone(), parsed).headers(map);
         self.check_write(req, &url)?;
-        if let Some(text) = &body_text {
-            builder = builder.body(text.clone());
+        let mut builder = self.http.request(req.method.clone(), parsed).headers(map);
+        if let Some(body) = &body {
+            builder = builder.body(body.clone());
         }
         if let Some(reason) = self.refusal() {
             return Err(TransportError::Stopped(reason));
@@ -101,24 +111,19 @@ impl Client {
             let weak = self.secrets.learn_from(json);
             self.weak.fetch_add(weak as u64, Ordering::Relaxed);
         }
-        let sent = self.record(req, &url, &headers, req.body.as_ref());
+        let sent = self.recorded_lazily(req, url, body);
         if self.stats.record.load(Ordering::Relaxed)
             && let Ok(mut log) = self.stats.sent.lock()
         {
-            log.push(sent.clone());
+            log.push(SentRequest::clone(&sent));
         }
-        let body_text = match &json {
-            // Member by member, so that no escape hides a secret; written back terminal-safe.
-            Some(json) => crate::output::json_text(&self.secrets.redact_json(json)),
-            None => {
-                let shown = if answer.cut_short {
-                    &answer.body[..answer.body.len().min(EVIDENCE_BYTES)]
-                } else {
-                    &answer.body[..]
-                };
-                self.secrets.redact(&String::from_utf8_lossy(shown))
-            }
-        };
+        // Redacted only if something shows it: a passing answer costs no redaction.
+        let body_text = BodyText::lazy(RawBody {
+            secrets: self.secrets.clone(),
+            bytes: answer.body,
+            json: json.is_some(),
+            cut_short: answer.cut_short,
+        });
         let exchange = Exchange {
             request: sent,
             status: answer.status,
@@ -129,7 +134,7 @@ impl Client {
         };
         if answer.cut_short {
             return Err(TransportError::TooLarge {
-                url,
+                url: exchange.request.raw_url().unwrap_or_default().to_owned(),
                 cap: MAX_BODY_BYTES,
                 partial: Box::new(exchange),
             });
@@ -137,76 +142,141 @@ impl Client {
         Ok(exchange)
     }
 
-    /// The URL, headers and body text `req` is sent with, checked: nothing is sent that
-    /// could not be recorded as it was sent.
-    #[allow(clippy::type_complexity)]
-    pub(super) fn prepare(
+    /// The URL, headers and body `req` is sent with, checked: nothing is sent that could not
+    /// be recorded as it was sent.
+    fn prepare(
         &self,
         req: &Request,
-    ) -> Result<
-        (
-            reqwest::Url,
-            Vec<(String, String)>,
-            HeaderMap,
-            Option<String>,
-        ),
-        TransportError,
-    > {
+    ) -> Result<(reqwest::Url, HeaderMap, Option<Bytes>), TransportError> {
         let url = self.url_of(req)?;
         let parsed =
             reqwest::Url::parse(&url).map_err(|err| TransportError::Build(err.to_string()))?;
-        let headers = self.default_headers(req);
-        let mut map = HeaderMap::new();
-        for (name, value) in &headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|err| TransportError::Build(err.to_string()))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|err| TransportError::Build(err.to_string()))?;
-            map.append(name, value);
-        }
+        let map = self.header_map(req)?;
         // Controls and bidi characters escaped: the same JSON, and what is recorded (and
         // replayed by the reproducer) is exactly what was sent.
-        let body_text = req.body.as_ref().map(crate::output::json_text);
-        Ok((parsed, headers, map, body_text))
+        let body = req
+            .body
+            .as_ref()
+            .map(|body| Bytes::from(crate::output::json_text(body)));
+        Ok((parsed, map, body))
+    }
+
+    fn recorded_lazily(&self, req: &Request, url: String, body: Option<Bytes>) -> Recorded {
+        Recorded::lazy(RawSent {
+            secrets: self.secrets.clone(),
+            target: Arc::clone(&self.target),
+            api: req.api,
+            method: req.method.clone(),
+            url,
+            auth: req.auth.clone(),
+            overrides: req.headers.clone(),
+            body,
+        })
     }
 
     /// What `req` looks like once recorded, redacted, without sending it: what a failure
     /// report and its `curl` reproducer are built from.
     pub fn recorded(&self, req: &Request) -> Result<SentRequest, TransportError> {
-        let (parsed, headers, _, _) = self.prepare(req)?;
-        Ok(self.record(req, parsed.as_str(), &headers, req.body.as_ref()))
+        let (parsed, _, body) = self.prepare(req)?;
+        let sent = self.recorded_lazily(req, parsed.as_str().to_owned(), body);
+        Ok(SentRequest::clone(&sent))
+    }
+}
+
+fn content_type(api: Api) -> &'static str {
+    match api {
+        Api::Cma => "application/vnd.api+json",
+        Api::Cda => "application/json",
+    }
+}
+
+impl RawSent {
+    /// The headers as recorded, in the order sent, before redaction: the names as the
+    /// documentation writes them.
+    fn headers(&self) -> Vec<(String, String)> {
+        let mut headers = vec![("Accept".to_owned(), "application/json".to_owned())];
+        if self.api == Api::Cma {
+            headers.push(("X-Api-Version".to_owned(), API_VERSION.to_owned()));
+            if let Some(env) = &self.target.environment {
+                headers.push(("X-Environment".to_owned(), env.clone()));
+            }
+        }
+        if self.body.is_some() {
+            headers.push(("Content-Type".to_owned(), content_type(self.api).to_owned()));
+        }
+        match &self.auth {
+            Auth::Management => {
+                headers.push((
+                    "Authorization".to_owned(),
+                    format!("Bearer {}", self.target.secret),
+                ));
+            }
+            Auth::Token { secret, .. } => {
+                headers.push(("Authorization".to_owned(), format!("Bearer {secret}")));
+            }
+            Auth::Raw(value) => headers.push(("Authorization".to_owned(), value.clone())),
+            Auth::None => {}
+        }
+        for (name, value) in &self.overrides {
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            if let Some(value) = value {
+                headers.push((name.clone(), value.clone()));
+            }
+        }
+        headers
     }
 
-    pub(super) fn record(
-        &self,
-        req: &Request,
-        url: &str,
-        headers: &[(String, String)],
-        body: Option<&Value>,
-    ) -> SentRequest {
+    /// The request as recorded, secrets replaced with what the run knows now.
+    pub(super) fn redacted(&self) -> SentRequest {
+        let body = self.body.as_ref().map(|bytes| {
+            // The text sent is the JSON of the request's body: redacted member by member.
+            match serde_json::from_slice::<Value>(bytes) {
+                Ok(value) => crate::output::json_text(&self.secrets.redact_json(&value)),
+                Err(_) => self.secrets.redact(&String::from_utf8_lossy(bytes)),
+            }
+        });
         SentRequest {
-            method: req.method.to_string(),
-            url: self.secrets.redact(url),
-            headers: headers
+            method: self.method.to_string(),
+            url: self.secrets.redact(&self.url),
+            headers: self
+                .headers()
                 .iter()
-                .map(|(n, v)| (n.clone(), self.redact_header(n, v, &req.auth)))
+                .map(|(n, v)| (n.clone(), self.redact_header(n, v)))
                 .collect(),
-            body: body.map(|b| crate::output::json_text(&self.secrets.redact_json(b))),
+            body,
         }
     }
 
     /// An `Authorization` value by position: the credential's name, never its value.
-    pub(super) fn redact_header(&self, name: &str, value: &str, auth: &Auth) -> String {
+    fn redact_header(&self, name: &str, value: &str) -> String {
         if !name.eq_ignore_ascii_case("authorization") {
             return self.secrets.redact(value);
         }
-        match auth {
+        match &self.auth {
             Auth::Management => "Bearer $CONFORMANCE_API_TOKEN".to_owned(),
             Auth::Token { label, .. } => format!("Bearer {}", safe_placeholder(label)),
             // A deliberately invalid credential of the suite's own: shown, so that a failure
             // says what was sent.
             Auth::Raw(_) | Auth::None => self.secrets.redact(value),
         }
+    }
+}
+
+impl RawBody {
+    /// The body as text, secrets replaced with what the run knows now.
+    pub(super) fn redacted(&self) -> String {
+        if self.json
+            && let Ok(json) = serde_json::from_slice::<Value>(&self.bytes)
+        {
+            // Member by member, so that no escape hides a secret; written back terminal-safe.
+            return crate::output::json_text(&self.secrets.redact_json(&json));
+        }
+        let shown = if self.cut_short {
+            &self.bytes[..self.bytes.len().min(EVIDENCE_BYTES)]
+        } else {
+            &self.bytes[..]
+        };
+        self.secrets.redact(&String::from_utf8_lossy(shown))
     }
 }
 
@@ -217,13 +287,14 @@ pub(super) const EVIDENCE_BYTES: usize = 2048;
 struct Answer {
     status: u16,
     headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    body: Bytes,
     /// The body was longer than [`MAX_BODY_BYTES`]; `body` holds what was read.
     cut_short: bool,
 }
 
 /// Send and read the answer, at most [`MAX_BODY_BYTES`] of its body: chunk by chunk, so that
-/// an endless body is stopped at the cap instead of being gathered first.
+/// an endless body is stopped at the cap instead of being gathered first. A body that comes
+/// in one chunk (every small answer) is kept as it came, not copied.
 async fn read_answer(
     builder: reqwest::RequestBuilder,
     url: &str,
@@ -243,7 +314,7 @@ async fn read_answer(
     let mut answer = Answer {
         status,
         headers,
-        body: Vec::new(),
+        body: Bytes::new(),
         cut_short: false,
     };
     if response
@@ -253,14 +324,32 @@ async fn read_answer(
         answer.cut_short = true;
         return Ok(answer);
     }
+    let mut joined: Option<Vec<u8>> = None;
     while let Some(chunk) = response.chunk().await.map_err(|err| classify(url, &err))? {
-        let room = MAX_BODY_BYTES - answer.body.len();
-        if chunk.len() > room {
-            answer.body.extend_from_slice(&chunk[..room]);
-            answer.cut_short = true;
-            return Ok(answer);
+        let read = joined.as_ref().map_or(answer.body.len(), Vec::len);
+        let room = MAX_BODY_BYTES - read;
+        let (chunk, cut) = if chunk.len() > room {
+            (chunk.slice(..room), true)
+        } else {
+            (chunk, false)
+        };
+        match &mut joined {
+            Some(all) => all.extend_from_slice(&chunk),
+            None if answer.body.is_empty() => answer.body = chunk,
+            None => {
+                let mut all = Vec::with_capacity(answer.body.len() + chunk.len());
+                all.extend_from_slice(&answer.body);
+                all.extend_from_slice(&chunk);
+                joined = Some(all);
+            }
         }
-        answer.body.extend_from_slice(&chunk);
+        if cut {
+            answer.cut_short = true;
+            break;
+        }
+    }
+    if let Some(all) = joined {
+        answer.body = Bytes::from(all);
     }
     Ok(answer)
 }

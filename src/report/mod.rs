@@ -397,10 +397,11 @@ mod tests {
                 url: "http://127.0.0.1:1/roles".to_owned(),
                 headers: Vec::new(),
                 body: None,
-            },
+            }
+            .into(),
             status: 201,
             headers: Vec::new(),
-            body_text: " ".repeat(4 << 20),
+            body_text: " ".repeat(4 << 20).into(),
             json: Some(json!({"data": {"id": 7, "attributes": {"token": "weak-1"}}})),
             elapsed: Duration::ZERO,
         };

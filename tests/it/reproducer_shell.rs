@@ -152,10 +152,10 @@ fn run_case(
         client.secrets().register(&late_secret, "[secret]");
     }
     let exchange = Exchange {
-        request: sent,
+        request: sent.into(),
         status: 422,
         headers: Vec::new(),
-        body_text: format!("{{\"echo\":{}}}", serde_json::to_string(&name).unwrap()),
+        body_text: format!("{{\"echo\":{}}}", serde_json::to_string(&name).unwrap()).into(),
         json: None,
         elapsed: Duration::ZERO,
     };
