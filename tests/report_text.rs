@@ -1,0 +1,196 @@
+//! No report shows Rust `Debug` text: the suite runs against the reference server with each
+//! fault (so that every check fails at least once, which is asserted: the test cannot pass on
+//! reports without failures), and every report of every run — the terminal text, the JSON,
+//! JUnit, the Markdown summary, and the HTML and Markdown matrix of all the runs — is searched
+//! for `Some(`, `None`, `Object {` and `String(`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use token_conformance::checks::{self, Profile};
+use token_conformance::faults::Fault;
+use token_conformance::outcome::Status;
+use token_conformance::plan::{Plan, Strictness, TargetKind};
+use token_conformance::report::matrix::{Matrix, TargetResult};
+use token_conformance::report::{RunReport, junit::junit, matrix_html, matrix_md, summary};
+
+/// As in tests/mutants.rs: with this seed and these cases every check fails under some fault.
+const SEED: u64 = 11;
+const CASES: u32 = 16;
+
+/// The suite against the reference server with `fault`, under the profile that sees it.
+async fn run_with(fault: Fault) -> RunReport {
+    let plan = Plan {
+        target: TargetKind::Embedded(Box::new(token_conformance::mutants::server_config(
+            Some(fault),
+        ))),
+        seed: SEED,
+        cases: CASES,
+        strictness: if fault.strict_only() {
+            Strictness::Strict
+        } else {
+            Strictness::Documented
+        },
+        concurrency: 8,
+        ..Plan::default()
+    };
+    common::run_suite(&plan).await
+}
+
+/// `text` with the insides of its double-quoted stretches (JSON strings, the clause quotes,
+/// `&quot;`-quoted attributes) blanked: there a target's own words and generated names may say
+/// anything, `None` included, and a `Debug` pattern is what stands outside them (`Some("12")`
+/// keeps its `Some(`).
+fn outside_quotes(text: &str) -> String {
+    let text = text.replace("&quot;", "\"");
+    let mut out = String::with_capacity(text.len());
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if quoted {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                quoted = false;
+                out.push(c);
+            }
+            continue;
+        }
+        if c == '"' {
+            quoted = true;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The `Debug` patterns in `text` (outside quoted stretches), each with some context.
+fn debug_patterns(text: &str) -> Vec<String> {
+    let text = outside_quotes(text);
+    let mut found = Vec::new();
+    let context = |at: usize| {
+        let start = text.floor_char_boundary(at.saturating_sub(60));
+        let end = text.ceil_char_boundary((at + 60).min(text.len()));
+        text[start..end].replace('\n', "⏎")
+    };
+    for pattern in ["Some(", "Object {", "String(", "None"] {
+        for (at, _) in text.match_indices(pattern) {
+            let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+            let before = text[..at].chars().next_back();
+            let after = text[at + pattern.len()..].chars().next();
+            // `None` as a word (not "Nonesuch"); the others as written (not "IsSome(").
+            if word(before) || (pattern == "None" && word(after)) {
+                continue;
+            }
+            found.push(format!("{pattern:?} in …{}…", context(at)));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_pattern_search_finds_debug_text_and_spares_quoted_words() {
+    assert!(!debug_patterns(r#"the response's role is None, expected "12""#).is_empty());
+    assert!(!debug_patterns(r#"role Some("12")"#).is_empty());
+    assert!(!debug_patterns(r#"[Template(Object {"data": Object {"type": String("x")}})]"#).is_empty());
+    assert!(debug_patterns(r#"name "None of Some(these)" and "a \" None""#).is_empty());
+    assert!(debug_patterns("Nonesuch, IsSome(x), no role").is_empty());
+}
+
+#[test]
+fn no_report_shows_debug_text_for_runs_that_fail_every_check() {
+    let rt = common::runtime();
+    let reports: Vec<(Fault, RunReport)> = rt.block_on(async {
+        // Two runs at a time: each is a whole suite with its own server.
+        let limit = Arc::new(tokio::sync::Semaphore::new(2));
+        let mut tasks = tokio::task::JoinSet::new();
+        for fault in Fault::ALL.iter().copied() {
+            let limit = Arc::clone(&limit);
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                (fault, run_with(fault).await)
+            });
+        }
+        let mut reports = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            reports.push(joined.unwrap());
+        }
+        reports.sort_by_key(|(fault, _)| *fault);
+        reports
+    });
+
+    // Not vacuous: every check failed somewhere, so every failure text was rendered.
+    let failed: BTreeSet<String> = reports
+        .iter()
+        .flat_map(|(_, r)| r.clauses.iter().flat_map(|c| &c.checks))
+        .filter(|k| k.status == Status::Fail)
+        .map(|k| k.full_name())
+        .collect();
+    let never: Vec<String> = checks::all()
+        .iter()
+        .map(|def| def.full_name())
+        .filter(|name| !failed.contains(name))
+        .collect();
+    assert!(never.is_empty(), "checks that never failed: {never:?}");
+
+    let mut problems = Vec::new();
+    let mut search = |what: String, text: &str| {
+        for found in debug_patterns(text) {
+            problems.push(format!("{what}: {found}"));
+        }
+    };
+    for (fault, report) in &reports {
+        let name = fault.name();
+        search(format!("{name}: terminal"), &report.render(true));
+        search(
+            format!("{name}: terminal, coloured"),
+            &report.render_styled(true, true),
+        );
+        search(
+            format!("{name}: JSON"),
+            &serde_json::to_string_pretty(&report.to_json()).unwrap(),
+        );
+        search(format!("{name}: JUnit"), &junit(report));
+        search(format!("{name}: summary"), &summary::summary(report));
+        // The structured findings are there, with their evidence.
+        let json = report.to_json();
+        for finding in json["findings"].as_array().unwrap() {
+            assert!(finding["replay_id"].as_str().is_some_and(|id| id.len() == 10));
+            if finding["status"] == "fail" {
+                assert!(finding["expected"].is_string(), "{finding}");
+                assert!(finding["observed"].is_string(), "{finding}");
+            }
+        }
+    }
+    let matrix = Matrix {
+        seed: SEED,
+        cases: CASES,
+        started: "2026-12-02 00:49 UTC".to_owned(),
+        targets: reports
+            .iter()
+            .map(|(fault, report)| TargetResult {
+                name: fault.name().to_owned(),
+                description: fault.description().to_owned(),
+                profile: if fault.strict_only() {
+                    Profile::Strict
+                } else {
+                    Profile::Documented
+                },
+                embedded: true,
+                outcome: Ok(report.clone()),
+            })
+            .collect(),
+    };
+    search("matrix: HTML".to_owned(), &matrix_html::html(&matrix));
+    search("matrix: Markdown".to_owned(), &matrix_md::markdown(&matrix));
+    assert!(
+        problems.is_empty(),
+        "Rust Debug text in the reports:\n{}",
+        problems.join("\n")
+    );
+}
