@@ -1,6 +1,6 @@
-//! No report shows Rust `Debug` text: the suite runs against the reference server with each
-//! fault (so that every check fails at least once, which is asserted: the test cannot pass on
-//! reports without failures), and every report of every run — the terminal text, the JSON,
+//! No report shows Rust `Debug` text: the suite runs against the reference server with a few
+//! faults that between them make every check fail at least once (asserted: the test cannot
+//! pass on reports without failures), and every report of every run — the terminal text, the JSON,
 //! JUnit, the Markdown summary, and the HTML and Markdown matrix of all the runs — is searched
 //! for `Some(`, `None`, `Object {` and `String(`.
 #![allow(clippy::unwrap_used)]
@@ -24,9 +24,9 @@ const CASES: u32 = 16;
 /// The suite against the reference server with `fault`, under the profile that sees it.
 async fn run_with(fault: Fault) -> RunReport {
     let plan = Plan {
-        target: TargetKind::Embedded(Box::new(token_conformance::mutants::server_config(
-            Some(fault),
-        ))),
+        target: TargetKind::Embedded(Box::new(token_conformance::mutants::server_config(Some(
+            fault,
+        )))),
         seed: SEED,
         cases: CASES,
         strictness: if fault.strict_only() {
@@ -38,6 +38,55 @@ async fn run_with(fault: Fault) -> RunReport {
         ..Plan::default()
     };
     common::run_suite(&plan).await
+}
+
+/// Faults that, with [`SEED`] and [`CASES`], make every check fail at least once between them
+/// (a greedy cover of what each fault fails, from a run of all of them).
+const COVER: &[&str] = &[
+    "secret-rotated-by-update",
+    "stale-read",
+    "errors-under-errors",
+    "hardcoded-cannot-rotate",
+    "unknown-members-accepted",
+    "non-ascii-name-500",
+    "html-content-type",
+    "no-rate-limit-headers",
+    "unknown-id-500",
+    "forged-bearer-prefix",
+];
+
+/// A run per fault, two at a time (each is a whole suite with its own server), in fault order.
+async fn run_all(faults: Vec<Fault>) -> Vec<(Fault, RunReport)> {
+    let limit = Arc::new(tokio::sync::Semaphore::new(2));
+    let mut tasks = tokio::task::JoinSet::new();
+    for fault in faults {
+        let limit = Arc::clone(&limit);
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            (fault, run_with(fault).await)
+        });
+    }
+    let mut reports = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        reports.push(joined.unwrap());
+    }
+    reports.sort_by_key(|(fault, _)| *fault);
+    reports
+}
+
+/// The checks that failed in none of `reports`.
+fn never_failed(reports: &[(Fault, RunReport)]) -> Vec<String> {
+    let failed: BTreeSet<String> = reports
+        .iter()
+        .flat_map(|(_, r)| r.clauses.iter().flat_map(|c| &c.checks))
+        .filter(|k| k.status == Status::Fail)
+        .map(|k| k.full_name())
+        .collect();
+    checks::all()
+        .iter()
+        .map(|def| def.full_name())
+        .filter(|name| !failed.contains(name))
+        .collect()
 }
 
 /// `text` with the insides of its double-quoted stretches (JSON strings, the clause quotes,
@@ -97,7 +146,9 @@ fn debug_patterns(text: &str) -> Vec<String> {
 fn the_pattern_search_finds_debug_text_and_spares_quoted_words() {
     assert!(!debug_patterns(r#"the response's role is None, expected "12""#).is_empty());
     assert!(!debug_patterns(r#"role Some("12")"#).is_empty());
-    assert!(!debug_patterns(r#"[Template(Object {"data": Object {"type": String("x")}})]"#).is_empty());
+    assert!(
+        !debug_patterns(r#"[Template(Object {"data": Object {"type": String("x")}})]"#).is_empty()
+    );
     assert!(debug_patterns(r#"name "None of Some(these)" and "a \" None""#).is_empty());
     assert!(debug_patterns("Nonesuch, IsSome(x), no role").is_empty());
 }
@@ -105,37 +156,26 @@ fn the_pattern_search_finds_debug_text_and_spares_quoted_words() {
 #[test]
 fn no_report_shows_debug_text_for_runs_that_fail_every_check() {
     let rt = common::runtime();
-    let reports: Vec<(Fault, RunReport)> = rt.block_on(async {
-        // Two runs at a time: each is a whole suite with its own server.
-        let limit = Arc::new(tokio::sync::Semaphore::new(2));
-        let mut tasks = tokio::task::JoinSet::new();
-        for fault in Fault::ALL.iter().copied() {
-            let limit = Arc::clone(&limit);
-            tasks.spawn(async move {
-                let _permit = limit.acquire_owned().await;
-                (fault, run_with(fault).await)
-            });
-        }
-        let mut reports = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            reports.push(joined.unwrap());
-        }
-        reports.sort_by_key(|(fault, _)| *fault);
-        reports
-    });
+    let mut reports = rt.block_on(run_all(
+        Fault::ALL
+            .iter()
+            .copied()
+            .filter(|f| COVER.contains(&f.name()))
+            .collect(),
+    ));
+    // Should the faults change so that the few no longer fail every check, all the others
+    // run too (slower, but the assertion below stays about every check).
+    if !never_failed(&reports).is_empty() {
+        let rest = Fault::ALL
+            .iter()
+            .copied()
+            .filter(|f| !COVER.contains(&f.name()))
+            .collect();
+        reports.extend(rt.block_on(run_all(rest)));
+    }
 
     // Not vacuous: every check failed somewhere, so every failure text was rendered.
-    let failed: BTreeSet<String> = reports
-        .iter()
-        .flat_map(|(_, r)| r.clauses.iter().flat_map(|c| &c.checks))
-        .filter(|k| k.status == Status::Fail)
-        .map(|k| k.full_name())
-        .collect();
-    let never: Vec<String> = checks::all()
-        .iter()
-        .map(|def| def.full_name())
-        .filter(|name| !failed.contains(name))
-        .collect();
+    let never = never_failed(&reports);
     assert!(never.is_empty(), "checks that never failed: {never:?}");
 
     let mut problems = Vec::new();
@@ -160,7 +200,11 @@ fn no_report_shows_debug_text_for_runs_that_fail_every_check() {
         // The structured findings are there, with their evidence.
         let json = report.to_json();
         for finding in json["findings"].as_array().unwrap() {
-            assert!(finding["replay_id"].as_str().is_some_and(|id| id.len() == 10));
+            assert!(
+                finding["replay_id"]
+                    .as_str()
+                    .is_some_and(|id| id.len() == 10)
+            );
             if finding["status"] == "fail" {
                 assert!(finding["expected"].is_string(), "{finding}");
                 assert!(finding["observed"].is_string(), "{finding}");
