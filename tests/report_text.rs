@@ -238,3 +238,144 @@ fn no_report_shows_debug_text_for_runs_that_fail_every_check() {
         problems.join("\n")
     );
 }
+
+/// `run` against a `serve` with one fault, with these extra arguments and environment.
+fn cli_run(
+    server: &common::Serve,
+    secret: &str,
+    extra: &[&str],
+    env: &[(&str, &std::path::Path)],
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_token-conformance"));
+    for var in [
+        "CONFORMANCE_BASE_URL",
+        "CONFORMANCE_CDA_URL",
+        "CONFORMANCE_ENVIRONMENT",
+        "CONFORMANCE_SEED",
+        "GITHUB_STEP_SUMMARY",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.args(["run", "--base-url", &server.cma, "--cda-url", &server.cda])
+        .args([
+            "--seed",
+            "3",
+            "--cases",
+            "4",
+            "--filter",
+            "update.hardcoded",
+        ])
+        .args(extra)
+        .env("CONFORMANCE_API_TOKEN", secret);
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn the_summary_is_written_or_appended_to_the_step_summary_and_the_json_holds_the_findings() {
+    let secret = "report-text-secret-7f3a9c";
+    let server = common::serve(secret, &["--fault", "hardcoded-accepts-updates"]);
+    let dir = std::env::temp_dir().join(format!("report-text-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (step, own, json) = (dir.join("step.md"), dir.join("own.md"), dir.join("r.json"));
+    std::fs::write(&step, "earlier step\n").unwrap();
+
+    // GITHUB_STEP_SUMMARY alone: appended to, what an earlier step wrote kept.
+    let out = cli_run(
+        &server,
+        secret,
+        &["--json", json.to_str().unwrap()],
+        &[("GITHUB_STEP_SUMMARY", &step)],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("does not match"), "{stderr}");
+    let md = std::fs::read_to_string(&step).unwrap();
+    assert!(
+        md.starts_with("earlier step\n## token-conformance: "),
+        "{md}"
+    );
+    assert!(
+        md.contains("| `update.hardcoded.rejected` | ❌ fail |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("<details>") && md.contains("</details>"),
+        "{md}"
+    );
+    assert!(md.contains("curl "), "{md}");
+    assert!(!md.contains(secret), "{md}");
+    assert!(debug_patterns(&md).is_empty(), "{md}");
+
+    // The JSON report: the run's date and the failure as structured data, redacted.
+    let text = std::fs::read_to_string(&json).unwrap();
+    assert!(!text.contains(secret));
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        report["started_at"]
+            .as_str()
+            .is_some_and(|s| s.ends_with('Z') && s.len() == 20)
+    );
+    assert!(report["tool"]["version"].is_string());
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["status"] == "fail")
+        .unwrap();
+    assert_eq!(finding["clause"], "update.hardcoded.rejected");
+    assert!(finding["expected"].is_string() && finding["observed"].is_string());
+    let exchange = finding["exchanges"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(exchange["request"]["method"], "PUT", "{exchange}");
+    assert!(
+        exchange["request"]["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("/access_tokens/")
+    );
+    assert!(
+        exchange["request"]["body"]["data"].is_object(),
+        "{exchange}"
+    );
+    assert!(exchange["response"]["status"].is_u64());
+    assert!(exchange["response"]["body"].is_object(), "{exchange}");
+    let id = finding["replay_id"].as_str().unwrap();
+    let check = format!(
+        "{}::{}",
+        finding["clause"].as_str().unwrap(),
+        finding["check"].as_str().unwrap()
+    );
+    assert_eq!(
+        id,
+        token_conformance::report::replay_id::replay_id(3, 4, "documented", &check)
+    );
+
+    // --summary: that file, written whole; the step summary left alone.
+    std::fs::write(&own, "stale\n").unwrap();
+    let out = cli_run(
+        &server,
+        secret,
+        &["--summary", own.to_str().unwrap()],
+        &[("GITHUB_STEP_SUMMARY", &step)],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        std::fs::read_to_string(&own)
+            .unwrap()
+            .starts_with("## token-conformance: ")
+    );
+    assert_eq!(std::fs::read_to_string(&step).unwrap(), md);
+    let _ = std::fs::remove_dir_all(&dir);
+}

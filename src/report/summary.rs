@@ -86,9 +86,9 @@ fn failure(out: &mut String, check: &CheckReport) {
     if let Some(last) = check.exchanges.last() {
         let _ = writeln!(
             out,
-            "\nthe failing request: `{} {}` answered **{}**\n",
+            "\nthe failing request: <code>{} {}</code> answered **{}**\n",
             html(&last.request.method),
-            html(super::url_path(&last.request.url)).replace('`', "'"),
+            html(super::url_path(&last.request.url)),
             last.status
         );
         fenced(out, "json", &crate::text::truncate(&last.body_text, 2000));
