@@ -4,9 +4,14 @@
 //! built from the redacted request and shell-quoted last, and nothing is replaced in it
 //! afterwards.
 //!
+//! The `--json` document also holds every failed and inconclusive check as structured data
+//! (`findings`: the clause's promise, what was observed, the redacted exchanges with their
+//! bodies as JSON, the reproducer and the [`replay_id`]), and the run's start (RFC 3339 UTC).
+//!
 //! This file holds the report types and how checks become them; `human` renders the terminal
-//! report, [`junit`] the JUnit XML, `curl` the reproducers, and [`matrix`] (with
-//! [`matrix_md`] and [`matrix_html`]) the compatibility matrix. A report is built from plain
+//! report, [`junit`] the JUnit XML, [`summary`] the Markdown summary for CI job pages, `curl`
+//! the reproducers, and [`matrix`] (with [`matrix_md`] and [`matrix_html`]) the
+//! compatibility matrix. A report is built from plain
 //! data ([`RunFacts`], the check reports), never from the engine's session.
 
 mod curl;
