@@ -387,12 +387,18 @@ fn url_path(url: &str) -> &str {
     after_scheme.find('/').map_or("/", |i| &after_scheme[i..])
 }
 
-/// A body as JSON when it is JSON, else as a string (cut short); `null` for none.
+/// The longest body a finding's exchange holds as JSON; a longer one (a target can answer
+/// megabytes) is kept as its first [`MAX_REASON_CHARS`] characters.
+const MAX_BODY_BYTES: usize = 64 << 10;
+
+/// A body as JSON when it is JSON (and not huge), else as a string cut short; `null` for none.
 fn body_json(text: Option<&str>) -> Value {
     match text {
         None => Value::Null,
-        Some(text) => serde_json::from_str(text)
-            .unwrap_or_else(|_| Value::String(crate::text::truncate(text, 2000))),
+        Some(text) => (text.len() <= MAX_BODY_BYTES)
+            .then(|| serde_json::from_str(text).ok())
+            .flatten()
+            .unwrap_or_else(|| Value::String(crate::text::truncate(text, MAX_REASON_CHARS))),
     }
 }
 
@@ -503,6 +509,19 @@ mod tests {
         assert_eq!(at(0), "1970-01-01T00:00:00Z");
         assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(at(1_796_175_473), "2026-12-02T01:37:53Z");
+    }
+
+    #[test]
+    fn a_body_is_json_when_it_is_and_short_otherwise() {
+        assert_eq!(body_json(Some(r#"{"a":[1]}"#)), json!({"a": [1]}));
+        assert_eq!(body_json(Some("<html>")), json!("<html>"));
+        assert_eq!(body_json(None), Value::Null);
+        let huge = format!("[{}0]", "0,".repeat(MAX_BODY_BYTES));
+        assert!(
+            body_json(Some(&huge))
+                .as_str()
+                .is_some_and(|s| s.len() < 4096)
+        );
     }
 
     #[test]
