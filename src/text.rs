@@ -18,3 +18,14 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
         (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
+
+/// `text` as a JSON string (quoted and escaped): how a message shows a value, never Rust's
+/// `Debug` quoting.
+pub fn json_str(text: &str) -> String {
+    serde_json::Value::String(text.to_owned()).to_string()
+}
+
+/// An optional text as a JSON string, or `absent` (words such as "no role") when there is none.
+pub fn json_or(text: Option<&str>, absent: &str) -> String {
+    text.map_or_else(|| absent.to_owned(), json_str)
+}

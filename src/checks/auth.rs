@@ -79,8 +79,8 @@ pub(super) async fn requests_without_valid_credentials_are_refused(cx: Cx) -> Ch
                 ex.error_code() == Some(code),
                 || {
                     format!(
-                        "an update with {what} answered code {:?}, observed {code}",
-                        ex.error_code()
+                        "an update with {what} answered {}, observed {code}",
+                        crate::text::json_or(ex.error_code(), "no error code")
                     )
                 },
                 &[&ex],
@@ -179,10 +179,10 @@ pub(super) async fn bearers_derived_from_real_secrets_are_refused_and_change_not
             ex.status == 401 && ex.error_code() == Some("INVALID_AUTHORIZATION_HEADER"),
             || {
                 format!(
-                    "an update with {} answered {} {:?}, observed 401 INVALID_AUTHORIZATION_HEADER",
+                    "an update with {} answered {} {}, observed 401 INVALID_AUTHORIZATION_HEADER",
                     bearer.what,
                     ex.status,
-                    ex.error_code()
+                    crate::text::json_or(ex.error_code(), "with no error code")
                 )
             },
             &[&ex],
@@ -521,9 +521,9 @@ pub(super) async fn unknown_id_is_not_found(cx: Cx) -> CheckResult {
         ex.status == 404 && ex.error_code() == Some("NOT_FOUND"),
         || {
             format!(
-                "an unknown id answered {} {:?}, observed 404 NOT_FOUND",
+                "an unknown id answered {} {}, observed 404 NOT_FOUND",
                 ex.status,
-                ex.error_code()
+                crate::text::json_or(ex.error_code(), "with no error code")
             )
         },
         &[&ex],

@@ -2,15 +2,14 @@
 //! every check uses to assert (`ensure`, `observed`), to send (`send_settled`,
 //! `expect_success`) and to run properties over generated inputs.
 
-use std::fmt::Debug;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{CheckDef, Profile, Settings, fnv1a};
 use crate::client::{Auth, Client, Collection, Exchange, Request, ResourceId};
@@ -304,8 +303,8 @@ impl Cx {
         for id in ids {
             if seen.contains(&id) {
                 return Err(Finding::inconclusive(format!(
-                    "the target gave two {what} the same id {:?}, so {consequence}",
-                    truncate(id, 64)
+                    "the target gave two {what} the same id {}, so {consequence}",
+                    crate::text::json_str(&truncate(id, 64))
                 )));
             }
             seen.push(id);
@@ -348,7 +347,7 @@ impl Cx {
     where
         M: FnOnce() -> S + Send + 'static,
         S: Strategy,
-        S::Value: Debug,
+        S::Value: AsJson,
         F: Fn(S::Value) -> Fut + Send + 'static,
         Fut: Future<Output = CheckResult>,
     {
@@ -367,7 +366,7 @@ impl Cx {
     where
         M: FnOnce() -> S + Send + 'static,
         S: Strategy,
-        S::Value: Debug,
+        S::Value: AsJson,
         F: Fn(S::Value) -> Fut + Send + 'static,
         Fut: Future<Output = CheckResult>,
     {
@@ -422,7 +421,7 @@ impl Cx {
                     failure.message = format!(
                         "{}\n(shrunk to the smallest failing input; generator value: {})",
                         failure.message,
-                        truncate(&format!("{minimal:?}"), 240)
+                        truncate(&minimal.as_json().to_string(), 240)
                     );
                     Err(Finding::Fail(failure))
                 }
@@ -442,6 +441,44 @@ impl Cx {
                 "the property's thread failed: {join}"
             ))),
         }
+    }
+}
+
+/// A generated value as a failure shows it: JSON, never Rust's `Debug` text.
+pub trait AsJson {
+    /// The value as JSON.
+    fn as_json(&self) -> Value;
+}
+
+impl AsJson for crate::generate::Template {
+    fn as_json(&self) -> Value {
+        self.0.clone()
+    }
+}
+
+impl AsJson for crate::generate::Invalid {
+    fn as_json(&self) -> Value {
+        json!({ "body": self.template.0, "mutation": self.mutation.to_string() })
+    }
+}
+
+impl AsJson for crate::model::machine::Step {
+    fn as_json(&self) -> Value {
+        json!(self.to_string())
+    }
+}
+
+impl<T: AsJson> AsJson for Vec<T> {
+    fn as_json(&self) -> Value {
+        Value::Array(self.iter().map(AsJson::as_json).collect())
+    }
+}
+
+/// A state machine's case (proptest-state-machine's value): its steps, since every case
+/// starts from the same state.
+impl<S, T: AsJson> AsJson for (S, Vec<T>, Option<Arc<AtomicUsize>>) {
+    fn as_json(&self) -> Value {
+        json!({ "steps": self.1.as_json() })
     }
 }
 

@@ -144,8 +144,8 @@ pub(super) async fn factory_tokens_reject_an_unchanged_update(cx: Cx) -> CheckRe
                 ex.error_code() == Some(NON_EDITABLE),
                 || {
                     format!(
-                        "the factory token {id} was refused with {:?}, not {NON_EDITABLE}",
-                        ex.error_code()
+                        "the factory token {id} was refused with {}, not {NON_EDITABLE}",
+                        crate::text::json_or(ex.error_code(), "no error code")
                     )
                 },
                 &[&ex],

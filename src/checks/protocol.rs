@@ -79,7 +79,8 @@ pub(super) async fn every_error_uses_the_api_error_envelope(cx: Cx) -> CheckResu
 /// Every answer, success or error, is `application/json` (`; charset=utf-8` observed).
 pub(super) async fn every_response_is_json(cx: Cx) -> CheckResult {
     for ex in &tour(&cx).await? {
-        let content_type = ex.header("content-type").unwrap_or("(none)").to_owned();
+        let content_type = ex.header("content-type").unwrap_or("").to_owned();
+        let shown_type = crate::text::json_or(ex.header("content-type"), "no Content-Type");
         let media = content_type
             .split(';')
             .next()
@@ -88,12 +89,17 @@ pub(super) async fn every_response_is_json(cx: Cx) -> CheckResult {
             .to_ascii_lowercase();
         cx.ensure(
             media == "application/json",
-            || format!("{} came with Content-Type {content_type:?}", ex.summary()),
+            || format!("{} came with {shown_type}", ex.summary()),
             &[ex],
         )?;
         cx.observed(
             content_type.to_ascii_lowercase().replace(' ', "") == "application/json;charset=utf-8",
-            || format!("{} came with Content-Type {content_type:?}, observed \"application/json; charset=utf-8\"", ex.summary()),
+            || {
+                format!(
+                    "{} came with {shown_type}, observed \"application/json; charset=utf-8\"",
+                    ex.summary()
+                )
+            },
             &[ex],
         )?;
     }
@@ -117,10 +123,10 @@ pub(super) async fn every_response_carries_rate_limit_headers(cx: Cx) -> CheckRe
             limit.is_some() && remaining.is_some(),
             || {
                 format!(
-                    "{} lacks X-RateLimit-Limit / X-RateLimit-Remaining (got {:?} / {:?})",
+                    "{} lacks X-RateLimit-Limit / X-RateLimit-Remaining (got {} / {})",
                     ex.summary(),
-                    ex.header("x-ratelimit-limit"),
-                    ex.header("x-ratelimit-remaining")
+                    crate::text::json_or(ex.header("x-ratelimit-limit"), "none"),
+                    crate::text::json_or(ex.header("x-ratelimit-remaining"), "none")
                 )
             },
             &[ex],
@@ -181,8 +187,8 @@ pub(super) async fn every_response_carries_rate_limit_headers(cx: Cx) -> CheckRe
                 reset.is_some_and(|r| r > 0),
                 || {
                     format!(
-                        "a 429 came with X-RateLimit-Reset {:?} (must be whole seconds > 0)",
-                        ex.header("x-ratelimit-reset")
+                        "a 429 came with X-RateLimit-Reset {} (must be whole seconds > 0)",
+                        crate::text::json_or(ex.header("x-ratelimit-reset"), "absent")
                     )
                 },
                 &[&ex],

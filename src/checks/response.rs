@@ -32,7 +32,7 @@ pub(super) async fn success_matches_the_resource_schema(cx: Cx) -> CheckResult {
                 ));
             }
             let id = json.pointer("/data/id").and_then(Value::as_str).unwrap_or_default();
-            cx.ensure(id == token.id, || format!("data.id is {id:?}, the path id is {:?}", token.id), &[&ex])?;
+            cx.ensure(id == token.id, || format!("data.id is {}, the path id is {}", crate::text::json_str(id), crate::text::json_str(&token.id)), &[&ex])?;
             match json.pointer("/data/attributes/hardcoded_type") {
                 Some(Value::Null) => {}
                 Some(Value::String(s)) if s.is_empty() => cx.observed(
@@ -42,7 +42,7 @@ pub(super) async fn success_matches_the_resource_schema(cx: Cx) -> CheckResult {
                 )?,
                 other => cx.ensure(
                     false,
-                    || format!("hardcoded_type is {other:?} on a token created through the API (documented: null)"),
+                    || format!("hardcoded_type is {} on a token created through the API (documented: null)", other.map_or_else(|| "absent".to_owned(), Value::to_string)),
                     &[&ex],
                 )?,
             }
@@ -123,7 +123,13 @@ async fn stored_as_sent(cx: &Cx, id: &ResourceId, body: Value) -> CheckResult {
             let got = role_id(resource);
             cx.ensure(
                 got == Some(sent_role),
-                || format!("the role in {what} is {got:?}, sent {sent_role:?}"),
+                || {
+                    format!(
+                        "the role in {what} is {}, sent {}",
+                        crate::text::json_or(got, "absent"),
+                        crate::text::json_str(sent_role)
+                    )
+                },
                 &[&ex, evidence],
             )?;
         }

@@ -7,6 +7,7 @@ use crate::client::Auth;
 use crate::fixtures::Flags;
 use crate::generate::{self, Binding};
 use crate::outcome::CheckResult;
+use crate::text::json_str;
 
 /// What a role check says when its roles cannot be told apart.
 const ROLES_ALIKE: &str = "a role change cannot be observed";
@@ -41,7 +42,7 @@ pub(super) async fn role_is_preserved_when_relationships_are_omitted(cx: Cx) -> 
             let got = reset.data().and_then(role_id).map(str::to_owned);
             cx.ensure(
                 got.as_deref() == Some(role_ids[1].as_str()),
-                || format!("moving the token from its creation role {:?} to role {:?} answered role {got:?}", role_ids[0], role_ids[1]),
+                || format!("moving the token from its creation role {} to role {} answered {}", json_str(&role_ids[0]), json_str(&role_ids[1]), shown_role(got.as_deref())),
                 &[&reset],
             )?;
             let mut expected = role_ids[1].clone();
@@ -57,14 +58,14 @@ pub(super) async fn role_is_preserved_when_relationships_are_omitted(cx: Cx) -> 
                 let got = ex.data().and_then(role_id).map(str::to_owned);
                 cx.ensure(
                     got.as_deref() == Some(expected.as_str()),
-                    || format!("after the updates [{}], the response's role is {got:?}, expected {expected:?}", history.join(", ")),
+                    || format!("after the updates [{}], the response shows {}, expected role {}", history.join(", "), shown_role(got.as_deref()), json_str(&expected)),
                     &[&ex],
                 )?;
                 let (read, data) = cx.read_token(&token.id).await?;
                 let got = role_id(&data).map(str::to_owned);
                 cx.ensure(
                     got.as_deref() == Some(expected.as_str()),
-                    || format!("after the updates [{}], a fresh read shows role {got:?}, expected {expected:?}", history.join(", ")),
+                    || format!("after the updates [{}], a fresh read shows {}, expected role {}", history.join(", "), shown_role(got.as_deref()), json_str(&expected)),
                     &[&ex, &read],
                 )?;
             }
@@ -92,16 +93,33 @@ pub(super) async fn role_is_reassigned_when_sent(cx: Cx) -> CheckResult {
         let got = ex.data().and_then(role_id).map(str::to_owned);
         cx.ensure(
             got.as_deref() == Some(target.id.as_str()),
-            || format!("sent role {:?}, the response shows {got:?}", target.id),
+            || {
+                format!(
+                    "sent role {}, the response shows {}",
+                    json_str(&target.id),
+                    shown_role(got.as_deref())
+                )
+            },
             &[&ex],
         )?;
         let (read, data) = cx.read_token(&token.id).await?;
         let got = role_id(&data).map(str::to_owned);
         cx.ensure(
             got.as_deref() == Some(target.id.as_str()),
-            || format!("sent role {:?}, a fresh read shows {got:?}", target.id),
+            || {
+                format!(
+                    "sent role {}, a fresh read shows {}",
+                    json_str(&target.id),
+                    shown_role(got.as_deref())
+                )
+            },
             &[&ex, &read],
         )?;
     }
     Ok(())
+}
+
+/// A role as a message shows it: `role "12"`, or "no role".
+fn shown_role(role: Option<&str>) -> String {
+    role.map_or_else(|| "no role".to_owned(), |r| format!("role {}", json_str(r)))
 }

@@ -72,6 +72,10 @@ pub(crate) struct RunArgs {
     /// Also write the report as JUnit XML: one testcase per check, one testsuite per clause.
     #[arg(long, value_name = "PATH")]
     junit: Option<PathBuf>,
+    /// Also write a Markdown summary for a CI job page: a table of clauses and each failure
+    /// with its reproducer [default: appended to $GITHUB_STEP_SUMMARY when that is set].
+    #[arg(long, value_name = "PATH")]
+    summary: Option<PathBuf>,
     /// Allow destructive clauses (rotating and deleting a factory token) on a target the suite
     /// did not start itself (by default they run only on the embedded server, not on loopback).
     #[arg(long, conflicts_with = "no_destructive")]
@@ -138,6 +142,36 @@ impl RunArgs {
             },
         }
     }
+}
+
+impl RunArgs {
+    /// Where the Markdown summary goes, and whether it is appended: `--summary` is written
+    /// whole; without it, `$GITHUB_STEP_SUMMARY` (when set) is appended to, as GitHub
+    /// expects of every step.
+    fn summary_target(&self) -> Option<(PathBuf, bool)> {
+        if let Some(path) = &self.summary {
+            return Some((path.clone(), false));
+        }
+        std::env::var_os("GITHUB_STEP_SUMMARY")
+            .filter(|v| !v.is_empty())
+            .map(|v| (PathBuf::from(v), true))
+    }
+}
+
+fn write_summary(path: &std::path::Path, append: bool, text: &str) -> Result<(), CliError> {
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .map_err(|source| CliError::Write {
+            what: "the summary to ",
+            path: path.to_owned(),
+            source,
+        })
 }
 
 pub(crate) async fn run(args: RunArgs) -> Result<Code, CliError> {
@@ -251,6 +285,12 @@ pub(crate) async fn run(args: RunArgs) -> Result<Code, CliError> {
         if file.write(&text).is_err() {
             failed_to_write = true;
         }
+    }
+    if let Some((path, append)) = args.summary_target()
+        && let Err(error) = write_summary(&path, append, &crate::report::summary::summary(&report))
+    {
+        error.report();
+        failed_to_write = true;
     }
     let leftovers: Vec<&String> = report
         .clauses

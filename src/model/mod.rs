@@ -279,9 +279,9 @@ impl Model {
         let attr = |key: &str| data.pointer(&format!("/attributes/{key}"));
         if attr("name").and_then(Value::as_str) != Some(want.name.as_str()) {
             out.push(format!(
-                "name {} (expected {:?})",
+                "name {} (expected {})",
                 shown(attr("name")),
-                want.name
+                crate::text::json_str(&want.name)
             ));
         }
         for (key, value) in [
@@ -297,13 +297,17 @@ impl Model {
             .pointer("/relationships/role/data/id")
             .and_then(Value::as_str);
         if role != want.role.as_deref() {
-            out.push(format!("role {role:?} (expected {:?})", want.role));
+            out.push(format!(
+                "role {} (expected {})",
+                crate::text::json_or(role, "none"),
+                crate::text::json_or(want.role.as_deref(), "none")
+            ));
         }
         if hardcoded(data) != want.hardcoded {
             out.push(format!(
-                "hardcoded_type {} (expected {:?})",
+                "hardcoded_type {} (expected {})",
                 shown(attr("hardcoded_type")),
-                want.hardcoded
+                crate::text::json_or(want.hardcoded.as_deref(), "null")
             ));
         }
         if let Some(held) = held {

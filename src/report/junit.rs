@@ -1,7 +1,8 @@
 //! `--junit PATH`: the run as a JUnit XML report, the format most CI systems read (GitLab,
 //! Jenkins, GitHub Actions reporters, Azure Pipelines).
 //!
-//! One `<testsuite>` per clause (named by the clause id), one `<testcase>` per check. A fail is
+//! One `<testsuite>` per clause (named by the clause id), one `<testcase>` per check; the
+//! suites carry the run's start (`timestamp`, RFC 3339 UTC) and every element its `time`. A fail is
 //! a `<failure>` whose text is the failure in full, which already ends with the `replay:` line
 //! and the `curl` reproducer, and whose `message` is its one-line summary (what went wrong); skipped and inconclusive checks are `<skipped>` with the reason
 //! (inconclusive ones prefixed `inconclusive: `), since JUnit has no "could not test" outcome
@@ -26,23 +27,25 @@ pub fn junit(report: &RunReport) -> String {
     let skipped = count(Status::Skipped) + count(Status::Inconclusive);
     let _ = writeln!(
         out,
-        "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{skipped}\" time=\"{}\">",
+        "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{skipped}\" time=\"{}\" timestamp=\"{}\">",
         escape_attr(&format!("token-conformance {}", report.target_name)),
         checks().count(),
         count(Status::Fail),
         seconds(report.duration_ms),
+        escape_attr(&report.started_at),
     );
     for clause in &report.clauses {
         let in_clause =
             |status: Status| clause.checks.iter().filter(|k| k.status == status).count();
         let _ = writeln!(
             out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{}\">",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{}\" timestamp=\"{}\">",
             escape_attr(&clause.id),
             clause.checks.len(),
             in_clause(Status::Fail),
             in_clause(Status::Skipped) + in_clause(Status::Inconclusive),
             seconds(clause.checks.iter().map(|k| k.duration_ms).sum()),
+            escape_attr(&report.started_at),
         );
         out.push_str("    <properties>\n");
         for (name, value) in [

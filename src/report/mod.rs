@@ -4,9 +4,14 @@
 //! built from the redacted request and shell-quoted last, and nothing is replaced in it
 //! afterwards.
 //!
+//! The `--json` document also holds every failed and inconclusive check as structured data
+//! (`findings`: the clause's promise, what was observed, the redacted exchanges with their
+//! bodies as JSON, the reproducer and the [`replay_id`]), and the run's start (RFC 3339 UTC).
+//!
 //! This file holds the report types and how checks become them; `human` renders the terminal
-//! report, [`junit`] the JUnit XML, `curl` the reproducers, and [`matrix`] (with
-//! [`matrix_md`] and [`matrix_html`]) the compatibility matrix. A report is built from plain
+//! report, [`junit`] the JUnit XML, [`summary`] the Markdown summary for CI job pages, `curl`
+//! the reproducers, and [`matrix`] (with [`matrix_md`] and [`matrix_html`]) the
+//! compatibility matrix. A report is built from plain
 //! data ([`RunFacts`], the check reports), never from the engine's session.
 
 mod curl;
@@ -15,6 +20,8 @@ pub mod junit;
 pub mod matrix;
 pub mod matrix_html;
 pub mod matrix_md;
+pub mod replay_id;
+pub mod summary;
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -50,6 +57,17 @@ pub struct CheckReport {
     pub warnings: Vec<String>,
     /// A `curl` command for the smallest failing request.
     pub reproducer: Option<String>,
+    /// What the clause promises (its quote), for a check that failed or was inconclusive.
+    pub expected: Option<String>,
+    /// What happened instead, in the check's words (redacted, without the evidence); the
+    /// reason, for an inconclusive check.
+    pub observed: Option<String>,
+    /// The evidence of a failure, redacted, oldest first (the last is the failing request).
+    #[serde(skip)]
+    pub exchanges: Vec<Exchange>,
+    /// The finding's stable id (`token-conformance replay ID`), for a failed or inconclusive
+    /// check.
+    pub replay_id: Option<String>,
 }
 
 impl CheckReport {
@@ -103,6 +121,8 @@ pub struct RunReport {
     pub rate_limit_wait_ms: u64,
     /// Wall time.
     pub duration_ms: u64,
+    /// When the run started (RFC 3339, UTC).
+    pub started_at: String,
 }
 
 /// The longest reason or warning a check report shows (the suite's own reasons are a few
@@ -146,10 +166,16 @@ pub fn check_report(
             MAX_REASON_CHARS,
         ))
     };
+    let mut observed = None;
+    let mut evidence = Vec::new();
     let (status, message, reproducer) = match result {
         Ok(()) => (Status::Pass, String::new(), None),
         Err(Finding::Skipped(reason)) => (Status::Skipped, clean(&reason), None),
-        Err(Finding::Inconclusive(reason)) => (Status::Inconclusive, clean(&reason), None),
+        Err(Finding::Inconclusive(reason)) => {
+            let reason = clean(&reason);
+            observed = Some(reason.clone());
+            (Status::Inconclusive, reason, None)
+        }
         Err(Finding::Fail(failure)) => {
             // Redacted again with every secret known now, then quoted: the order that keeps
             // a secret matching part of a quoted name from breaking the quoting.
@@ -159,18 +185,28 @@ pub fn check_report(
                 .map(|ex| secrets.redact_exchange(ex))
                 .collect();
             let reproducer = exchanges.last().map(curl_command);
-            let message = failure_text(
-                def,
-                &clean(&failure.message),
-                &exchanges,
-                settings,
-                reproducer.as_deref(),
-            );
+            let said = clean(&failure.message);
+            let message = failure_text(def, &said, &exchanges, settings, reproducer.as_deref());
+            observed = Some(said);
+            evidence = exchanges;
             // Escaping only turns characters into visible text that holds no quote, so it
             // cannot change how the shell reads the reproducer line (which has none anyway).
             (Status::Fail, crate::output::terminal(&message), reproducer)
         }
     };
+    let finding = matches!(status, Status::Fail | Status::Inconclusive);
+    let expected = finding
+        .then(|| Spec::embedded().catalog().clause(def.clause))
+        .flatten()
+        .map(|clause| clause.quote.clone());
+    let replay_id = finding.then(|| {
+        replay_id::replay_id(
+            settings.seed,
+            settings.budget.cases,
+            settings.profile.as_str(),
+            &def.full_name(),
+        )
+    });
     CheckReport {
         clause: def.clause.id().to_owned(),
         name: def.name.to_owned(),
@@ -181,6 +217,10 @@ pub fn check_report(
         duration_ms: duration.as_millis() as u64,
         warnings: warnings.iter().map(|w| clean(w)).collect(),
         reproducer,
+        expected,
+        observed,
+        exchanges: evidence,
+        replay_id,
     }
 }
 
@@ -307,7 +347,87 @@ pub fn run_report(facts: RunFacts<'_>, checks: Vec<CheckReport>) -> RunReport {
             .rate_limit_wait_ms
             .load(std::sync::atomic::Ordering::Relaxed),
         duration_ms: duration.as_millis() as u64,
+        // The run started `duration` ago: the engine's facts need no clock of their own.
+        started_at: rfc3339(
+            std::time::SystemTime::now()
+                .checked_sub(duration)
+                .unwrap_or(std::time::UNIX_EPOCH),
+        ),
     }
+}
+
+/// `time` as RFC 3339 in UTC, to the second (`2026-12-02T01:37:53Z`).
+pub fn rfc3339(time: std::time::SystemTime) -> String {
+    let secs = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's days-to-civil algorithm, for days since 1970-01-01.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// The path (and query) of a URL: what a report shows of a request, the host being the
+/// target's.
+fn url_path(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
+    after_scheme.find('/').map_or("/", |i| &after_scheme[i..])
+}
+
+/// The longest body a finding's exchange holds as JSON; a longer one (a target can answer
+/// megabytes) is kept as its first [`MAX_REASON_CHARS`] characters.
+const MAX_BODY_BYTES: usize = 64 << 10;
+
+/// A body as JSON when it is JSON (and not huge), else as a string cut short; `null` for none.
+fn body_json(text: Option<&str>) -> Value {
+    match text {
+        None => Value::Null,
+        Some(text) => (text.len() <= MAX_BODY_BYTES)
+            .then(|| serde_json::from_str(text).ok())
+            .flatten()
+            .unwrap_or_else(|| Value::String(crate::text::truncate(text, MAX_REASON_CHARS))),
+    }
+}
+
+fn headers_json(headers: &[(String, String)]) -> Value {
+    Value::Array(
+        headers
+            .iter()
+            .map(|(name, value)| json!({ "name": name, "value": value }))
+            .collect(),
+    )
+}
+
+/// One exchange of a finding's evidence (already redacted) as structured data.
+fn exchange_json(ex: &Exchange) -> Value {
+    json!({
+        "request": {
+            "method": ex.request.method,
+            "url": ex.request.url,
+            "path": url_path(&ex.request.url),
+            "headers": headers_json(&ex.request.headers),
+            "body": body_json(ex.request.body.as_deref()),
+        },
+        "response": {
+            "status": ex.status,
+            "headers": headers_json(&ex.headers),
+            "body": body_json((!ex.body_text.is_empty()).then_some(ex.body_text.as_str())),
+        },
+        "elapsed_ms": ex.elapsed.as_millis() as u64,
+    })
 }
 
 impl RunReport {
@@ -322,9 +442,29 @@ impl RunReport {
         )
     }
 
+    /// The failed and inconclusive checks, in catalog order.
+    pub fn findings(&self) -> impl Iterator<Item = &CheckReport> {
+        self.clauses
+            .iter()
+            .flat_map(|c| &c.checks)
+            .filter(|k| matches!(k.status, Status::Fail | Status::Inconclusive))
+    }
+
     /// The `--json` document.
     pub fn to_json(&self) -> Value {
         let (pass, fail, inconclusive, skipped) = self.counts();
+        let findings: Vec<Value> = self
+            .findings()
+            .map(|k| {
+                json!({
+                    "clause": k.clause, "check": k.name, "full_name": k.full_name(),
+                    "status": k.status, "expected": k.expected, "observed": k.observed,
+                    "exchanges": k.exchanges.iter().map(exchange_json).collect::<Vec<_>>(),
+                    "reproducer": k.reproducer, "replay_id": k.replay_id,
+                    "duration_ms": k.duration_ms,
+                })
+            })
+            .collect();
         json!({
             "tool": { "name": "token-conformance", "version": env!("CARGO_PKG_VERSION") },
             "target": { "name": self.target_name, "base_url": self.base_url, "cda_url": self.cda_url,
@@ -337,10 +477,12 @@ impl RunReport {
                 "checks": c.checks.iter().map(|k| json!({
                     "name": k.name, "status": k.status, "message": k.message, "cases": k.cases,
                     "requests": k.requests, "duration_ms": k.duration_ms, "warnings": k.warnings,
-                    "reproducer": k.reproducer })).collect::<Vec<_>>(),
+                    "reproducer": k.reproducer, "replay_id": k.replay_id })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "requests": self.requests,
             "duration_ms": self.duration_ms,
+            "started_at": self.started_at,
+            "findings": findings,
             "summary": { "pass": pass, "fail": fail, "inconclusive": inconclusive, "skipped": skipped },
         })
     }
@@ -359,6 +501,36 @@ mod tests {
             destructive: false,
             run_id: "00000000".to_owned(),
         }
+    }
+
+    #[test]
+    fn dates_are_rfc3339_utc() {
+        let at = |secs| rfc3339(std::time::UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_796_175_473), "2026-12-02T01:37:53Z");
+    }
+
+    #[test]
+    fn a_body_is_json_when_it_is_and_short_otherwise() {
+        assert_eq!(body_json(Some(r#"{"a":[1]}"#)), json!({"a": [1]}));
+        assert_eq!(body_json(Some("<html>")), json!("<html>"));
+        assert_eq!(body_json(None), Value::Null);
+        let huge = format!("[{}0]", "0,".repeat(MAX_BODY_BYTES));
+        assert!(
+            body_json(Some(&huge))
+                .as_str()
+                .is_some_and(|s| s.len() < 4096)
+        );
+    }
+
+    #[test]
+    fn a_request_is_shown_by_its_path() {
+        assert_eq!(
+            url_path("http://127.0.0.1:3/access_tokens/7?x=1"),
+            "/access_tokens/7?x=1"
+        );
+        assert_eq!(url_path("https://h"), "/");
     }
 
     #[test]

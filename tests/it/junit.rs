@@ -108,13 +108,39 @@ fn a_fault_shows_as_exactly_one_failed_testcase_with_its_reproducer() {
         .filter(|n| n.has_tag_name("testsuite"))
         .collect();
     assert_eq!(suites.len(), report.clauses.len());
+    // The run's start on the suites (RFC 3339 UTC), and a time on every element.
+    let stamp = root.attribute("timestamp").unwrap();
+    assert!(is_rfc3339_utc(stamp), "{stamp}");
+    for case in &cases {
+        assert!(
+            case.attribute("time")
+                .is_some_and(|t| t.parse::<f64>().is_ok())
+        );
+    }
     for (suite, clause) in suites.iter().zip(&report.clauses) {
+        assert_eq!(suite.attribute("timestamp"), Some(stamp));
+        assert!(
+            suite
+                .attribute("time")
+                .is_some_and(|t| t.parse::<f64>().is_ok())
+        );
         assert_eq!(suite.attribute("name"), Some(clause.id.as_str()));
         assert_eq!(
             suite.attribute("tests"),
             Some(clause.checks.len().to_string().as_str())
         );
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, a plausible date.
+fn is_rfc3339_utc(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 20
+        && text.ends_with('Z')
+        && [4, 7].iter().all(|&i| b[i] == b'-')
+        && b[10] == b'T'
+        && [13, 16].iter().all(|&i| b[i] == b':')
+        && text[..4].parse::<u32>().is_ok_and(|y| y >= 2024)
 }
 
 fn check(name: &str, status: Status, message: &str) -> CheckReport {
@@ -128,6 +154,10 @@ fn check(name: &str, status: Status, message: &str) -> CheckReport {
         duration_ms: 1234,
         warnings: vec!["a <warning> & \u{7}bell".to_owned()],
         reproducer: None,
+        expected: None,
+        observed: None,
+        exchanges: Vec::new(),
+        replay_id: None,
     }
 }
 
@@ -159,6 +189,7 @@ fn markup_quotes_and_control_characters_keep_the_document_well_formed() {
         requests: 6,
         rate_limit_wait_ms: 0,
         duration_ms: 5,
+        started_at: "2026-12-02T01:37:53Z".to_owned(),
     };
     let xml = junit(&report);
     let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
