@@ -424,7 +424,7 @@ fn exchange_json(ex: &Exchange) -> Value {
         "response": {
             "status": ex.status,
             "headers": headers_json(&ex.headers),
-            "body": body_json((!ex.body_text.is_empty()).then_some(ex.body_text.as_str())),
+            "body": body_json((!ex.body_text.is_empty()).then_some(&*ex.body_text)),
         },
         "elapsed_ms": ex.elapsed.as_millis() as u64,
     })

@@ -3,9 +3,8 @@
 //! pass on reports without failures), and every report of every run — the terminal text, the JSON,
 //! JUnit, the Markdown summary, and the HTML and Markdown matrix of all the runs — is searched
 //! for `Some(`, `None`, `Object {` and `String(`.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
