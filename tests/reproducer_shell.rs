@@ -166,6 +166,7 @@ fn run_case(
         profile: Profile::Documented,
         destructive: false,
         run_id: "00000000".to_owned(),
+        replay: checks::ReplayHint::default(),
     };
     let def = &checks::all()[0];
     let report = check_report(

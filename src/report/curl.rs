@@ -7,7 +7,7 @@
 use crate::client::Exchange;
 
 /// Quote for a POSIX shell: single quotes, with `'` written as `'\''`.
-fn shell_quote(text: &str) -> String {
+pub(crate) fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 

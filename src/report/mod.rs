@@ -15,6 +15,7 @@ pub mod junit;
 pub mod matrix;
 pub mod matrix_html;
 pub mod matrix_md;
+pub mod replay_id;
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -216,9 +217,37 @@ fn failure_text(
         }
         let _ = writeln!(out, "    {}", crate::text::truncate(&ex.body_text, 2000));
     }
-    let _ = writeln!(
-        out,
-        "\nreplay: token-conformance run --seed {} --cases {} --profile {}{} --filter {} (plus the same target options)",
+    let _ = writeln!(out, "\nreplay: {}", replay_line(def, settings));
+    if let Some(curl) = curl {
+        let _ = writeln!(out, "reproduce: {curl}");
+    }
+    out
+}
+
+/// How to replay a failure of `def` after the run: by its id from the JSON report when one
+/// is written, else a `replay` command line with the run's seed, cases and profile and the
+/// target's options spelled out (the token only as a placeholder, never its value).
+fn replay_line(def: &CheckDef, settings: &Settings) -> String {
+    let id = replay_id::replay_id(
+        settings.seed,
+        settings.budget.cases,
+        settings.profile.as_str(),
+        &def.full_name(),
+    );
+    let hint = &settings.replay;
+    if let Some(report) = &hint.report {
+        return format!(
+            "token-conformance replay {id} --report {}",
+            curl::shell_quote(&report.display().to_string())
+        );
+    }
+    let mut line = String::new();
+    if hint.base_url.is_some() {
+        line.push_str("CONFORMANCE_API_TOKEN=… ");
+    }
+    let _ = write!(
+        line,
+        "token-conformance replay --seed {} --cases {} --profile {}{} --filter {}",
         settings.seed,
         settings.budget.cases,
         settings.profile.as_str(),
@@ -229,10 +258,18 @@ fn failure_text(
         },
         def.full_name()
     );
-    if let Some(curl) = curl {
-        let _ = writeln!(out, "reproduce: {curl}");
+    for (flag, value) in [
+        ("--base-url", &hint.base_url),
+        ("--cda-url", &hint.cda_url),
+        ("--environment", &hint.environment),
+    ] {
+        if let Some(value) = value {
+            let _ = write!(line, " {flag} {}", curl::shell_quote(value));
+        }
     }
-    out
+    // A shell comment, so that the line still runs as it is pasted.
+    let _ = write!(line, "  # replay id {id}");
+    line
 }
 
 /// What a run was, apart from its checks: the plain facts a report needs from the engine,
@@ -337,7 +374,9 @@ impl RunReport {
                 "checks": c.checks.iter().map(|k| json!({
                     "name": k.name, "status": k.status, "message": k.message, "cases": k.cases,
                     "requests": k.requests, "duration_ms": k.duration_ms, "warnings": k.warnings,
-                    "reproducer": k.reproducer })).collect::<Vec<_>>(),
+                    "reproducer": k.reproducer,
+                    "replay_id": (k.status == Status::Fail).then(|| replay_id::replay_id(
+                        self.seed, self.cases, self.profile.as_str(), &k.full_name())) })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "requests": self.requests,
             "duration_ms": self.duration_ms,
@@ -358,6 +397,7 @@ mod tests {
             profile: Profile::Documented,
             destructive: false,
             run_id: "00000000".to_owned(),
+            replay: crate::checks::ReplayHint::default(),
         }
     }
 
