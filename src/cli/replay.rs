@@ -207,10 +207,32 @@ pub(crate) async fn replay(args: ReplayArgs) -> Result<Code, CliError> {
         .lock()
         .map(|log| log.clone())
         .unwrap_or_default();
-    outln!("\nrequests sent ({}):", sent.len());
+    // The fixtures it created and removed, in full; the generated cases and their shrinking
+    // only counted (hundreds of requests): the failure below shows the shrunk case's exchanges.
+    outln!("\nrequests sent: {}", sent.len());
+    let mut skipped = 0;
     for request in &sent {
+        let path = reqwest::Url::parse(&request.url)
+            .map(|u| u.path().to_owned())
+            .unwrap_or_default();
+        let fixture = (request.method == "POST"
+            && matches!(path.as_str(), "/roles" | "/access_tokens"))
+            || request.method == "DELETE";
+        if !fixture {
+            skipped += 1;
+            continue;
+        }
+        if skipped > 0 {
+            outln!("  … {skipped} requests of the check");
+            skipped = 0;
+        }
         outln!(
-            "  → {} {}",
+            "  {} {} {}",
+            if request.method == "DELETE" {
+                "cleanup:"
+            } else {
+                "fixture:"
+            },
             crate::output::terminal_line(&request.method),
             crate::output::terminal_line(&request.url)
         );
@@ -220,6 +242,9 @@ pub(crate) async fn replay(args: ReplayArgs) -> Result<Code, CliError> {
                 crate::output::terminal_line(&crate::text::truncate(body, 300))
             );
         }
+    }
+    if skipped > 0 {
+        outln!("  … {skipped} requests of the check");
     }
     let Some(check) = report.clauses.iter().flat_map(|c| &c.checks).next() else {
         return Err(CliError::Usage(format!(
