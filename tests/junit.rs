@@ -129,6 +129,7 @@ fn check(name: &str, status: Status, message: &str) -> CheckReport {
         duration_ms: 1234,
         warnings: vec!["a <warning> & \u{7}bell".to_owned()],
         reproducer: None,
+        script: None,
     }
 }
 

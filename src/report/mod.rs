@@ -51,6 +51,9 @@ pub struct CheckReport {
     pub warnings: Vec<String>,
     /// A `curl` command for the smallest failing request.
     pub reproducer: Option<String>,
+    /// When the failing requests name the run's fixtures: a `sh` script that creates new
+    /// ones like them, sends the requests against them and deletes them.
+    pub script: Option<String>,
 }
 
 impl CheckReport {
@@ -147,10 +150,10 @@ pub fn check_report(
             MAX_REASON_CHARS,
         ))
     };
-    let (status, message, reproducer) = match result {
-        Ok(()) => (Status::Pass, String::new(), None),
-        Err(Finding::Skipped(reason)) => (Status::Skipped, clean(&reason), None),
-        Err(Finding::Inconclusive(reason)) => (Status::Inconclusive, clean(&reason), None),
+    let (status, message, reproducer, script) = match result {
+        Ok(()) => (Status::Pass, String::new(), None, None),
+        Err(Finding::Skipped(reason)) => (Status::Skipped, clean(&reason), None, None),
+        Err(Finding::Inconclusive(reason)) => (Status::Inconclusive, clean(&reason), None, None),
         Err(Finding::Fail(failure)) => {
             // Redacted again with every secret known now, then quoted: the order that keeps
             // a secret matching part of a quoted name from breaking the quoting.
@@ -160,16 +163,34 @@ pub fn check_report(
                 .map(|ex| secrets.redact_exchange(ex))
                 .collect();
             let reproducer = exchanges.last().map(curl_command);
+            let id = replay_id::replay_id(
+                settings.seed,
+                settings.budget.cases,
+                settings.profile.as_str(),
+                &def.full_name(),
+            );
+            let script = curl::script(
+                &exchanges,
+                &format!("{} (replay id {id})", def.full_name()),
+                Spec::embedded().role_permissions(),
+                &id[..8],
+            );
             let message = failure_text(
                 def,
                 &clean(&failure.message),
                 &exchanges,
                 settings,
                 reproducer.as_deref(),
+                script.as_deref(),
             );
             // Escaping only turns characters into visible text that holds no quote, so it
             // cannot change how the shell reads the reproducer line (which has none anyway).
-            (Status::Fail, crate::output::terminal(&message), reproducer)
+            (
+                Status::Fail,
+                crate::output::terminal(&message),
+                reproducer,
+                script,
+            )
         }
     };
     CheckReport {
@@ -182,6 +203,7 @@ pub fn check_report(
         duration_ms: duration.as_millis() as u64,
         warnings: warnings.iter().map(|w| clean(w)).collect(),
         reproducer,
+        script,
     }
 }
 
@@ -191,6 +213,7 @@ fn failure_text(
     exchanges: &[Exchange],
     settings: &Settings,
     curl: Option<&str>,
+    script: Option<&str>,
 ) -> String {
     let mut out = String::new();
     if let Some(clause) = Spec::embedded().catalog().clause(def.clause) {
@@ -220,6 +243,15 @@ fn failure_text(
     let _ = writeln!(out, "\nreplay: {}", replay_line(def, settings));
     if let Some(curl) = curl {
         let _ = writeln!(out, "reproduce: {curl}");
+    }
+    if let Some(script) = script {
+        let _ = writeln!(
+            out,
+            "that request names the run's fixtures, which were removed; this sh script creates new ones, sends it against them and deletes them:"
+        );
+        for line in script.lines() {
+            let _ = writeln!(out, "    {line}");
+        }
     }
     out
 }
@@ -374,7 +406,7 @@ impl RunReport {
                 "checks": c.checks.iter().map(|k| json!({
                     "name": k.name, "status": k.status, "message": k.message, "cases": k.cases,
                     "requests": k.requests, "duration_ms": k.duration_ms, "warnings": k.warnings,
-                    "reproducer": k.reproducer,
+                    "reproducer": k.reproducer, "script": k.script,
                     "replay_id": (k.status == Status::Fail).then(|| replay_id::replay_id(
                         self.seed, self.cases, self.profile.as_str(), &k.full_name())) })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
