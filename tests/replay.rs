@@ -44,7 +44,12 @@ fn text(output: &Output) -> String {
 fn failed_run(dir: &Path) -> (common::Serve, Value) {
     let serve = common::serve(
         SECRET,
-        &["--fault", "role-dropped-when-omitted", "--rate-limit", "off"],
+        &[
+            "--fault",
+            "role-dropped-when-omitted",
+            "--rate-limit",
+            "off",
+        ],
     );
     let run = suite(
         &[
@@ -79,7 +84,9 @@ fn failed_run(dir: &Path) -> (common::Serve, Value) {
     // The terminal text names the same id as the report.
     let id = check["replay_id"].as_str().unwrap();
     assert!(
-        text(&run).contains(&format!("replay: token-conformance replay {id} --report 'r.json'")),
+        text(&run).contains(&format!(
+            "replay: token-conformance replay {id} --report 'r.json'"
+        )),
         "{}",
         text(&run)
     );
@@ -121,7 +128,11 @@ fn a_failure_replayed_from_the_report_shows_the_same_violation_and_cleans_up() {
     assert!(out.contains("fixture: POST"), "{out}");
     assert!(out.contains("cleanup: DELETE"), "{out}");
     assert!(!out.contains(SECRET), "the management secret was shown");
-    assert_eq!(fixtures_left(&serve), Vec::<String>::new(), "after the replay");
+    assert_eq!(
+        fixtures_left(&serve),
+        Vec::<String>::new(),
+        "after the replay"
+    );
 
     // The same case by its seed and name, without the report.
     let by_seed = suite(
@@ -179,8 +190,15 @@ fn the_printed_script_recreates_the_fixture_and_shows_the_violating_answer() {
         .find_map(|l| serde_json::from_str(l).ok())
         .unwrap_or_else(|| panic!("no JSON answer in {out}"));
     assert_eq!(answer["data"]["type"], "access_token", "{out}");
-    assert!(answer["data"]["relationships"]["role"]["data"].is_null(), "{out}");
-    assert_eq!(fixtures_left(&serve), Vec::<String>::new(), "after the script");
+    assert!(
+        answer["data"]["relationships"]["role"]["data"].is_null(),
+        "{out}"
+    );
+    assert_eq!(
+        fixtures_left(&serve),
+        Vec::<String>::new(),
+        "after the script"
+    );
 
     // Without the token the script refuses to start, and creates nothing.
     let refused = Command::new("sh")
