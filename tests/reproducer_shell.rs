@@ -193,9 +193,32 @@ fn run_case(
         "the printed line is the reproducer"
     );
     prop_assert!(!reproducer.contains(management));
+    // The fixture script's own lines are the suite's fixed text (a secret the generator
+    // makes `$CONFORMANCE_API_TOKEN` would match them); its replayed requests are checked.
+    let script_block: String = report
+        .script
+        .iter()
+        .flat_map(|s| s.lines())
+        .map(|l| format!("    {l}\n"))
+        .collect();
+    let replayed: Vec<&str> = report
+        .script
+        .iter()
+        .flat_map(|s| s.lines())
+        .filter(|l| l.starts_with("curl -g"))
+        .collect();
+    let rest = report.message.replace(&script_block, "");
+    if let Some(script) = &report.script {
+        prop_assert!(!script.contains(management));
+        prop_assert!(
+            report.message.contains(&script_block),
+            "the script is printed"
+        );
+    }
     if is_strong(secret) {
         prop_assert!(!reproducer.contains(secret), "{reproducer}");
-        prop_assert!(!report.message.contains(secret));
+        prop_assert!(!rest.contains(secret));
+        prop_assert!(!replayed.iter().any(|l| l.contains(secret)), "{replayed:?}");
     }
     prop_assert!(
         !reproducer
