@@ -213,3 +213,44 @@ fn the_printed_script_recreates_the_fixture_and_shows_the_violating_answer() {
     assert_eq!(fixtures_left(&serve), Vec::<String>::new());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_factory_token_changed_by_an_update_is_reproduced_by_the_update() {
+    let dir = scratch("hardcoded");
+    let serve = common::serve(
+        SECRET,
+        &["--fault", "hardcoded-applies-name", "--rate-limit", "off"],
+    );
+    let run = suite(
+        &[
+            "run",
+            "--base-url",
+            &serve.cma,
+            "--seed",
+            "1",
+            "--destructive",
+            "--filter",
+            "update.hardcoded.rejected",
+            "--json",
+            "r.json",
+        ],
+        &dir,
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).unwrap()).unwrap();
+    let check = &report["clauses"][0]["checks"][0];
+    assert!(
+        check["message"]
+            .as_str()
+            .unwrap()
+            .contains("changed after an update"),
+        "{check:#}"
+    );
+    // The request that broke the promise, not the read that showed it.
+    let reproducer = check["reproducer"].as_str().unwrap();
+    assert!(reproducer.contains(" -X PUT "), "{reproducer}");
+    // A factory token is no fixture: the line is complete as it is.
+    assert!(check["script"].is_null(), "{check:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

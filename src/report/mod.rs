@@ -434,6 +434,36 @@ mod tests {
     }
 
     #[test]
+    fn the_replay_line_names_the_report_or_spells_the_target_out() {
+        let def = &crate::checks::all()[0];
+        let mut settings = settings();
+        let id = replay_id::replay_id(1, 1, "documented", &def.full_name());
+        assert_eq!(
+            replay_line(def, &settings),
+            format!(
+                "token-conformance replay --seed 1 --cases 1 --profile documented --filter {}  # replay id {id}",
+                def.full_name()
+            )
+        );
+        settings.replay.base_url = Some("http://127.0.0.1:1/it's".to_owned());
+        settings.replay.environment = Some("sandbox".to_owned());
+        let line = replay_line(def, &settings);
+        assert!(
+            line.starts_with("CONFORMANCE_API_TOKEN=… token-conformance replay --seed 1"),
+            "{line}"
+        );
+        assert!(
+            line.contains(" --base-url 'http://127.0.0.1:1/it'\\''s' --environment 'sandbox'"),
+            "{line}"
+        );
+        settings.replay.report = Some("out/r.json".into());
+        assert_eq!(
+            replay_line(def, &settings),
+            format!("token-conformance replay {id} --report 'out/r.json'")
+        );
+    }
+
+    #[test]
     fn the_targets_words_are_redacted_then_escaped() {
         let secrets = Secrets::default();
         secrets.register("0f3c9b8a7d6e5f4a3b2c", "[secret]");
