@@ -12,7 +12,7 @@ use crate::console::{errln, outln};
 use crate::engine::Session;
 use crate::faults::{Fault, FaultSet};
 use crate::outcome::Status;
-use crate::plan::{Destructive, Limits, Plan, TargetKind, remote};
+use crate::plan::{BudgetKind, Destructive, Limits, Plan, TargetKind, remote};
 use crate::reference::ServerConfig;
 use crate::replay::Case;
 
@@ -49,6 +49,10 @@ pub(crate) struct ReplayArgs {
     /// Without a report: the run's profile.
     #[arg(long, value_enum, requires = "seed")]
     profile: Option<Profile>,
+    /// Without a report: the run's budget, when it differs from what its profile means
+    /// (`--profile strict --budget staging`).
+    #[arg(long, value_enum, requires = "seed")]
+    budget: Option<BudgetKind>,
     /// CMA base URL of the target (default: the report's; without either, the embedded server).
     #[arg(long, value_name = "URL")]
     base_url: Option<String>,
@@ -139,6 +143,7 @@ fn plan_of(args: &ReplayArgs, case: &Case) -> Result<Plan, CliError> {
         ));
     }
     let (strictness, budget) = case.strictness_and_budget();
+    let budget = args.budget.unwrap_or(budget);
     Ok(Plan {
         target,
         strictness,
