@@ -25,6 +25,7 @@ pub mod outcome;
 pub mod output;
 pub mod plan;
 pub mod reference;
+pub mod replay;
 pub mod report;
 pub mod spec;
 pub mod text;

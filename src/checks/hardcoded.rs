@@ -127,7 +127,9 @@ pub(super) async fn factory_tokens_reject_an_unchanged_update(cx: Cx) -> CheckRe
                         token_state(&before),
                         token_state(&after)
                     ),
-                    &[&ex, &read],
+                    // The update last: the reproducer is the last exchange, and it is the
+                    // update that broke the promise (the read only shows it).
+                    &[&read, &ex],
                 ));
             }
             cx.ensure(

@@ -152,6 +152,22 @@ pub struct Settings {
     pub destructive: bool,
     /// Unique per run; part of every fixture name.
     pub run_id: String,
+    /// What a failure's text needs to say how to replay it.
+    pub replay: ReplayHint,
+}
+
+/// How a failure can be replayed after the run: by its id from the JSON report, when one is
+/// written, or else by a `replay` command line with the target's options spelled out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayHint {
+    /// The `--json` report the run writes.
+    pub report: Option<std::path::PathBuf>,
+    /// A remote target's CMA URL (`None`: the embedded server).
+    pub base_url: Option<String>,
+    /// Its CDA URL.
+    pub cda_url: Option<String>,
+    /// Its environment.
+    pub environment: Option<String>,
 }
 
 /// A boxed check future.
@@ -337,6 +353,7 @@ mod tests {
             profile,
             destructive,
             run_id: "t".to_owned(),
+            replay: ReplayHint::default(),
         }
     }
 

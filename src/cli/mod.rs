@@ -1,5 +1,5 @@
 //! The command line: one module per command (`run`, the default, `serve`, `clauses`,
-//! `matrix`, `sweep`, `openapi`, `mutants`), one error type that maps to the documented exit
+//! `matrix`, `sweep`, `openapi`, `mutants`, `replay`), one error type that maps to the documented exit
 //! codes ([`Code`], [`CliError`]), and one output helper ([`output`]). The commands turn
 //! their flags into a [`Plan`](crate::plan::Plan) and leave the rest to the library.
 
@@ -8,6 +8,7 @@ mod export;
 mod matrix;
 mod mutants;
 pub mod output;
+mod replay;
 mod run;
 mod serve;
 mod sweep;
@@ -72,6 +73,10 @@ enum Command {
         after_help = "Exit codes:\n  0  every fault was detected by a clause it declares, and every check failed under some fault\n  1  a fault survived, was caught only by undeclared clauses, or a check never failed\n  2  bad usage"
     )]
     Mutants(mutants::MutantsArgs),
+    /// Run one failure again after the run: by its replay id from a `--json` report, or by
+    /// `--seed` and `--filter`; prints every request and removes its fixtures.
+    #[command(after_help = replay::AFTER_HELP)]
+    Replay(replay::ReplayArgs),
 }
 
 /// The exit codes, as `--help` documents them ([`EXIT_CODES`]).
@@ -216,6 +221,7 @@ pub fn main() -> ExitCode {
         Command::Matrix(args) => runtime.block_on(matrix::matrix(args)),
         Command::Openapi => export::openapi(),
         Command::Mutants(args) => runtime.block_on(mutants::mutants(args)),
+        Command::Replay(args) => runtime.block_on(replay::replay(args)),
     };
     let code = match result {
         Ok(code) => code,

@@ -131,6 +131,7 @@ impl Session {
             }
         };
         let destructive = plan.destructive_allowed(target.embedded);
+        let target_embedded = target.embedded;
         let client = Client::new(target)?;
         client.set_request_cap(plan.limits.max_requests);
         client.record_requests(plan.record_requests);
@@ -168,6 +169,12 @@ impl Session {
             profile: plan.profile(),
             destructive,
             run_id: run_id(),
+            replay: checks::ReplayHint {
+                report: plan.reports.json.clone(),
+                base_url: (!target_embedded).then(|| client.target().base_url.clone()),
+                cda_url: client.target().cda_url.clone().filter(|_| !target_embedded),
+                environment: client.target().environment.clone(),
+            },
         };
         Ok(Session {
             client,

@@ -68,6 +68,9 @@ pub struct CheckReport {
     /// The finding's stable id (`token-conformance replay ID`), for a failed or inconclusive
     /// check.
     pub replay_id: Option<String>,
+    /// When the failing requests name the run's fixtures: a `sh` script that creates new
+    /// ones like them, sends the requests against them and deletes them.
+    pub script: Option<String>,
 }
 
 impl CheckReport {
@@ -168,13 +171,13 @@ pub fn check_report(
     };
     let mut observed = None;
     let mut evidence = Vec::new();
-    let (status, message, reproducer) = match result {
-        Ok(()) => (Status::Pass, String::new(), None),
-        Err(Finding::Skipped(reason)) => (Status::Skipped, clean(&reason), None),
+    let (status, message, reproducer, script) = match result {
+        Ok(()) => (Status::Pass, String::new(), None, None),
+        Err(Finding::Skipped(reason)) => (Status::Skipped, clean(&reason), None, None),
         Err(Finding::Inconclusive(reason)) => {
             let reason = clean(&reason);
             observed = Some(reason.clone());
-            (Status::Inconclusive, reason, None)
+            (Status::Inconclusive, reason, None, None)
         }
         Err(Finding::Fail(failure)) => {
             // Redacted again with every secret known now, then quoted: the order that keeps
@@ -185,13 +188,37 @@ pub fn check_report(
                 .map(|ex| secrets.redact_exchange(ex))
                 .collect();
             let reproducer = exchanges.last().map(curl_command);
+            let id = replay_id::replay_id(
+                settings.seed,
+                settings.budget.cases,
+                settings.profile.as_str(),
+                &def.full_name(),
+            );
+            let script = curl::script(
+                &exchanges,
+                &format!("{} (replay id {id})", def.full_name()),
+                Spec::embedded().role_permissions(),
+                &id[..8],
+            );
             let said = clean(&failure.message);
-            let message = failure_text(def, &said, &exchanges, settings, reproducer.as_deref());
+            let message = failure_text(
+                def,
+                &said,
+                &exchanges,
+                settings,
+                reproducer.as_deref(),
+                script.as_deref(),
+            );
             observed = Some(said);
             evidence = exchanges;
             // Escaping only turns characters into visible text that holds no quote, so it
             // cannot change how the shell reads the reproducer line (which has none anyway).
-            (Status::Fail, crate::output::terminal(&message), reproducer)
+            (
+                Status::Fail,
+                crate::output::terminal(&message),
+                reproducer,
+                script,
+            )
         }
     };
     let finding = matches!(status, Status::Fail | Status::Inconclusive);
@@ -221,6 +248,7 @@ pub fn check_report(
         observed,
         exchanges: evidence,
         replay_id,
+        script,
     }
 }
 
@@ -230,6 +258,7 @@ fn failure_text(
     exchanges: &[Exchange],
     settings: &Settings,
     curl: Option<&str>,
+    script: Option<&str>,
 ) -> String {
     let mut out = String::new();
     if let Some(clause) = Spec::embedded().catalog().clause(def.clause) {
@@ -256,9 +285,46 @@ fn failure_text(
         }
         let _ = writeln!(out, "    {}", crate::text::truncate(&ex.body_text, 2000));
     }
-    let _ = writeln!(
-        out,
-        "\nreplay: token-conformance run --seed {} --cases {} --profile {}{} --filter {} (plus the same target options)",
+    let _ = writeln!(out, "\nreplay: {}", replay_line(def, settings));
+    if let Some(curl) = curl {
+        let _ = writeln!(out, "reproduce: {curl}");
+    }
+    if let Some(script) = script {
+        let _ = writeln!(
+            out,
+            "that request names the run's fixtures, which were removed; this sh script creates new ones, sends it against them and deletes them:"
+        );
+        for line in script.lines() {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
+    out
+}
+
+/// How to replay a failure of `def` after the run: by its id from the JSON report when one
+/// is written, else a `replay` command line with the run's seed, cases and profile and the
+/// target's options spelled out (the token only as a placeholder, never its value).
+fn replay_line(def: &CheckDef, settings: &Settings) -> String {
+    let id = replay_id::replay_id(
+        settings.seed,
+        settings.budget.cases,
+        settings.profile.as_str(),
+        &def.full_name(),
+    );
+    let hint = &settings.replay;
+    if let Some(report) = &hint.report {
+        return format!(
+            "token-conformance replay {id} --report {}",
+            curl::shell_quote(&report.display().to_string())
+        );
+    }
+    let mut line = String::new();
+    if hint.base_url.is_some() {
+        line.push_str("CONFORMANCE_API_TOKEN=… ");
+    }
+    let _ = write!(
+        line,
+        "token-conformance replay --seed {} --cases {} --profile {}{} --filter {}",
         settings.seed,
         settings.budget.cases,
         settings.profile.as_str(),
@@ -269,10 +335,18 @@ fn failure_text(
         },
         def.full_name()
     );
-    if let Some(curl) = curl {
-        let _ = writeln!(out, "reproduce: {curl}");
+    for (flag, value) in [
+        ("--base-url", &hint.base_url),
+        ("--cda-url", &hint.cda_url),
+        ("--environment", &hint.environment),
+    ] {
+        if let Some(value) = value {
+            let _ = write!(line, " {flag} {}", curl::shell_quote(value));
+        }
     }
-    out
+    // A shell comment, so that the line still runs as it is pasted.
+    let _ = write!(line, "  # replay id {id}");
+    line
 }
 
 /// What a run was, apart from its checks: the plain facts a report needs from the engine,
@@ -477,7 +551,7 @@ impl RunReport {
                 "checks": c.checks.iter().map(|k| json!({
                     "name": k.name, "status": k.status, "message": k.message, "cases": k.cases,
                     "requests": k.requests, "duration_ms": k.duration_ms, "warnings": k.warnings,
-                    "reproducer": k.reproducer, "replay_id": k.replay_id })).collect::<Vec<_>>(),
+                    "reproducer": k.reproducer, "script": k.script, "replay_id": k.replay_id })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "requests": self.requests,
             "duration_ms": self.duration_ms,
@@ -500,6 +574,7 @@ mod tests {
             profile: Profile::Documented,
             destructive: false,
             run_id: "00000000".to_owned(),
+            replay: crate::checks::ReplayHint::default(),
         }
     }
 
@@ -531,6 +606,36 @@ mod tests {
             "/access_tokens/7?x=1"
         );
         assert_eq!(url_path("https://h"), "/");
+    }
+
+    #[test]
+    fn the_replay_line_names_the_report_or_spells_the_target_out() {
+        let def = &crate::checks::all()[0];
+        let mut settings = settings();
+        let id = replay_id::replay_id(1, 1, "documented", &def.full_name());
+        assert_eq!(
+            replay_line(def, &settings),
+            format!(
+                "token-conformance replay --seed 1 --cases 1 --profile documented --filter {}  # replay id {id}",
+                def.full_name()
+            )
+        );
+        settings.replay.base_url = Some("http://127.0.0.1:1/it's".to_owned());
+        settings.replay.environment = Some("sandbox".to_owned());
+        let line = replay_line(def, &settings);
+        assert!(
+            line.starts_with("CONFORMANCE_API_TOKEN=… token-conformance replay --seed 1"),
+            "{line}"
+        );
+        assert!(
+            line.contains(" --base-url 'http://127.0.0.1:1/it'\\''s' --environment 'sandbox'"),
+            "{line}"
+        );
+        settings.replay.report = Some("out/r.json".into());
+        assert_eq!(
+            replay_line(def, &settings),
+            format!("token-conformance replay {id} --report 'out/r.json'")
+        );
     }
 
     #[test]

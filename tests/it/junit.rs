@@ -55,7 +55,7 @@ fn a_fault_shows_as_exactly_one_failed_testcase_with_its_reproducer() {
     assert!(text.contains("reproduce: curl"), "{text}");
     assert!(text.contains("$CONFORMANCE_API_TOKEN"), "{text}");
     assert!(
-        text.contains("replay: token-conformance run --seed 3"),
+        text.contains("replay: token-conformance replay --seed 3"),
         "{text}"
     );
     // The one-line summary is what went wrong (the clause is the testcase's classname).
@@ -158,6 +158,7 @@ fn check(name: &str, status: Status, message: &str) -> CheckReport {
         observed: None,
         exchanges: Vec::new(),
         replay_id: None,
+        script: None,
     }
 }
 

@@ -20,6 +20,7 @@ mod output_safety;
 mod progress;
 mod redaction;
 mod reference;
+mod replay;
 mod report_text;
 mod reproducer_shell;
 mod safety;

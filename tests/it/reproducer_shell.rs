@@ -7,7 +7,10 @@
 //! redaction), put in a failure, and turned into a check report; its reproducer is run by
 //! `/bin/sh -s` with `curl` replaced by a function that writes its arguments NUL-separated.
 //! Every name carries commands that would create files in the shell's (empty) working
-//! directory if any of them ran.
+//! directory if any of them ran. When the request authenticates as a fixture token, the
+//! failure's fixture script is run the same way, under a `curl` that answers each create
+//! with a new id and secret: it runs nothing else, and the failing request goes out as
+//! recorded but for the new id and secret.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -107,7 +110,7 @@ fn run_case(
     secret: &str,
     in_name: bool,
     late: usize,
-) -> Result<(), TestCaseError> {
+) -> Result<bool, TestCaseError> {
     let management = "mgmt'$(touch pwned6)`x`-0f3c9b8a7d6e5f4a";
     let client = Client::new(Target {
         base_url: "http://127.0.0.1:9".to_owned(),
@@ -141,7 +144,7 @@ fn run_case(
         .auth(auth);
     let Ok(sent) = client.recorded(&req) else {
         // An id the URL parser refuses is never sent, so there is nothing to reproduce.
-        return Ok(());
+        return Ok(false);
     };
     // A secret the target reveals only later, equal to a stretch of the name *as quoted*:
     // replacing it in a quoted line would end the quotes early.
@@ -165,6 +168,7 @@ fn run_case(
         profile: Profile::Documented,
         destructive: false,
         run_id: "00000000".to_owned(),
+        replay: checks::ReplayHint::default(),
     };
     let def = &checks::all()[0];
     let report = check_report(
@@ -188,9 +192,32 @@ fn run_case(
         "the printed line is the reproducer"
     );
     prop_assert!(!reproducer.contains(management));
+    // The fixture script's own lines are the suite's fixed text (a secret the generator
+    // makes `$CONFORMANCE_API_TOKEN` would match them); its replayed requests are checked.
+    let script_block: String = report
+        .script
+        .iter()
+        .flat_map(|s| s.lines())
+        .map(|l| format!("    {l}\n"))
+        .collect();
+    let replayed: Vec<&str> = report
+        .script
+        .iter()
+        .flat_map(|s| s.lines())
+        .filter(|l| l.starts_with("curl -g"))
+        .collect();
+    let rest = report.message.replace(&script_block, "");
+    if let Some(script) = &report.script {
+        prop_assert!(!script.contains(management));
+        prop_assert!(
+            report.message.contains(&script_block),
+            "the script is printed"
+        );
+    }
     if is_strong(secret) {
         prop_assert!(!reproducer.contains(secret), "{reproducer}");
-        prop_assert!(!report.message.contains(secret));
+        prop_assert!(!rest.contains(secret));
+        prop_assert!(!replayed.iter().any(|l| l.contains(secret)), "{replayed:?}");
     }
     prop_assert!(
         !reproducer
@@ -262,7 +289,111 @@ fn run_case(
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
     prop_assert_eq!(args.pop(), Some(String::new()), "NUL-terminated");
-    prop_assert_eq!(args, expected, "{}", script);
+    prop_assert_eq!(args, expected.clone(), "{}", script);
+    if let Some(script) = &report.script {
+        run_script(script, &sent, expected)?;
+    }
+    Ok(report.script.is_some())
+}
+
+/// The fixture script of the same failure, under a `curl` that answers every create with a
+/// new id and secret: it runs nothing but curl, and the failing request goes out exactly as
+/// recorded but for the fixture's new id (path and `data.id`) and secret.
+fn run_script(
+    script: &str,
+    sent: &token_conformance::client::SentRequest,
+    mut expected: Vec<String>,
+) -> Result<(), TestCaseError> {
+    prop_assert!(!script.chars().any(token_conformance::output::is_unsafe));
+    let dir = tempdir();
+    let out = dir.with_extension("calls");
+    let mock = "curl() { n=$(cat \"$OUT.n\" 2>/dev/null || echo 0); n=$((n+1)); echo \"$n\" > \"$OUT.n\"; \
+                printf '%s\\0' \"$@\" > \"$OUT.$n\"; \
+                case \" $* \" in *\" -X POST \"*) printf '%s' '{\"data\":{\"type\":\"x\",\"id\":\"777\",\"attributes\":{\"token\":\"s3cret\"}}}';; esac; }\n";
+    // The definitions first, then the script without its `#!` line.
+    let full = format!("{mock}{script}");
+    let output = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&full)
+        .current_dir(&dir)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("OUT", &out)
+        .env("CONFORMANCE_API_TOKEN", EXPANDED)
+        .output()
+        .unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    let count: usize = std::fs::read_to_string(out.with_extension("calls.n"))
+        .ok()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    let calls: Vec<Vec<String>> = (1..=count)
+        .map(|n| {
+            let path = format!("{}.{n}", out.display());
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            let _ = std::fs::remove_file(&path);
+            let mut args: Vec<String> = bytes
+                .split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            args.pop();
+            args
+        })
+        .collect();
+    let _ = std::fs::remove_file(out.with_extension("calls.n"));
+    let _ = std::fs::remove_dir_all(&dir);
+    prop_assert!(output.status.success(), "{output:?}\n{full}");
+    prop_assert!(leftovers.is_empty(), "a command ran: {leftovers:?}\n{full}");
+    let methods: Vec<&str> = calls
+        .iter()
+        .filter_map(|c| {
+            c.iter()
+                .position(|a| a == "-X")
+                .map(|at| c[at + 1].as_str())
+        })
+        .collect();
+    prop_assert_eq!(
+        &methods,
+        &["POST", "POST", "PUT", "DELETE", "DELETE"],
+        "{}",
+        full
+    );
+    // What curl must get: the new id where the old one was, the new secret as the bearer.
+    let id = sent
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+        .and_then(|b| {
+            b.pointer("/data/id")
+                .and_then(|i| i.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap();
+    // Only an id the suite builds paths from is the run's fixture (a fixture's id always
+    // is one); any other stays as recorded.
+    let safe = (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let url = &mut expected[1];
+    if safe && let Some(at) = url.rfind(&format!("/access_tokens/{id}")) {
+        url.replace_range(at.., "/access_tokens/777");
+    }
+    for arg in expected.iter_mut() {
+        if arg == "Authorization: Bearer " {
+            *arg = "Authorization: Bearer s3cret".to_owned();
+        }
+    }
+    let mut body: serde_json::Value = serde_json::from_str(sent.body.as_deref().unwrap()).unwrap();
+    if safe {
+        body["data"]["id"] = json!("777");
+    }
+    *expected.last_mut().unwrap() = token_conformance::output::json_text(&body);
+    prop_assert_eq!(&calls[2], &expected, "{}", full);
     Ok(())
 }
 
@@ -296,13 +427,16 @@ proptest! {
 /// The case of the issue, always run: a name that holds a matching secret.
 #[test]
 fn a_name_holding_the_secret_cannot_break_the_quotes() {
-    run_case(
-        "zzz'; touch pwned; echo '",
-        "12",
-        "'; touch pwned; echo '",
-        true,
-        0,
-    )
-    .unwrap();
-    run_case("x", "12", "zzz'; touch pwned; echo 'abc0123", true, 3).unwrap();
+    // A request as a fixture token: the fixture script is checked too.
+    assert!(
+        run_case(
+            "zzz'; touch pwned; echo '",
+            "12",
+            "'; touch pwned; echo '",
+            true,
+            0,
+        )
+        .unwrap()
+    );
+    assert!(run_case("x", "12", "zzz'; touch pwned; echo 'abc0123", true, 3).unwrap());
 }
