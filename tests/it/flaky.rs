@@ -35,8 +35,14 @@ fn a_flaky_network_gives_no_false_failure_and_leaves_nothing_behind() {
         for clause in &report.clauses {
             assert!(
                 clause.status != Status::Fail,
-                "a false failure on a flaky network: {}",
-                report.render(false)
+                "a false failure on a flaky network: {}\n{}",
+                report.render(false),
+                clause
+                    .checks
+                    .iter()
+                    .map(|k| k.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
             );
         }
         assert!(
