@@ -1,4 +1,7 @@
 //! `update.auth` and `update.not_found`: refusals that must change nothing.
+//!
+//! Over 500 lines on purpose: the forged bearers (each derived from a real secret, each
+//! followed by the read that proves nothing changed) belong with the clause they test.
 
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -3,6 +3,9 @@
 //! their fixtures cleaned up whatever happens, and gather the results by clause. What to run
 //! and the policy around it (production guard, destructive rule, budgets) come resolved in a
 //! [`Plan`]; fixture naming and `sweep` live with the fixtures.
+//!
+//! A little over 500 lines: opening a session, running one check with its cleanup and
+//! running them all are one lifecycle; the preflight lives in `preflight.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -6,6 +6,9 @@
 //! there ([`authorize`]) and whether it sees secrets ([`sees_secrets`]). Every function reads
 //! the locked state as it is now; nothing is remembered between requests, except by the
 //! faults that model a permission cache or a lagging node.
+//!
+//! Over 500 lines on purpose: authentication, the permission decisions and the faults that
+//! corrupt them (caches, lagging nodes, forged bearers accepted) must be read together.
 
 use std::borrow::Cow;
 use std::collections::HashMap;

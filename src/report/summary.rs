@@ -88,7 +88,7 @@ fn failure(out: &mut String, check: &CheckReport) {
             out,
             "\nthe failing request: <code>{} {}</code> answered **{}**\n",
             html(&last.request.method),
-            html(super::url_path(&last.request.url)),
+            html(super::json::url_path(&last.request.url)),
             last.status
         );
         fenced(out, "json", &crate::text::truncate(&last.body_text, 2000));
