@@ -126,6 +126,7 @@ mod tests {
             body_text: "[[[".to_owned().into(),
             json: None,
             elapsed: std::time::Duration::ZERO,
+            attempts: 1,
         };
         let err = TransportError::TooLarge {
             url: "http://127.0.0.1:1/x".to_owned(),

@@ -353,6 +353,18 @@ async fn judge(calls: Vec<Recorded>, initial: Perms, clients: usize, what: &str)
     let Some(keep) = verdict else {
         return Ok(());
     };
+    // A write sent again after an attempt that got no answer may have been applied twice (once
+    // on either side of a concurrent write): such a history says nothing about the target.
+    if let Some(retried) = calls
+        .iter()
+        .find(|c| matches!(c.op.call, PermCall::Update(_)) && c.exchange.attempts > 1)
+    {
+        return Err(Finding::inconclusive(format!(
+            "the history cannot be ordered, but {} was sent {} times (an earlier attempt got no \
+             answer and may have been applied too), so it cannot be judged",
+            retried.label, retried.exchange.attempts
+        )));
+    }
     let updates = calls
         .iter()
         .filter(|c| matches!(c.op.call, PermCall::Update(_)))

@@ -98,7 +98,10 @@ impl Client {
         loop {
             attempt += 1;
             self.unless_stopped(self.pace(&pace_key)).await?;
-            let result = self.send_once(req).await;
+            let mut result = self.send_once(req).await;
+            if let Ok(ex) = &mut result {
+                ex.attempts = attempt;
+            }
             if let Ok(ex) = &result {
                 self.record_pace(&pace_key, ex);
                 if is_transient_4xx(ex) {

@@ -294,6 +294,9 @@ pub struct Exchange {
     pub json: Option<Value>,
     /// How long the final attempt took.
     pub elapsed: Duration,
+    /// How many times the request was sent: more than one after a retry (an earlier attempt
+    /// that got no answer may still have been applied).
+    pub attempts: u32,
 }
 
 impl Exchange {

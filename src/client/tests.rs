@@ -23,6 +23,7 @@ fn a_huge_error_code_is_not_quoted_whole() {
         body_text: String::new().into(),
         json: Some(serde_json::json!({"data": [{"attributes": {"code": code}}]})),
         elapsed: Duration::ZERO,
+        attempts: 1,
     };
     let summary = ex.summary();
     assert!(summary.len() < 300, "{} bytes", summary.len());

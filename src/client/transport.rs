@@ -131,6 +131,7 @@ impl Client {
             body_text,
             json,
             elapsed,
+            attempts: 1,
         };
         if answer.cut_short {
             return Err(TransportError::TooLarge {

@@ -16,13 +16,13 @@
 
 mod curl;
 mod human;
+mod json;
 pub mod junit;
 pub mod matrix;
 pub mod matrix_html;
 pub mod matrix_md;
 pub mod replay_id;
 pub mod summary;
-mod json;
 
 use std::fmt::Write as _;
 use std::time::Duration;

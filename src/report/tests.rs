@@ -1,7 +1,7 @@
 use super::json::{MAX_BODY_BYTES, body_json, url_path};
 use super::*;
-use serde_json::{Value, json};
 use crate::checks::Budget;
+use serde_json::{Value, json};
 
 fn settings() -> Settings {
     Settings {
@@ -117,6 +117,7 @@ fn a_finding_line_shows_no_evidence_body_and_no_token() {
         body_text: " ".repeat(4 << 20).into(),
         json: Some(json!({"data": {"id": 7, "attributes": {"token": "weak-1"}}})),
         elapsed: Duration::ZERO,
+        attempts: 1,
     };
     let finding = Finding::Fail(crate::outcome::Failure {
         message: "data.id is a number\u{1b}[2J".to_owned(),

@@ -161,6 +161,7 @@ fn run_case(
         body_text: format!("{{\"echo\":{}}}", serde_json::to_string(&name).unwrap()).into(),
         json: None,
         elapsed: Duration::ZERO,
+        attempts: 1,
     };
     let settings = Settings {
         seed: 1,
