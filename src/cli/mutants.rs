@@ -30,6 +30,11 @@ pub(crate) struct MutantsArgs {
     /// each). Faults only `strict` sees run strict either way.
     #[arg(long, value_enum, default_value_t = Profile::Documented)]
     profile: Profile,
+    /// Run the whole suite against each fault, not only the checks of its declared clauses
+    /// (slower; a fault some other clause catches then shows as MISATTRIBUTED). `--profile
+    /// staging` always runs the whole suite.
+    #[arg(long)]
+    all_checks: bool,
     /// Write the table as JSON.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -77,6 +82,7 @@ pub(crate) async fn mutants(args: MutantsArgs) -> Result<Code, CliError> {
         args.seed,
         suite,
         args.parallel,
+        args.all_checks,
         |r, done, total| {
             progress.show(&format!(
                 "[{done}/{total}] {} {}",

@@ -62,7 +62,7 @@ fn the_fault_free_server_passes_every_clause_under_20_seeds() {
         } else {
             Profile::Strict
         };
-        let result = rt.block_on(mutants::run_one(None, 1000 + seed, CASES, profile));
+        let result = rt.block_on(mutants::run_one(None, 1000 + seed, CASES, profile, true));
         assert!(
             result.failed_clauses.is_empty() && result.note.is_empty(),
             "seed {} ({profile:?}): failing {:?} {:?} {}",
@@ -85,6 +85,7 @@ fn under_the_staging_profile_the_covering_set_kills_validation_faults_within_400
         11,
         mutants::Suite::Staging { max_requests: 400 },
         2,
+        false,
         |_, _, _| {},
     ));
     for r in &results {
