@@ -164,7 +164,8 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
         ClauseId::HeadersRateLimit,
         14,
         0,
-        "the tour: one request per documented error path (a 429 is not forced)",
+        "the tour: one request per documented error path (a 429 is not forced: the first one \
+         the run met is checked)",
     ),
 ];
 
