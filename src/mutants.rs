@@ -265,7 +265,15 @@ pub async fn run_all(
     parallel: usize,
     progress: impl FnMut(&MutantResult, usize, usize),
 ) -> Vec<MutantResult> {
-    run_all_under(faults, seed, Suite::Full { cases }, parallel, false, progress).await
+    run_all_under(
+        faults,
+        seed,
+        Suite::Full { cases },
+        parallel,
+        false,
+        progress,
+    )
+    .await
 }
 
 /// How `mutants` runs the suite against each fault.
@@ -310,7 +318,14 @@ pub async fn run_all_under(
             let _permit = limit.acquire_owned().await;
             let result = match suite {
                 Suite::Full { cases } => {
-                    run_one(Some(fault), seed, cases, suite.profile_of(fault), all_checks).await
+                    run_one(
+                        Some(fault),
+                        seed,
+                        cases,
+                        suite.profile_of(fault),
+                        all_checks,
+                    )
+                    .await
                 }
                 Suite::Staging { max_requests } => {
                     run_one_staging(Some(fault), seed, max_requests).await

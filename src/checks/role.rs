@@ -34,8 +34,11 @@ pub(super) async fn role_is_preserved_when_relationships_are_omitted(cx: Cx) -> 
     let moved = json!({ "data": { "type": "access_token", "id": token.id, "attributes": {
         "name": token.name, "can_access_cda": true, "can_access_cda_preview": true, "can_access_cma": true },
         "relationships": { "role": { "data": roles[1].reference() } } } });
-    cx.expect_success(cx.update_request(&token.id, moved, Auth::Management), "move the role")
-        .await?;
+    cx.expect_success(
+        cx.update_request(&token.id, moved, Auth::Management),
+        "move the role",
+    )
+    .await?;
     let omitted = json!({ "data": { "type": "access_token", "id": token.id, "attributes": {
         "name": token.name, "can_access_cda": true, "can_access_cda_preview": false, "can_access_cma": true } } });
     let ex = cx
@@ -47,7 +50,12 @@ pub(super) async fn role_is_preserved_when_relationships_are_omitted(cx: Cx) -> 
     let got = ex.data().and_then(role_id).map(str::to_owned);
     cx.ensure(
         got.as_deref() == Some(roles[1].id.as_str()),
-        || format!("an update without relationships on a token of role {:?} answered role {got:?}", roles[1].id),
+        || {
+            format!(
+                "an update without relationships on a token of role {:?} answered role {got:?}",
+                roles[1].id
+            )
+        },
         &[&ex],
     )?;
     let (read, data) = cx.read_token(&token.id).await?;
