@@ -102,11 +102,16 @@ pub fn profile_for(fault: Fault, suite: Profile) -> Profile {
 }
 
 /// Run the suite against the embedded server with `fault` (or none).
+///
+/// With `all_checks` false a fault runs only the checks of the clauses it declares (the
+/// verdict is about those); with it, the whole suite, which can also see misattribution. The
+/// clean run (no fault) always runs the whole suite.
 pub async fn run_one(
     fault: Option<Fault>,
     seed: u64,
     cases: u32,
     profile: Profile,
+    all_checks: bool,
 ) -> MutantResult {
     let plan = Plan {
         target: TargetKind::Embedded(Box::new(server_config(fault))),
@@ -120,12 +125,14 @@ pub async fn run_one(
         concurrency: 8,
         ..Plan::default()
     };
-    run_with(fault, profile, plan).await
+    run_with(fault, profile, plan, all_checks).await
 }
 
 /// Run the suite as `--profile staging` would against a shared staging: the documented
 /// rate limit on the server, the staging budget, and at most `max_requests` requests (a
 /// fault only `--profile strict` sees runs strict, with the same budget and cap).
+/// It is always the whole suite: requests to detection count what a user's staging run sends,
+/// and a 429 some other check met is part of what `headers.rate_limit` sees.
 pub async fn run_one_staging(fault: Option<Fault>, seed: u64, max_requests: u64) -> MutantResult {
     let profile = fault.map_or(Profile::Staging, |f| profile_for(f, Profile::Staging));
     let plan = Plan {
@@ -145,10 +152,27 @@ pub async fn run_one_staging(fault: Option<Fault>, seed: u64, max_requests: u64)
         concurrency: 8,
         ..Plan::default()
     };
-    run_with(fault, profile, plan).await
+    run_with(fault, profile, plan, true).await
 }
 
-async fn run_with(fault: Option<Fault>, profile: Profile, plan: Plan) -> MutantResult {
+/// The checks a run against `fault` makes: those of its declared clauses, or all.
+fn checks_for(fault: Option<Fault>, all_checks: bool) -> Vec<CheckDef> {
+    let all = Session::selected(None);
+    match fault {
+        Some(fault) if !all_checks => all
+            .into_iter()
+            .filter(|def| fault.clauses().contains(&def.clause))
+            .collect(),
+        _ => all,
+    }
+}
+
+async fn run_with(
+    fault: Option<Fault>,
+    profile: Profile,
+    plan: Plan,
+    all_checks: bool,
+) -> MutantResult {
     let started = Instant::now();
     let result = |verdict, note: String| MutantResult {
         fault: fault.unwrap_or(Fault::ALL[0]),
@@ -169,7 +193,7 @@ async fn run_with(fault: Option<Fault>, profile: Profile, plan: Plan) -> MutantR
     let counter = Arc::clone(&session);
     let declared = fault.map_or(&[][..], Fault::clauses);
     let report = session
-        .run_all(|check, _, _| {
+        .run_checks(checks_for(fault, all_checks), |check, _, _| {
             // Detection is the declared clause failing: requests until its check ended.
             let is_declared = declared.iter().any(|c| check.clause == c.id());
             if check.status == Status::Fail && is_declared && first.is_none() {
@@ -232,6 +256,8 @@ async fn run_with(fault: Option<Fault>, profile: Profile, plan: Plan) -> MutantR
 }
 
 /// Run every fault in `faults`, `parallel` at a time, calling `progress` after each.
+/// Each fault runs only its declared clauses' checks; [`run_all_under`] with `all_checks`
+/// runs the whole suite per fault.
 pub async fn run_all(
     faults: &[Fault],
     seed: u64,
@@ -239,7 +265,15 @@ pub async fn run_all(
     parallel: usize,
     progress: impl FnMut(&MutantResult, usize, usize),
 ) -> Vec<MutantResult> {
-    run_all_under(faults, seed, Suite::Full { cases }, parallel, progress).await
+    run_all_under(
+        faults,
+        seed,
+        Suite::Full { cases },
+        parallel,
+        false,
+        progress,
+    )
+    .await
 }
 
 /// How `mutants` runs the suite against each fault.
@@ -266,12 +300,14 @@ impl Suite {
     }
 }
 
-/// [`run_all`] under either suite.
+/// [`run_all`] under either suite; `all_checks` runs the whole suite against each fault
+/// under `Full` (slower; it can tell a kill from a misattribution). `Staging` always does.
 pub async fn run_all_under(
     faults: &[Fault],
     seed: u64,
     suite: Suite,
     parallel: usize,
+    all_checks: bool,
     mut progress: impl FnMut(&MutantResult, usize, usize),
 ) -> Vec<MutantResult> {
     let limit = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
@@ -282,7 +318,14 @@ pub async fn run_all_under(
             let _permit = limit.acquire_owned().await;
             let result = match suite {
                 Suite::Full { cases } => {
-                    run_one(Some(fault), seed, cases, suite.profile_of(fault)).await
+                    run_one(
+                        Some(fault),
+                        seed,
+                        cases,
+                        suite.profile_of(fault),
+                        all_checks,
+                    )
+                    .await
                 }
                 Suite::Staging { max_requests } => {
                     run_one_staging(Some(fault), seed, max_requests).await

@@ -127,6 +127,9 @@ async fn warm(
     Err(Finding::fail(message, &[&ex]))
 }
 
+/// When the trailing probes go, after the probes right after a change.
+const TRAILING_AFTER: std::time::Duration = std::time::Duration::from_millis(90);
+
 /// Warm, flip, probe: before each change of `set`, the probes once (a warm start for any
 /// cache), then the change, then the very next call, a
 /// sequential burst, a concurrent burst. `expect(on, probe index)` says what each probe
@@ -139,6 +142,7 @@ async fn holds_on_the_next_call(
     set: impl Fn(bool) -> Request,
     probes: &[Probe],
     expect: impl Fn(bool, usize) -> bool,
+    trailing: usize,
 ) -> CheckResult {
     let budget = cx.settings().budget;
     // Revoke then grant: both directions, `rounds` times.
@@ -158,6 +162,40 @@ async fn holds_on_the_next_call(
                 "on a call right"
             };
             probe_once(cx, token, probe, expect(on, i), &change, when, &flip).await?;
+        }
+        // Trailing probes: the first probe again, several at once a tenth of a second after
+        // the change, where a decision cache refilled from the old row (or a lagging node
+        // among several) still answers as before: the cheap cover for what the bursts find
+        // under a full budget.
+        if trailing > 0 {
+            tokio::time::sleep(TRAILING_AFTER).await;
+            let mut calls = tokio::task::JoinSet::new();
+            for _ in 0..trailing {
+                let (cx, token, flip, change) =
+                    (cx.clone(), token.clone(), flip.clone(), change.clone());
+                let Some(probe) = probes.first().cloned() else {
+                    break;
+                };
+                let want = expect(on, 0);
+                calls.spawn(async move {
+                    let when = "a tenth of a second after the change";
+                    probe_once(&cx, &token, &probe, want, &change, when, &flip).await
+                });
+            }
+            let mut first_problem: Option<Finding> = None;
+            while let Some(joined) = calls.join_next().await {
+                let result = joined.unwrap_or_else(|err| {
+                    Err(Finding::inconclusive(format!("a probe task failed: {err}")))
+                });
+                if let Err(finding) = result
+                    && (first_problem.is_none() || matches!(finding, Finding::Fail(_)))
+                {
+                    first_problem = Some(finding);
+                }
+            }
+            if let Some(finding) = first_problem {
+                return Err(finding);
+            }
         }
         for _ in 0..budget.sequential_burst {
             for (i, probe) in probes.iter().enumerate() {
@@ -526,6 +564,7 @@ pub(super) async fn cma_flag_change_holds_on_the_next_call(cx: Cx) -> CheckResul
         &set,
         &[Probe::Site, Probe::Me],
         |on, _| on,
+        cx.settings().budget.trailing_probes,
     )
     .await?;
     let perms = |on: bool| Perms {
@@ -547,11 +586,20 @@ pub(super) async fn cda_flag_change_holds_on_the_next_call(cx: Cx) -> CheckResul
         cma: true,
     };
     let (_, token) = plain_token(&cx, "effect-cda", base).await?;
+    // The changes are made by a token manager of the check's own: its rate-limit bucket is
+    // its own, so no wait on the management token's (shared by every check) can come
+    // between the warm probe and the change and let a short-lived cache expire unseen.
+    let manager_role = cx
+        .role("effect-cda-manager", &["can_manage_access_tokens"])
+        .await?;
+    let manager = cx
+        .token("effect-cda-manager", &manager_role, Flags::ALL)
+        .await?;
     let set = |on: bool| {
         cx.update_request(
             &token.id,
             flags_body(&token, Flags { cda: on, ..base }),
-            Auth::Management,
+            manager.auth(),
         )
     };
     holds_on_the_next_call(
@@ -561,6 +609,7 @@ pub(super) async fn cda_flag_change_holds_on_the_next_call(cx: Cx) -> CheckResul
         &set,
         &[Probe::Cda { drafts: false }],
         |on, _| on,
+        0,
     )
     .await?;
     let perms = |on: bool| perms_of(Flags { cda: on, ..base }, false);
@@ -602,6 +651,7 @@ pub(super) async fn cda_preview_flag_change_holds_on_the_next_call(cx: Cx) -> Ch
         &set,
         &probes,
         |on, i| i == 1 || on,
+        0,
     )
     .await?;
     let perms = |on: bool| {
@@ -665,7 +715,7 @@ pub(super) async fn role_change_holds_on_the_next_call(cx: Cx) -> CheckResult {
         Probe::GatedWrite(role_write),
         Probe::GatedWrite(token_write),
     ];
-    holds_on_the_next_call(&cx, &token, "the role", &set, &probes, |on, _| on).await?;
+    holds_on_the_next_call(&cx, &token, "the role", &set, &probes, |on, _| on, 0).await?;
     let [role_write, token_write] = probes;
     let probes = [
         Probing::new(

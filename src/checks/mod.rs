@@ -66,6 +66,9 @@ pub struct Budget {
     pub sequential_burst: usize,
     /// Calls made at once after that.
     pub concurrent_burst: usize,
+    /// `update.effect.cma`: probes sent at once a tenth of a second after each change (the
+    /// full budget's bursts cover that time instead).
+    pub trailing_probes: usize,
     /// Revoke-then-grant rounds per permission.
     pub rounds: usize,
     /// `update.effect.*` histories: clients probing at once while the permissions change.
@@ -103,6 +106,7 @@ impl Budget {
             max_steps: 6,
             sequential_burst: 4,
             concurrent_burst: 8,
+            trailing_probes: 0,
             rounds: 2,
             history_clients: 3,
             history_rounds: 4,
@@ -125,6 +129,7 @@ impl Budget {
             // the script's point; bursts are what the concurrent history does better.
             sequential_burst: 0,
             concurrent_burst: 0,
+            trailing_probes: 3,
             rounds: 1,
             history_clients: 2,
             history_rounds: 2,

@@ -111,8 +111,9 @@ fn header_number(ex: &Exchange, name: &str) -> Option<u64> {
 }
 
 /// Every answer carries `X-RateLimit-Limit` and `X-RateLimit-Remaining` (integers, remaining
-/// ≤ limit); a 429 carries `X-RateLimit-Reset` > 0. Where the limit is small, a fixture
-/// token of the check's own exhausts it to see a 429.
+/// ≤ limit); a 429 carries `X-RateLimit-Reset` > 0: the first 429 the run met before the
+/// check ends, and where the limit is small (and the budget allows), one that a fixture
+/// token of the check's own forces.
 pub(super) async fn every_response_carries_rate_limit_headers(cx: Cx) -> CheckResult {
     let exchanges = tour(&cx).await?;
     let mut limit_seen = None;
@@ -154,6 +155,11 @@ pub(super) async fn every_response_carries_rate_limit_headers(cx: Cx) -> CheckRe
         )?;
         limit_seen = Some(limit);
     }
+    // A 429 any request of the run got so far (under a budget that forces none, the run's
+    // own pace meets the limit now and then) is held to the same rule as a forced one.
+    if let Some(ex) = cx.client().stats().first_429.get() {
+        reset_is_given(&cx, ex)?;
+    }
     let exhaust = cx.settings().budget.exhaust_rate_limit;
     let Some(limit) = limit_seen.filter(|l| exhaust && *l <= MAX_LIMIT_TO_EXHAUST) else {
         return Ok(());
@@ -181,20 +187,23 @@ pub(super) async fn every_response_carries_rate_limit_headers(cx: Cx) -> CheckRe
         }
     }
     match (limited, failed) {
-        (Some(ex), _) => {
-            let reset = header_number(&ex, "x-ratelimit-reset");
-            cx.ensure(
-                reset.is_some_and(|r| r > 0),
-                || {
-                    format!(
-                        "a 429 came with X-RateLimit-Reset {} (must be whole seconds > 0)",
-                        crate::text::json_or(ex.header("x-ratelimit-reset"), "absent")
-                    )
-                },
-                &[&ex],
-            )
-        }
+        (Some(ex), _) => reset_is_given(&cx, &ex),
         (None, Some(err)) => Err(err.into()),
         (None, None) => Ok(()),
     }
+}
+
+/// A 429 carries `X-RateLimit-Reset`, whole seconds > 0.
+fn reset_is_given(cx: &Cx, ex: &Exchange) -> CheckResult {
+    let reset = header_number(ex, "x-ratelimit-reset");
+    cx.ensure(
+        reset.is_some_and(|r| r > 0),
+        || {
+            format!(
+                "a 429 came with X-RateLimit-Reset {} (must be whole seconds > 0)",
+                crate::text::json_or(ex.header("x-ratelimit-reset"), "absent")
+            )
+        },
+        &[ex],
+    )
 }

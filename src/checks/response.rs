@@ -64,7 +64,20 @@ pub(super) async fn attributes_are_stored_as_sent(cx: Cx) -> CheckResult {
         cx.role("applies-b", &[]).await?,
     ];
     let token = cx.token("applies", &roles[0], Flags::ALL).await?;
-    // Every combination of the three flags once, each with a role sent and without...
+    // A long name first, under every budget (generated names are rarely long when cases are
+    // few): past the 64 and 100 characters a narrow column would hold, with letters outside
+    // ASCII and the BMP. No maximum length is documented.
+    for (label, fill) in [("long", "abc été日本語🙂ß")] {
+        let mut long = cx.fixture_name(label);
+        while long.chars().count() < 130 {
+            long.push_str(fill);
+        }
+        let body = json!({ "data": { "type": "access_token", "id": token.id, "attributes": {
+            "name": long, "can_access_cda": true, "can_access_cda_preview": true,
+            "can_access_cma": true } } });
+        stored_as_sent(&cx, &token.id, body).await?;
+    }
+    // ...then every combination of the three flags once, each with a role sent and without...
     let name = cx.fixture_name("flags");
     for combination in 0..8u8 {
         let flag = |bit: u8| combination & bit != 0;

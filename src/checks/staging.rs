@@ -55,9 +55,10 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::UpdateApplies,
-        22,
+        24,
         2,
-        "fixtures and the check's fixed updates, each read back; each generated update sent and \
+        "fixtures and the check's fixed updates (a long name, each combination of the flags), \
+         each read back; each generated update sent and \
          read back",
     ),
     plan(
@@ -75,9 +76,10 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::UpdateRolePreserved,
-        5,
+        8,
         6,
-        "fixtures; each generated sequence of updates without relationships, each read",
+        "fixtures; the covering case (moved off the creation role, an update without \
+         relationships, a read); each generated sequence of updates without relationships, each read",
     ),
     plan(
         ClauseId::UpdateRoleReassigned,
@@ -87,17 +89,19 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::UpdateEffectCma,
-        25,
+        31,
         0,
         "fixtures; per direction (revoke, grant) GET /site and GET /users/me right before the \
-         change, the change, the same probes right after; a history of 2 \
+         change, the change, the same probes right after, 3 GET /site at once 90 ms later; a \
+         history of 2 \
          clients × 2 changes",
     ),
     plan(
         ClauseId::UpdateEffectCda,
-        21,
+        23,
         0,
-        "fixtures; per direction a CDA query right before, the change, right after; a history of 2 clients × 2 changes",
+        "fixtures (a token manager of its own makes the changes); per direction a CDA query \
+         right before, the change, right after; a history of 2 clients × 2 changes",
     ),
     plan(
         ClauseId::UpdateEffectCdaPreview,
@@ -160,7 +164,8 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
         ClauseId::HeadersRateLimit,
         14,
         0,
-        "the tour: one request per documented error path (a 429 is not forced)",
+        "the tour: one request per documented error path (a 429 is not forced: the first one \
+         the run met is checked)",
     ),
 ];
 

@@ -30,6 +30,11 @@ pub(crate) struct MutantsArgs {
     /// each). Faults only `strict` sees run strict either way.
     #[arg(long, value_enum, default_value_t = Profile::Documented)]
     profile: Profile,
+    /// Run the whole suite against each fault, not only the checks of its declared clauses
+    /// (slower; a fault some other clause catches then shows as MISATTRIBUTED). `--profile
+    /// staging` always runs the whole suite.
+    #[arg(long)]
+    all_checks: bool,
     /// Write the table as JSON.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -77,6 +82,7 @@ pub(crate) async fn mutants(args: MutantsArgs) -> Result<Code, CliError> {
         args.seed,
         suite,
         args.parallel,
+        args.all_checks,
         |r, done, total| {
             progress.show(&format!(
                 "[{done}/{total}] {} {}",
@@ -94,8 +100,17 @@ pub(crate) async fn mutants(args: MutantsArgs) -> Result<Code, CliError> {
     } else {
         Vec::new()
     };
+    // That every check can fail is the default run's proof (its generated cases reach every
+    // check); under staging's one generated case a check some other clause beats to a fault
+    // is shown, but the verdict there is each fault killed within the budget.
+    let staging = args.profile == Profile::Staging;
     for check in &never {
-        outln!("check never failed under any fault: {check}");
+        let note = if staging {
+            " (noted; not a failure under --profile staging)"
+        } else {
+            ""
+        };
+        outln!("check never failed under any fault: {check}{note}");
     }
     for r in results.iter().filter(|r| !r.note.is_empty()) {
         outln!("note on {}: {}", r.fault, r.note);
@@ -119,7 +134,7 @@ pub(crate) async fn mutants(args: MutantsArgs) -> Result<Code, CliError> {
     let all_killed = results
         .iter()
         .all(|r| r.verdict == crate::mutants::Verdict::Killed);
-    Ok(if all_killed && never.is_empty() {
+    Ok(if all_killed && (never.is_empty() || staging) {
         Code::Passed
     } else {
         Code::Violated

@@ -130,6 +130,8 @@ pub struct Stats {
     pub cap: AtomicU64,
     /// Transient failures the run may still retry.
     pub retry_budget: AtomicU64,
+    /// The first 429 the run's paced requests got (`headers.rate_limit` reads its headers).
+    pub first_429: std::sync::OnceLock<Exchange>,
     /// Whether the run is stopping, and why.
     stop: StopSignal,
     /// The rate-limit wait in progress, for the live progress (see [`Stats::current_wait`]).

@@ -104,6 +104,9 @@ impl Client {
             }
             if let Ok(ex) = &result {
                 self.record_pace(&pace_key, ex);
+                if ex.status == 429 {
+                    let _ = self.stats.first_429.set(ex.clone());
+                }
                 if is_transient_4xx(ex) {
                     if attempt > 1 || !idempotent || !self.take_retry() {
                         return result;

@@ -376,10 +376,19 @@ impl Session {
     /// is not one another check is still looking at.
     pub async fn run_all(
         self: &Arc<Self>,
+        progress: impl FnMut(&CheckReport, usize, usize),
+    ) -> RunReport {
+        self.run_checks(Session::selected(self.plan.filter.as_deref()), progress)
+            .await
+    }
+
+    /// [`run_all`](Self::run_all) over `defs` (`mutants` runs only a fault's declared clauses).
+    pub async fn run_checks(
+        self: &Arc<Self>,
+        defs: Vec<CheckDef>,
         mut progress: impl FnMut(&CheckReport, usize, usize),
     ) -> RunReport {
         let started = Instant::now();
-        let defs = Session::selected(self.plan.filter.as_deref());
         let all_defs = defs.clone();
         let total = defs.len();
         let catalog = Spec::embedded().catalog();

@@ -62,7 +62,7 @@ fn the_fault_free_server_passes_every_clause_under_20_seeds() {
         } else {
             Profile::Strict
         };
-        let result = rt.block_on(mutants::run_one(None, 1000 + seed, CASES, profile));
+        let result = rt.block_on(mutants::run_one(None, 1000 + seed, CASES, profile, true));
         assert!(
             result.failed_clauses.is_empty() && result.note.is_empty(),
             "seed {} ({profile:?}): failing {:?} {:?} {}",
@@ -85,6 +85,7 @@ fn under_the_staging_profile_the_covering_set_kills_validation_faults_within_400
         11,
         mutants::Suite::Staging { max_requests: 400 },
         2,
+        false,
         |_, _, _| {},
     ));
     for r in &results {
@@ -100,4 +101,75 @@ fn under_the_staging_profile_the_covering_set_kills_validation_faults_within_400
         let detected = r.requests_to_detection.unwrap();
         assert!(detected <= 400, "{}: {detected} requests", r.fault);
     }
+}
+
+#[test]
+fn under_the_staging_profile_covering_cases_kill_what_one_generated_case_misses() {
+    // Each needs a case the staging profile's one generated case rarely makes: an update
+    // without relationships, a long name, a probe a tenth of a second after a change, a 429
+    // (the run's own pace meets the limit), a change made right after the warm probe.
+    let faults = [
+        Fault::RoleDroppedWhenOmitted,
+        Fault::RoleResetWhenOmitted,
+        Fault::NameTruncated64,
+        Fault::RateLimitWithoutReset,
+        Fault::StaleDecisionWindow,
+        Fault::CdaGrantCached,
+    ];
+    let results = common::runtime().block_on(mutants::run_all_under(
+        &faults,
+        11,
+        mutants::Suite::Staging { max_requests: 400 },
+        3,
+        false,
+        |_, _, _| {},
+    ));
+    for r in &results {
+        assert_eq!(
+            r.verdict,
+            Verdict::Killed,
+            "{}: failing {:?} {}",
+            r.fault,
+            r.failed_clauses,
+            r.note
+        );
+        let detected = r.requests_to_detection.unwrap();
+        assert!(detected <= 400, "{}: {detected} requests", r.fault);
+    }
+}
+
+#[test]
+fn a_fault_runs_only_its_declared_clauses_unless_all_checks_is_asked() {
+    let rt = common::runtime();
+    let fault = Fault::NameTruncated64;
+    let declared = rt.block_on(mutants::run_one(
+        Some(fault),
+        1,
+        CASES,
+        Profile::Documented,
+        false,
+    ));
+    assert_eq!(declared.verdict, Verdict::Killed);
+    assert!(
+        declared
+            .failed_checks
+            .iter()
+            .all(|c| c.starts_with("update.applies::")),
+        "{:?}",
+        declared.failed_checks
+    );
+    let whole = rt.block_on(mutants::run_one(
+        Some(fault),
+        1,
+        CASES,
+        Profile::Documented,
+        true,
+    ));
+    assert_eq!(whole.verdict, Verdict::Killed);
+    assert!(
+        whole.requests > declared.requests,
+        "the whole suite sends more: {} vs {}",
+        whole.requests,
+        declared.requests
+    );
 }
