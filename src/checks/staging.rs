@@ -200,7 +200,7 @@ pub fn render(cases: u32, max_requests: u64) -> String {
     for p in STAGING_PLAN {
         out.push_str(&format!(
             "{:<34} {:>8} {:>9} {:>8}  {}\n",
-            p.clause,
+            p.clause.id(),
             p.covering,
             p.per_case,
             p.requests(cases),
@@ -209,10 +209,11 @@ pub fn render(cases: u32, max_requests: u64) -> String {
     }
     let planned: u64 = STAGING_PLAN.iter().map(|p| p.requests(cases)).sum();
     out.push_str(&format!(
-        "{} covering + {} per case × {cases} cases = {planned} requests planned, of a budget of \
+        "{} covering + {} per case × {cases} {} = {planned} requests planned, of a budget of \
          {max_requests}\n",
         covering_total(),
-        per_case_total()
+        per_case_total(),
+        if cases == 1 { "case" } else { "cases" }
     ));
     out
 }

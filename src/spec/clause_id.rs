@@ -6,7 +6,7 @@ include!(concat!(env!("OUT_DIR"), "/clause_id.rs"));
 
 impl std::fmt::Display for ClauseId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.id())
+        f.pad(self.id())
     }
 }
 
