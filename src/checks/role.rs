@@ -35,11 +35,26 @@ pub(super) async fn role_is_preserved_when_relationships_are_omitted(cx: Cx) -> 
     let moved = json!({ "data": { "type": "access_token", "id": token.id, "attributes": {
         "name": token.name, "can_access_cda": true, "can_access_cda_preview": true, "can_access_cma": true },
         "relationships": { "role": { "data": roles[1].reference() } } } });
-    cx.expect_success(
-        cx.update_request(&token.id, moved, Auth::Management),
-        "move the role",
-    )
-    .await?;
+    let reset = cx
+        .expect_success(
+            cx.update_request(&token.id, moved, Auth::Management),
+            "move the role",
+        )
+        .await?;
+    // The move must show, or "preserved" cannot be told from "never stored".
+    let got = reset.data().and_then(role_id).map(str::to_owned);
+    cx.ensure(
+        got.as_deref() == Some(roles[1].id.as_str()),
+        || {
+            format!(
+                "moving the token from its creation role {} to role {} answered {}",
+                json_str(roles[0].id.as_str()),
+                json_str(roles[1].id.as_str()),
+                shown_role(got.as_deref())
+            )
+        },
+        &[&reset],
+    )?;
     let omitted = json!({ "data": { "type": "access_token", "id": token.id, "attributes": {
         "name": token.name, "can_access_cda": true, "can_access_cda_preview": false, "can_access_cma": true } } });
     let ex = cx

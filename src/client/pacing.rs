@@ -117,7 +117,7 @@ impl Client {
                 }
             }
             let (wait, transient) = match &result {
-                Ok(ex) if ex.status == 429 => (Some(rate_limit_wait(ex)), false),
+                Ok(ex) if ex.status == 429 => (Some(rate_limit_wait(ex, attempt)), false),
                 Ok(ex) if is_transient(ex) && idempotent => (Some(backoff(attempt)), true),
                 Ok(_) => (None, false),
                 Err(TransportError::Unreachable { .. }) if attempt == 1 => (None, false),
@@ -222,7 +222,7 @@ impl Client {
         if ex.status == 429 {
             // Everyone calling as this token holds back until the window resets.
             let until = Instant::now()
-                .checked_add(rate_limit_wait(ex))
+                .checked_add(rate_limit_wait(ex, 1))
                 .unwrap_or_else(Instant::now);
             gate.blocked_until = gate.blocked_until.max(until);
             gate.remaining = u64::MAX;
@@ -254,11 +254,13 @@ fn marked_transient(ex: &Exchange) -> bool {
         .unwrap_or(false)
 }
 
-fn rate_limit_wait(ex: &Exchange) -> Duration {
+fn rate_limit_wait(ex: &Exchange, attempt: u32) -> Duration {
+    // Without X-RateLimit-Reset the window is unknown: wait 1, 2, 4, 8 s, so that a limit
+    // longer than a second does not turn one request into several refused ones.
     let secs = ex
         .header("x-ratelimit-reset")
         .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(1);
+        .unwrap_or(1u64 << attempt.saturating_sub(1).min(3));
     // A target may send anything here (an epoch timestamp, u64::MAX): never wait longer than
     // the client would accept anyway, so one bad header cannot stall the run or its cleanup.
     Duration::from_secs(secs.clamp(1, MAX_RATE_LIMIT_WAIT.as_secs() + 1))

@@ -143,7 +143,7 @@ pub fn markdown(matrix: &Matrix) -> String {
         out.push_str("\n## Details\n\n");
         let _ = writeln!(
             out,
-            "The HTML report has each failure in full. A failure replays with `token-conformance run --seed {} --filter <clause>::<check>` against its target (an embedded target with a fault: against `token-conformance serve --fault <name>`).",
+            "The HTML report has each failure in full. A failure replays with `token-conformance replay --seed {} --filter <clause>::<check>` and its target's options (an embedded target with a fault: `--fault <name>`).",
             matrix.seed
         );
         out.push_str(&notes);
