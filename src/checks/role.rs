@@ -69,11 +69,8 @@ pub(super) async fn role_is_preserved_when_relationships_are_omitted(cx: Cx) -> 
         || {
             format!(
                 "an update without relationships on a token of role {} answered {}",
-                crate::text::json_str(roles[1].id.as_str()),
-                got.as_deref().map_or_else(
-                    || "no role".to_owned(),
-                    |g| format!("role {}", crate::text::json_str(g))
-                )
+                json_str(roles[1].id.as_str()),
+                shown_role(got.as_deref())
             )
         },
         &[&ex],
@@ -85,9 +82,8 @@ pub(super) async fn role_is_preserved_when_relationships_are_omitted(cx: Cx) -> 
         || {
             format!(
                 "after an update without relationships on a token of role {}, a fresh read shows {}",
-                crate::text::json_str(roles[1].id.as_str()),
-                got.as_deref()
-                    .map_or_else(|| "no role".to_owned(), |g| format!("role {}", crate::text::json_str(g)))
+                json_str(roles[1].id.as_str()),
+                shown_role(got.as_deref())
             )
         },
         &[&ex, &read],
