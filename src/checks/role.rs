@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{Cx, role_id};
 use crate::client::Auth;
-use crate::fixtures::Flags;
+use crate::fixtures::{Flags, TokenFx};
 use crate::generate::{self, Binding};
 use crate::outcome::CheckResult;
 use crate::text::json_str;
@@ -32,29 +32,7 @@ pub(super) async fn role_is_preserved_when_relationships_are_omitted(cx: Cx) -> 
     // The covering case, first under every budget: moved off its creation role (one the
     // fixtures made, not the project's default), then updated without `relationships`; the
     // generated sequences may omit them rarely when cases are few.
-    let moved = json!({ "data": { "type": "access_token", "id": token.id, "attributes": {
-        "name": token.name, "can_access_cda": true, "can_access_cda_preview": true, "can_access_cma": true },
-        "relationships": { "role": { "data": roles[1].reference() } } } });
-    let reset = cx
-        .expect_success(
-            cx.update_request(&token.id, moved, Auth::Management),
-            "move the role",
-        )
-        .await?;
-    // The move must show, or "preserved" cannot be told from "never stored".
-    let got = reset.data().and_then(role_id).map(str::to_owned);
-    cx.ensure(
-        got.as_deref() == Some(roles[1].id.as_str()),
-        || {
-            format!(
-                "moving the token from its creation role {} to role {} answered {}",
-                json_str(roles[0].id.as_str()),
-                json_str(roles[1].id.as_str()),
-                shown_role(got.as_deref())
-            )
-        },
-        &[&reset],
-    )?;
+    move_off_creation_role(&cx, &token, &roles[0].id, &roles[1].id, "move the role").await?;
     let omitted = json!({ "data": { "type": "access_token", "id": token.id, "attributes": {
         "name": token.name, "can_access_cda": true, "can_access_cda_preview": false, "can_access_cma": true } } });
     let ex = cx
@@ -92,48 +70,80 @@ pub(super) async fn role_is_preserved_when_relationships_are_omitted(cx: Cx) -> 
     let marker = cx.fixture_name("n");
     let c = cx.clone();
     let max_steps = cx.settings().budget.max_steps.max(1);
-    cx.property(move || proptest::collection::vec(generate::valid_update(crate::spec::Spec::embedded()), 1..=max_steps), move |steps| {
-        let (cx, token, role_ids, marker) = (c.clone(), token.clone(), role_ids.clone(), marker.clone());
-        async move {
-            let binding = Binding { path_id: &token.id, roles: &role_ids, marker: &marker };
-            // Every case starts from a known role, sent explicitly, and not the creation role.
-            let start = json!({ "data": { "type": "access_token", "id": token.id, "attributes": {
-                "name": token.name, "can_access_cda": true, "can_access_cda_preview": true, "can_access_cma": true },
-                "relationships": { "role": { "data": { "type": "role", "id": role_ids[1] } } } } });
-            let reset = cx.expect_success(cx.update_request(&token.id, start, Auth::Management), "reset the role").await?;
-            let got = reset.data().and_then(role_id).map(str::to_owned);
-            cx.ensure(
-                got.as_deref() == Some(role_ids[1].as_str()),
-                || format!("moving the token from its creation role {} to role {} answered {}", json_str(&role_ids[0]), json_str(&role_ids[1]), shown_role(got.as_deref())),
-                &[&reset],
-            )?;
-            let mut expected = role_ids[1].clone();
-            let mut history = Vec::new();
-            for template in steps {
-                let body = template.bind(&binding);
-                let sent = body.pointer("/data/relationships/role/data/id").and_then(|v| v.as_str()).map(str::to_owned);
-                history.push(sent.clone().map_or("(relationships omitted)".to_owned(), |r| format!("role {r}")));
-                if let Some(sent) = sent {
-                    expected = sent;
+    cx.property(
+        move || {
+            proptest::collection::vec(
+                generate::valid_update(crate::spec::Spec::embedded()),
+                1..=max_steps,
+            )
+        },
+        move |steps| {
+            let (cx, token, role_ids, marker) =
+                (c.clone(), token.clone(), role_ids.clone(), marker.clone());
+            async move {
+                let binding = Binding {
+                    path_id: &token.id,
+                    roles: &role_ids,
+                    marker: &marker,
+                };
+                // Every case starts from a known role, sent explicitly, and not the creation role.
+                move_off_creation_role(&cx, &token, &role_ids[0], &role_ids[1], "reset the role")
+                    .await?;
+                let mut expected = role_ids[1].clone();
+                let mut history = Vec::new();
+                for template in steps {
+                    let body = template.bind(&binding);
+                    let sent = body
+                        .pointer("/data/relationships/role/data/id")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned);
+                    history.push(
+                        sent.clone()
+                            .map_or("(relationships omitted)".to_owned(), |r| {
+                                format!("role {r}")
+                            }),
+                    );
+                    if let Some(sent) = sent {
+                        expected = sent;
+                    }
+                    let ex = cx
+                        .expect_success(
+                            cx.update_request(&token.id, body, Auth::Management),
+                            "update",
+                        )
+                        .await?;
+                    let got = ex.data().and_then(role_id).map(str::to_owned);
+                    cx.ensure(
+                        got.as_deref() == Some(expected.as_str()),
+                        || {
+                            format!(
+                                "after the updates [{}], the response shows {}, expected role {}",
+                                history.join(", "),
+                                shown_role(got.as_deref()),
+                                json_str(&expected)
+                            )
+                        },
+                        &[&ex],
+                    )?;
+                    let (read, data) = cx.read_token(&token.id).await?;
+                    let got = role_id(&data).map(str::to_owned);
+                    cx.ensure(
+                        got.as_deref() == Some(expected.as_str()),
+                        || {
+                            format!(
+                                "after the updates [{}], a fresh read shows {}, expected role {}",
+                                history.join(", "),
+                                shown_role(got.as_deref()),
+                                json_str(&expected)
+                            )
+                        },
+                        &[&ex, &read],
+                    )?;
                 }
-                let ex = cx.expect_success(cx.update_request(&token.id, body, Auth::Management), "update").await?;
-                let got = ex.data().and_then(role_id).map(str::to_owned);
-                cx.ensure(
-                    got.as_deref() == Some(expected.as_str()),
-                    || format!("after the updates [{}], the response shows {}, expected role {}", history.join(", "), shown_role(got.as_deref()), json_str(&expected)),
-                    &[&ex],
-                )?;
-                let (read, data) = cx.read_token(&token.id).await?;
-                let got = role_id(&data).map(str::to_owned);
-                cx.ensure(
-                    got.as_deref() == Some(expected.as_str()),
-                    || format!("after the updates [{}], a fresh read shows {}, expected role {}", history.join(", "), shown_role(got.as_deref()), json_str(&expected)),
-                    &[&ex, &read],
-                )?;
+                Ok(())
             }
-            Ok(())
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -179,6 +189,37 @@ pub(super) async fn role_is_reassigned_when_sent(cx: Cx) -> CheckResult {
         )?;
     }
     Ok(())
+}
+
+/// Move `token` from its creation role `from` to `to`, and require the answer to show the move:
+/// a target that stores nothing (and answers with the creation role) cannot then fake
+/// "preserved".
+async fn move_off_creation_role(
+    cx: &Cx,
+    token: &TokenFx,
+    from: &str,
+    to: &str,
+    what: &str,
+) -> CheckResult {
+    let body = json!({ "data": { "type": "access_token", "id": token.id, "attributes": {
+        "name": token.name, "can_access_cda": true, "can_access_cda_preview": true, "can_access_cma": true },
+        "relationships": { "role": { "data": { "type": "role", "id": to } } } } });
+    let reset = cx
+        .expect_success(cx.update_request(&token.id, body, Auth::Management), what)
+        .await?;
+    let got = reset.data().and_then(role_id).map(str::to_owned);
+    cx.ensure(
+        got.as_deref() == Some(to),
+        || {
+            format!(
+                "moving the token from its creation role {} to role {} answered {}",
+                json_str(from),
+                json_str(to),
+                shown_role(got.as_deref())
+            )
+        },
+        &[&reset],
+    )
 }
 
 /// A role as a message shows it: `role "12"`, or "no role".
