@@ -91,6 +91,11 @@ PY
 
 WRK_HEADERS=(-H "Authorization: Bearer $CONFORMANCE_API_TOKEN" -H "X-Api-Version: 3" -H "Accept: application/json")
 rate_of() { sed -n 's/^Requests\/sec: *//p' | tr -d ' '; }
+# CPU seconds (user + sys) the server has used so far, from /proc (clock ticks).
+TICK="$(getconf CLK_TCK)"
+server_cpu() { awk -v t="$TICK" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$SERVER/stat"; }
+# `time` (bash's keyword) writes "user sys" of the command it times to the file named by $1.
+TIMEFORMAT='%U %S'
 
 echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION GET $CMA/site"
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "${WRK_HEADERS[@]}" "$CMA/site" >"$WORK/wrk-get.txt"
@@ -98,23 +103,45 @@ GET_RPS="$(rate_of <"$WORK/wrk-get.txt")"
 grep -E "Requests/sec|Non-2xx|Socket errors" "$WORK/wrk-get.txt" || true
 
 echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION PUT $CMA/access_tokens/:id"
-wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "${WRK_HEADERS[@]}" -s "$WORK/put.lua" "$CMA" >"$WORK/wrk-put.txt"
+S0="$(server_cpu)"
+{ time wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "${WRK_HEADERS[@]}" -s "$WORK/put.lua" "$CMA" >"$WORK/wrk-put.txt"; } 2>"$WORK/wrk-put.cpu"
+S1="$(server_cpu)"
+WRK_SERVER_CPU="$(awk -v a="$S0" -v b="$S1" 'BEGIN { print b - a }')"
+WRK_CLIENT_CPU="$(awk '{ print $1 + $2 }' "$WORK/wrk-put.cpu")"
+WRK_REQUESTS="$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$WORK/wrk-put.txt")"
 PUT_RPS="$(rate_of <"$WORK/wrk-put.txt")"
 grep -E "Requests/sec|Non-2xx|Socket errors" "$WORK/wrk-put.txt" || true
 
 echo "== token-conformance run --base-url $CMA --cda-url $CDA --seed $SEED $*"
 rm -f "$WORK/report.json"
-"$BIN" run --base-url "$CMA" --cda-url "$CDA" --seed "$SEED" --snapshot-dir "$WORK/snapshots" \
-    --json "$WORK/report.json" "$@" >"$WORK/run.log" 2>&1 || true
+S0="$(server_cpu)"
+{ time "$BIN" run --base-url "$CMA" --cda-url "$CDA" --seed "$SEED" --snapshot-dir "$WORK/snapshots" \
+    --json "$WORK/report.json" "$@" >"$WORK/run.log" 2>&1 || true; } 2>"$WORK/run.cpu"
+S1="$(server_cpu)"
+SUITE_SERVER_CPU="$(awk -v a="$S0" -v b="$S1" 'BEGIN { print b - a }')"
+SUITE_CLIENT_CPU="$(awk '{ print $1 + $2 }' "$WORK/run.cpu")"
 [ -s "$WORK/report.json" ] || { echo "error: the run wrote no report:" >&2; tail -20 "$WORK/run.log" >&2; exit 2; }
 
-python3 - "$WORK/report.json" "$GET_RPS" "$PUT_RPS" <<'PY'
+python3 - "$WORK/report.json" "$GET_RPS" "$PUT_RPS" "$(nproc)" "$SUITE_CLIENT_CPU" "$SUITE_SERVER_CPU" \
+    "$WRK_CLIENT_CPU" "$WRK_SERVER_CPU" "${WRK_REQUESTS:-0}" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
 get_rps, put_rps = float(sys.argv[2]), float(sys.argv[3])
+cores = int(sys.argv[4])
+suite_client, suite_server, wrk_client, wrk_server = (float(x) for x in sys.argv[5:9])
+wrk_requests = int(sys.argv[9])
 requests, ms = report["requests"], report["duration_ms"]
 suite = requests * 1000.0 / max(ms, 1)
 print(f"suite: {requests} requests in {ms / 1000:.2f} s = {suite:.0f} requests/s")
 print(f"raw (wrk): GET /site {get_rps:.0f} requests/s, PUT /access_tokens/:id {put_rps:.0f} requests/s")
 print(f"ratio suite/raw: {suite / put_rps:.3f} (PUT, the endpoint under test), {suite / get_rps:.3f} (GET /site)")
+# Where the time goes: CPU per request on each side (user + sys), and the rate the suite could
+# reach if it kept every core busy with nothing but its requests (no holds, no waiting).
+us = lambda cpu, n: cpu * 1e6 / max(n, 1)
+c, s = us(suite_client, requests), us(suite_server, requests)
+print(f"CPU per request: suite {c:.0f} us + server {s:.0f} us (the suite's mix); "
+      f"wrk {us(wrk_client, wrk_requests):.0f} us + server {us(wrk_server, wrk_requests):.0f} us (PUT)")
+ceiling = cores * 1e6 / max(c + s, 1)
+print(f"CPU-bound ceiling on {cores} cores: {ceiling:.0f} requests/s, a ratio of {ceiling / put_rps:.3f}; "
+      f"the run used {(suite_client + suite_server) / (ms / 1000) / cores:.0%} of the cores")
 PY
