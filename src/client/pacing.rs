@@ -342,8 +342,8 @@ mod tests {
 
     #[test]
     fn requests_in_flight_count_against_what_remains() {
-        let now = Instant::now();
         let mut gate = Gate::fresh();
+        let now = Instant::now();
         gate.remaining = 5;
         // 5 remain: 3 may be in flight before the low water mark (2) holds the next.
         for _ in 0..3 {

