@@ -4,7 +4,8 @@
 //! and the policy around it (production guard, destructive rule, budgets) come resolved in a
 //! [`Plan`]; fixture naming and `sweep` live with the fixtures.
 //!
-//! A little over 500 lines: opening a session, running one check with its cleanup and
+//! About 600 lines: opening a session, running one check with its cleanup (and its clause's
+//! request reservation, see `client::Ledger`) and
 //! running them all are one lifecycle; the preflight lives in `preflight.rs`.
 
 use std::sync::Arc;
