@@ -11,11 +11,11 @@ use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunne
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{CheckDef, Profile, Settings, fnv1a};
+use super::{CheckDef, Profile, RunShared, Settings, fnv1a};
 use crate::client::{Auth, Client, Collection, Exchange, Request, ResourceId};
 use crate::fixtures::{Fixtures, Flags, RoleFx, TokenFx, truncate};
 use crate::outcome::{CheckResult, Failure, Finding};
-use crate::spec::Spec;
+use crate::spec::{ClauseId, Spec};
 
 /// A check's view of the run: its client, its fixtures, its seed.
 #[derive(Clone, Debug)]
@@ -26,11 +26,24 @@ pub struct Cx {
     warnings: Arc<Mutex<Vec<String>>>,
     cases: Arc<AtomicU64>,
     pub(super) seed: u64,
+    clause: ClauseId,
+    shared: Arc<RunShared>,
 }
 
 impl Cx {
-    /// The context of one check.
+    /// The context of one check run on its own (nothing shared with other checks).
     pub fn new(client: Client, settings: Arc<Settings>, def: &CheckDef, serial: usize) -> Cx {
+        Cx::in_run(client, settings, Arc::default(), def, serial)
+    }
+
+    /// The context of one check of a run whose checks share `shared` (the tour).
+    pub fn in_run(
+        client: Client,
+        settings: Arc<Settings>,
+        shared: Arc<RunShared>,
+        def: &CheckDef,
+        serial: usize,
+    ) -> Cx {
         let client = client.scoped();
         let fixtures = Arc::new(
             Fixtures::new(client.clone(), &settings.run_id, serial).for_clause(def.clause.id()),
@@ -44,7 +57,19 @@ impl Cx {
             warnings: Arc::default(),
             cases: Arc::default(),
             seed,
+            clause: def.clause,
+            shared,
         }
+    }
+
+    /// The clause this check verifies.
+    pub fn clause(&self) -> ClauseId {
+        self.clause
+    }
+
+    /// What the checks of the run share.
+    pub fn shared(&self) -> &RunShared {
+        &self.shared
     }
 
     /// The run's settings.

@@ -27,6 +27,7 @@ use crate::outcome::CheckResult;
 use crate::spec::{ClauseId, Spec};
 
 pub use cx::{Cx, live_properties};
+pub use protocol::{RunShared, TOUR_CLAUSES};
 
 /// Which promises are hard checks: observed behaviour (`Cx::observed`, strict-only checks)
 /// fails a run only under `Strict`.

@@ -1,6 +1,8 @@
 //! `errors.envelope`, `headers.content_type`, `headers.rate_limit`: properties of every
 //! answer, checked over a tour of requests that reaches each kind of answer.
 
+use std::sync::Arc;
+
 use reqwest::Method;
 use serde_json::json;
 
@@ -8,14 +10,96 @@ use super::Cx;
 use crate::client::{Auth, Collection, Exchange, Request, ResourceId};
 use crate::fixtures::Flags;
 use crate::outcome::{CheckResult, Finding};
-use crate::spec::SchemaId;
+use crate::spec::{ClauseId, SchemaId};
+
+/// The clauses whose checks read the tour, in catalog order.
+pub const TOUR_CLAUSES: [ClauseId; 3] = [
+    ClauseId::ErrorsEnvelope,
+    ClauseId::HeadersContentType,
+    ClauseId::HeadersRateLimit,
+];
+
+/// What the checks of one run share: the tour, sent once and read by every check that needs
+/// it. The tour is sent by its *owner*, the first clause of [`TOUR_CLAUSES`] that runs, so
+/// that which clause pays for it does not depend on scheduling: the others wait until the
+/// owner has tried (and send it themselves only if it could not). Without an owner (a check
+/// run alone, a replay) the first check that needs the tour sends it.
+#[derive(Debug)]
+pub struct RunShared {
+    tour: tokio::sync::OnceCell<Arc<Vec<Exchange>>>,
+    /// The owner while it has not tried to send the tour yet; `None` after.
+    owner: tokio::sync::watch::Sender<Option<ClauseId>>,
+}
+
+impl Default for RunShared {
+    fn default() -> Self {
+        RunShared::owned_by(None)
+    }
+}
+
+impl RunShared {
+    fn owned_by(owner: Option<ClauseId>) -> RunShared {
+        RunShared {
+            tour: tokio::sync::OnceCell::new(),
+            owner: tokio::sync::watch::Sender::new(owner),
+        }
+    }
+
+    /// What a run of checks of `clauses` shares: the tour's owner is the first tour clause
+    /// among them. The engine must start the owner's check before the other tour clauses'
+    /// (it starts checks in catalog order), and call [`check_ended`](Self::check_ended)
+    /// after each check.
+    pub fn for_run(clauses: impl IntoIterator<Item = ClauseId>) -> RunShared {
+        let clauses: Vec<ClauseId> = clauses.into_iter().collect();
+        RunShared::owned_by(TOUR_CLAUSES.into_iter().find(|c| clauses.contains(c)))
+    }
+
+    /// The clause that sends the tour, while it has not tried yet.
+    pub fn tour_owner(&self) -> Option<ClauseId> {
+        *self.owner.borrow()
+    }
+
+    /// A check of `clause` ended: if it owned the tour and never tried it (stopped, a
+    /// panic), the others no longer wait for it.
+    pub fn check_ended(&self, clause: ClauseId) {
+        self.owner.send_if_modified(|owner| {
+            let mine = *owner == Some(clause);
+            if mine {
+                *owner = None;
+            }
+            mine
+        });
+    }
+
+    /// The tour's exchanges, sent once per run (see [`RunShared`]).
+    async fn tour(&self, cx: &Cx) -> Result<Arc<Vec<Exchange>>, Finding> {
+        let clause = cx.clause();
+        if self.tour_owner().is_some_and(|owner| owner != clause) {
+            let mut watch = self.owner.subscribe();
+            // The sender lives as long as `self`: an error cannot happen, and then nobody waits.
+            let _ = watch.wait_for(Option::is_none).await;
+        }
+        let result = self
+            .tour
+            .get_or_try_init(|| async { send_tour(cx).await.map(Arc::new) })
+            .await
+            .cloned();
+        self.check_ended(clause);
+        result
+    }
+}
+
+/// The tour: sent once per run and shared (see [`RunShared`]).
+async fn tour(cx: &Cx) -> Result<Arc<Vec<Exchange>>, Finding> {
+    cx.shared().tour(cx).await
+}
 
 /// The largest rate limit the rate-limit check will exhaust on purpose (with a fixture token
 /// of its own, so the user's token keeps its budget).
 const MAX_LIMIT_TO_EXHAUST: u64 = 120;
 
 /// One request of each kind: successes, and each documented kind of error.
-async fn tour(cx: &Cx) -> Result<Vec<Exchange>, Finding> {
+async fn send_tour(cx: &Cx) -> Result<Vec<Exchange>, Finding> {
     let role = cx.role("tour", &[]).await?;
     let token = cx.token("tour", &role, Flags::ALL).await?;
     let id = token.id.clone();
@@ -78,7 +162,7 @@ pub(super) async fn every_error_uses_the_api_error_envelope(cx: Cx) -> CheckResu
 
 /// Every answer, success or error, is `application/json` (`; charset=utf-8` observed).
 pub(super) async fn every_response_is_json(cx: Cx) -> CheckResult {
-    for ex in &tour(&cx).await? {
+    for ex in tour(&cx).await?.iter() {
         let content_type = ex.header("content-type").unwrap_or("").to_owned();
         let shown_type = crate::text::json_or(ex.header("content-type"), "no Content-Type");
         let media = content_type
@@ -117,7 +201,7 @@ fn header_number(ex: &Exchange, name: &str) -> Option<u64> {
 pub(super) async fn every_response_carries_rate_limit_headers(cx: Cx) -> CheckResult {
     let exchanges = tour(&cx).await?;
     let mut limit_seen = None;
-    for ex in &exchanges {
+    for ex in exchanges.iter() {
         let limit = header_number(ex, "x-ratelimit-limit");
         let remaining = header_number(ex, "x-ratelimit-remaining");
         cx.ensure(

@@ -17,6 +17,7 @@
 mod error;
 mod guard;
 mod ids;
+mod ledger;
 mod pacing;
 mod redact;
 mod request;
@@ -34,6 +35,7 @@ use reqwest::header::HeaderValue;
 pub use error::{ClientError, TransportError};
 use guard::Guard;
 pub use ids::{Action, Collection, IdForm, MAX_ID_LEN, ResourceId, UnsafeId, resource_path, shown};
+pub use ledger::{Ledger, Slot};
 use pacing::Gate;
 pub use pacing::{DEFAULT_RETRY_BUDGET, is_transient, is_transient_4xx};
 pub use redact::{STRONG_MIN_DISTINCT, STRONG_MIN_LEN, Secrets, is_strong, safe_placeholder};
@@ -126,8 +128,9 @@ pub struct Stats {
     pub sent: std::sync::Mutex<Vec<SentRequest>>,
     /// Whether requests are recorded in [`Stats::sent`].
     pub record: std::sync::atomic::AtomicBool,
-    /// The most requests the run may send (0: no cap). Cleanup is exempt.
-    pub cap: AtomicU64,
+    /// The run's request cap, with a reservation per clause (see [`Ledger`]). Cleanup is
+    /// exempt.
+    pub ledger: Ledger,
     /// Transient failures the run may still retry.
     pub retry_budget: AtomicU64,
     /// The first 429 the run's paced requests got (`headers.rate_limit` reads its headers).
@@ -151,6 +154,8 @@ pub struct Client {
     pacing: Arc<std::sync::Mutex<std::collections::HashMap<String, Gate>>>,
     /// Whether the run's request cap applies to this handle.
     capped: bool,
+    /// The clause whose reservation this handle's requests take first (`None`: the pool).
+    account: Option<Arc<str>>,
     /// Weak secrets (see [`is_strong`]) this handle's answers were the first to show.
     weak: Arc<AtomicU64>,
     /// What no write may reach, and the ids of the run's live fixtures.
@@ -293,6 +298,7 @@ impl Client {
             local: Arc::new(AtomicU64::new(0)),
             pacing: Arc::default(),
             capped: true,
+            account: None,
             guard: Arc::default(),
             weak: Arc::default(),
             bearer,
@@ -340,9 +346,36 @@ impl Client {
         self.weak.load(Ordering::Relaxed)
     }
 
-    /// Cap the run at `max` requests (cleanup is exempt); `None` removes the cap.
+    /// Cap the run at `max` requests (cleanup is exempt); `None` removes the cap. What was
+    /// sent already counts; reservations made before are dropped.
     pub fn set_request_cap(&self, max: Option<u64>) {
-        self.stats.cap.store(max.unwrap_or(0), Ordering::Relaxed);
+        let taken = self.stats.requests.load(Ordering::Relaxed);
+        self.stats.ledger.set_cap(max, taken);
+    }
+
+    /// A handle whose requests take from `clause`'s reservation first (see [`Ledger`]); its
+    /// scoped and uncapped handles keep it.
+    pub fn charged_to(&self, clause: &str) -> Client {
+        Client {
+            account: Some(Arc::from(clause)),
+            ..self.clone()
+        }
+    }
+
+    /// The clause this handle's requests are charged to, if any.
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
+    }
+
+    /// A client for another target (a private embedded server) that shares this one's run:
+    /// its totals, request cap and reservations, retry budget and stop. Its own connection
+    /// pool, secrets and pacing.
+    pub fn for_target_in_run(&self, target: Target) -> Result<Client, ClientError> {
+        let fresh = Client::new(target)?;
+        Ok(Client {
+            stats: Arc::clone(&self.stats),
+            ..fresh
+        })
     }
 
     /// A handle that ignores the request cap: cleanup must always be able to run.

@@ -16,13 +16,54 @@ use super::{
 pub(super) struct Gate {
     remaining: u64,
     blocked_until: Instant,
+    /// Requests of this caller sent and not answered yet: each will take one of `remaining`.
+    in_flight: u64,
 }
 
-/// Below this many remaining requests, the client slows down.
+impl Gate {
+    fn fresh() -> Gate {
+        Gate {
+            remaining: u64::MAX,
+            blocked_until: Instant::now(),
+            in_flight: 0,
+        }
+    }
+}
+
+/// At or below this many remaining requests (less those in flight), the client holds a
+/// request until the ones in flight are answered; with none in flight it lets one go, which
+/// learns the window's reset from a 429 or sees a fresh window.
 const PACE_LOW_WATER: u64 = 2;
 
-/// How long it waits before each request then.
-const PACE_DELAY: Duration = Duration::from_millis(250);
+/// How often a held request looks again.
+const PACE_POLL: Duration = Duration::from_millis(20);
+
+/// A request counted in flight for its caller until it is dropped (after its answer's
+/// `X-RateLimit-Remaining` was recorded).
+pub(super) struct InFlight {
+    pacing: Arc<std::sync::Mutex<std::collections::HashMap<String, Gate>>>,
+    key: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut gates) = self.pacing.lock()
+            && let Some(gate) = gates.get_mut(&self.key)
+        {
+            gate.in_flight = gate.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+/// What [`Client::pace`] decided for one request.
+enum Pace {
+    /// Send it now (it is counted in flight).
+    Go,
+    /// The caller is rate limited for this long.
+    Blocked(Duration),
+    /// Too few requests remain for those in flight: look again shortly.
+    Hold,
+}
 
 /// Transient failures a run may retry in all, by default.
 pub const DEFAULT_RETRY_BUDGET: u64 = 200;
@@ -97,13 +138,17 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.unless_stopped(self.pace(&pace_key)).await?;
+            let in_flight = self.unless_stopped(self.pace(&pace_key)).await?;
             let mut result = self.send_once(req).await;
             if let Ok(ex) = &mut result {
                 ex.attempts = attempt;
             }
             if let Ok(ex) = &result {
                 self.record_pace(&pace_key, ex);
+            }
+            // Answered (its remaining count recorded), or never sent: no longer in flight.
+            drop(in_flight);
+            if let Ok(ex) = &result {
                 if ex.status == 429 {
                     let _ = self.stats.first_429.set(ex.clone());
                 }
@@ -173,29 +218,44 @@ impl Client {
             .is_ok()
     }
 
-    /// Wait while this caller is rate limited, and slow down when its remaining budget is low.
-    pub(super) async fn pace(&self, key: &str) {
-        let wait = {
-            let Ok(gates) = self.pacing.lock() else {
-                return;
-            };
-            gates.get(key).map(|gate| {
-                let now = Instant::now();
-                if gate.blocked_until > now {
-                    (gate.blocked_until - now).min(MAX_RATE_LIMIT_WAIT)
-                } else if gate.remaining <= PACE_LOW_WATER {
-                    PACE_DELAY
-                } else {
-                    Duration::ZERO
+    /// Wait while this caller is rate limited, and hold a request while the requests it has
+    /// in flight would use up what remains of its window (down to [`PACE_LOW_WATER`]): so
+    /// that concurrent checks calling as one token do not all see "enough left" and overshoot
+    /// it into 429s. With nothing in flight one request always goes. The request is counted
+    /// in flight until the returned guard drops.
+    pub(super) async fn pace(&self, key: &str) -> InFlight {
+        let mut held: Option<Instant> = None;
+        loop {
+            let decision = match self.pacing.lock() {
+                Ok(mut gates) => {
+                    let gate = gates.entry(key.to_owned()).or_insert_with(Gate::fresh);
+                    decide(gate, Instant::now())
                 }
-            })
-        };
-        if let Some(wait) = wait.filter(|w| !w.is_zero()) {
+                Err(_) => Pace::Go,
+            };
+            match decision {
+                Pace::Go => break,
+                Pace::Blocked(wait) => {
+                    self.stats
+                        .rate_limit_wait_ms
+                        .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+                    self.stats.note_wait(key, wait);
+                    tokio::time::sleep(wait).await;
+                }
+                Pace::Hold => {
+                    held.get_or_insert_with(Instant::now);
+                    tokio::time::sleep(PACE_POLL).await;
+                }
+            }
+        }
+        if let Some(since) = held {
             self.stats
                 .rate_limit_wait_ms
-                .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
-            self.stats.note_wait(key, wait);
-            tokio::time::sleep(wait).await;
+                .fetch_add(since.elapsed().as_millis() as u64, Ordering::Relaxed);
+        }
+        InFlight {
+            pacing: Arc::clone(&self.pacing),
+            key: key.to_owned(),
         }
     }
 
@@ -206,16 +266,7 @@ impl Client {
         let Ok(mut gates) = self.pacing.lock() else {
             return;
         };
-        if !gates.contains_key(key) {
-            let fresh = Gate {
-                remaining: u64::MAX,
-                blocked_until: Instant::now(),
-            };
-            gates.insert(key.to_owned(), fresh);
-        }
-        let Some(gate) = gates.get_mut(key) else {
-            return;
-        };
+        let gate = gates.entry(key.to_owned()).or_insert_with(Gate::fresh);
         if let Some(remaining) = remaining {
             gate.remaining = remaining;
         }
@@ -228,6 +279,20 @@ impl Client {
             gate.remaining = u64::MAX;
         }
     }
+}
+
+/// Whether a request of a caller whose gate is `gate` goes now; when it does, it is counted
+/// in flight.
+fn decide(gate: &mut Gate, now: Instant) -> Pace {
+    if gate.blocked_until > now {
+        return Pace::Blocked((gate.blocked_until - now).min(MAX_RATE_LIMIT_WAIT));
+    }
+    let left = gate.remaining.saturating_sub(gate.in_flight);
+    if gate.in_flight > 0 && left <= PACE_LOW_WATER {
+        return Pace::Hold;
+    }
+    gate.in_flight += 1;
+    Pace::Go
 }
 
 /// Whether an answer says "try again later" (documented `transient`, or a gateway status).
@@ -274,6 +339,29 @@ fn backoff(attempt: u32) -> Duration {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_in_flight_count_against_what_remains() {
+        let mut gate = Gate::fresh();
+        let now = Instant::now();
+        gate.remaining = 5;
+        // 5 remain: 3 may be in flight before the low water mark (2) holds the next.
+        for _ in 0..3 {
+            assert!(matches!(decide(&mut gate, now), Pace::Go));
+        }
+        assert_eq!(gate.in_flight, 3);
+        assert!(matches!(decide(&mut gate, now), Pace::Hold));
+        // Answers come in: in flight drops, remaining with it.
+        gate.in_flight = 0;
+        gate.remaining = 2;
+        // Nothing in flight: one goes even at the low water mark, and only one.
+        assert!(matches!(decide(&mut gate, now), Pace::Go));
+        assert!(matches!(decide(&mut gate, now), Pace::Hold));
+        gate.in_flight = 0;
+        gate.blocked_until = now + Duration::from_secs(2);
+        assert!(matches!(decide(&mut gate, now), Pace::Blocked(w) if w <= Duration::from_secs(2)));
+        assert_eq!(gate.in_flight, 0, "a blocked request is not in flight");
+    }
 
     #[test]
     fn the_current_wait_names_the_caller_in_words_and_the_longest_wins() {

@@ -86,17 +86,16 @@ impl Client {
         if let Some(reason) = self.refusal() {
             return Err(TransportError::Stopped(reason));
         }
-        let cap = self.stats.cap.load(Ordering::Relaxed);
-        // Take a slot atomically, so that concurrent checks cannot overshoot the cap.
-        let took = self
+        // Take a slot from the ledger (the clause's reservation, then the pool) under its
+        // lock, so that concurrent checks cannot overshoot the cap; cleanup is never refused.
+        if let Err(cap) = self
             .stats
-            .requests
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sent| {
-                (!self.capped || cap == 0 || sent < cap).then_some(sent + 1)
-            });
-        if took.is_err() {
+            .ledger
+            .take(self.account.as_deref(), !self.capped)
+        {
             return Err(TransportError::Budget(cap));
         }
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
         self.local.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let answer = self.unless_stopped(read_answer(builder, &url)).await??;

@@ -4,7 +4,8 @@
 //! and the policy around it (production guard, destructive rule, budgets) come resolved in a
 //! [`Plan`]; fixture naming and `sweep` live with the fixtures.
 //!
-//! A little over 500 lines: opening a session, running one check with its cleanup and
+//! About 600 lines: opening a session, running one check with its cleanup (and its clause's
+//! request reservation, see `client::Ledger`) and
 //! running them all are one lifecycle; the preflight lives in `preflight.rs`.
 
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 mod preflight;
 
-use crate::checks::{self, CheckDef, Cx, Settings};
+use crate::checks::{self, CheckDef, Cx, RunShared, Settings};
 use crate::client::{Client, ClientError, StopLevel, Target, TransportError, normalize_url};
 use crate::fixtures::Fixtures;
 use crate::outcome::{Finding, Status};
@@ -72,6 +73,8 @@ pub struct Session {
     plan: Plan,
     /// The checks running now: their fixtures, and how to stop them (Ctrl-C).
     live: std::sync::Mutex<Vec<(usize, Arc<Fixtures>, tokio::task::AbortHandle)>>,
+    /// What the checks of the current [`run_checks`](Self::run_checks) share (the tour).
+    shared: std::sync::Mutex<Arc<RunShared>>,
     /// The timer that stops the run at its deadline.
     deadline: Option<tokio::task::AbortHandle>,
 }
@@ -185,6 +188,7 @@ impl Session {
             server,
             plan: plan.clone(),
             live: std::sync::Mutex::default(),
+            shared: std::sync::Mutex::default(),
             deadline,
         })
     }
@@ -223,8 +227,22 @@ impl Session {
     }
 
     /// Run one check with its own fixtures; they are removed when it ends, however it ends.
+    /// Its requests take from its clause's reservation first (see [`Session::run_checks`]).
     pub async fn run_check(&self, def: &CheckDef) -> CheckReport {
         let started = Instant::now();
+        let shared = Arc::clone(
+            &self
+                .shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        // However the check ends, its clause's reservation and the tour learn that it did.
+        let _ended = CheckEnded {
+            client: &self.client,
+            shared: Arc::clone(&shared),
+            clause: def.clause,
+            reserved: def.skip_reason(&self.settings).is_none(),
+        };
         if let Some(reason) = self.stopped() {
             return self.inconclusive(def, format!("not run: {reason}"), started);
         }
@@ -262,7 +280,12 @@ impl Session {
                     target.base_url = server.cma_url();
                     target.cda_url = Some(server.cda_url());
                     target.secret = server.admin_secret().to_owned();
-                    let client = Client::new(target);
+                    // The run's totals, cap and reservations, retry budget and stop: a
+                    // private server's requests count like any other.
+                    let client = self
+                        .client
+                        .for_target_in_run(target)
+                        .map(|c| c.charged_to(def.clause.id()));
                     private = Some(server);
                     match client {
                         Ok(client) => {
@@ -287,9 +310,9 @@ impl Session {
                 }
             }
         } else {
-            self.client.clone()
+            self.client.charged_to(def.clause.id())
         };
-        let cx = Cx::new(client, Arc::clone(&self.settings), def, serial);
+        let cx = Cx::in_run(client, Arc::clone(&self.settings), shared, def, serial);
         let task = tokio::spawn((def.run)(cx.clone()));
         let live_key = {
             let mut live = self
@@ -349,6 +372,22 @@ impl Session {
         )
     }
 
+    /// Under a request cap with the staging budget, each clause of `running` reserves its
+    /// planned share ([`checks::staging::STAGING_PLAN`]), held until its last check ends; the
+    /// rest of the cap is the pool every request falls back on. A capped full run reserves
+    /// nothing: every request takes from the pool, as they come.
+    fn reserve(&self, running: &[&CheckDef]) {
+        let ledger = &self.client.stats().ledger;
+        if ledger.cap().is_none() || !self.settings.budget.staging {
+            return;
+        }
+        let cases = self.settings.budget.cases;
+        for plan in checks::staging::STAGING_PLAN {
+            let holders = running.iter().filter(|d| d.clause == plan.clause).count();
+            ledger.reserve(plan.clause.id(), plan.requests(cases), holders);
+        }
+    }
+
     fn inconclusive(&self, def: &CheckDef, reason: String, started: Instant) -> CheckReport {
         report::check_report(
             def,
@@ -391,6 +430,16 @@ impl Session {
         let started = Instant::now();
         let all_defs = defs.clone();
         let total = defs.len();
+        let running: Vec<&CheckDef> = defs
+            .iter()
+            .filter(|def| def.skip_reason(&self.settings).is_none())
+            .collect();
+        self.reserve(&running);
+        let shared = Arc::new(RunShared::for_run(running.iter().map(|def| def.clause)));
+        *self
+            .shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = shared;
         let catalog = Spec::embedded().catalog();
         let (last, first): (Vec<_>, Vec<_>) = defs
             .into_iter()
@@ -404,10 +453,20 @@ impl Session {
         let (mut cut_cleanup_at, mut abort_at): (Option<Instant>, Option<Instant>) = (None, None);
         'phases: for phase in [first, last] {
             let mut tasks = tokio::task::JoinSet::new();
+            // Checks start in catalog order: each takes its permit only once the one before
+            // has taken its own (the tour's owner starts before the checks that wait for it).
+            let mut before: Option<tokio::sync::oneshot::Receiver<()>> = None;
             for (index, def) in phase {
                 let (session, limit) = (Arc::clone(self), Arc::clone(&limit));
+                let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+                let previous = before.replace(started_rx);
                 tasks.spawn(async move {
+                    if let Some(previous) = previous {
+                        // An error: the check before ended without a permit; go on all the same.
+                        let _ = previous.await;
+                    }
                     let _permit = limit.acquire_owned().await;
+                    let _ = started_tx.send(());
                     (index, session.run_check(&def).await)
                 });
             }
@@ -511,6 +570,25 @@ impl Session {
         if let Some(server) = self.server.take() {
             server.shutdown().await;
         }
+    }
+}
+
+/// Dropped when a check ends, however it ends: one holder of its clause's reservation lets
+/// go, and the tour no longer waits for it.
+struct CheckEnded<'a> {
+    client: &'a Client,
+    shared: Arc<RunShared>,
+    clause: crate::spec::ClauseId,
+    /// Whether the check counts as a holder of its clause's reservation (it is not skipped).
+    reserved: bool,
+}
+
+impl Drop for CheckEnded<'_> {
+    fn drop(&mut self) {
+        if self.reserved {
+            self.client.stats().ledger.release(self.clause.id());
+        }
+        self.shared.check_ended(self.clause);
     }
 }
 
