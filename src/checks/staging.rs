@@ -47,11 +47,12 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::UpdateRequestValidation,
-        40,
+        43,
         2,
-        "fixtures (2 roles, token), a valid update and its read, the covering set (31 invalid \
-         bodies: each required member removed, each member one wrong JSON type, each const a \
-         near miss such as \"access_tokens\", a blank name, an empty id), one read after them",
+        "fixtures (2 roles, token), a valid update and its read, the covering set (34 invalid \
+         bodies: each required member removed, each member one wrong JSON type and each free \
+         string a number too, each const a near miss such as \"access_tokens\", a blank name, \
+         an empty id), one read after them",
     ),
     plan(
         ClauseId::UpdateApplies,
@@ -63,16 +64,17 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::UpdateIsolation,
-        38,
+        39,
         0,
-        "fixtures (a target and bystanders), an update and the bystanders read; generated \
-         sequences of at most 3 steps checked against the model",
+        "fixtures (a target and bystanders), an update and the bystanders read, the roles read \
+         after the updates; generated sequences of at most 3 steps checked against the model",
     ),
     plan(
         ClauseId::UpdateSecretUnchanged,
-        10,
+        11,
         4,
-        "fixtures, an update, the token read back and its old secret used",
+        "fixtures, an update turning every flag off, an update, the token read back and its \
+         old secret used",
     ),
     plan(
         ClauseId::UpdateRolePreserved,
