@@ -180,6 +180,34 @@ faults! {
         "A role sent in an update is stored and shown, but permission decisions keep the role the token had before.";
     StaleDecisionWindow = "stale-decision-window", [UpdateEffectCma], false,
         "One node in three decides can_access_cma as before a change from 50 ms to 200 ms after it (a cache refill that raced the invalidation).";
+    NumericBodyIdAccepted = "numeric-body-id-accepted", [UpdateRequestValidation], false,
+        "A numeric data.id is accepted and its comparison with the path id skipped (ids read as integer or string).";
+    RoleNullAccepted = "role-null-accepted", [UpdateRequestValidation], false,
+        "relationships.role.data: null is accepted (an older schema) and takes the token's role away.";
+    NameWhitespaceCollapsed = "name-whitespace-collapsed", [UpdateApplies], false,
+        "Runs of whitespace inside a name are collapsed to one space.";
+    NameLowercased = "name-lowercased", [UpdateApplies], false,
+        "Names are stored in lower case (a case-insensitive uniqueness done by storing folded names).";
+    PreviewImpliesCda = "preview-implies-cda", [UpdateApplies], false,
+        "can_access_cda_preview: true also stores can_access_cda: true (drafts taken to imply published content).";
+    RenameSkippedWhenFlagsUnchanged = "rename-skipped-when-flags-unchanged", [UpdateApplies], false,
+        "An update whose flags and role equal the stored ones is skipped as a no-op: the name is not written.";
+    ResponseShowsPreviousValues = "response-shows-previous-values", [UpdateApplies], false,
+        "The update is stored, but its response renders the token as it was before the update.";
+    RoleSentSkipsAttributes = "role-sent-skips-attributes", [UpdateApplies], false,
+        "An update with relationships.role takes the role-reassignment path, which writes the role only: name and flags are dropped.";
+    ResponseRoleFromRequest = "response-role-from-request", [UpdateRolePreserved], false,
+        "The role is kept, but the update response builds relationships from the request: role data null when relationships is omitted.";
+    CmaFlagOnlyOnReads = "cma-flag-only-on-reads", [UpdateEffectCma, UpdateAuth], false,
+        "can_access_cma is enforced by the read path only: writes (PUT, POST, DELETE) by a token without it are let through.";
+    CmaDecisionStaleOnce = "cma-decision-stale-once", [UpdateEffectCma], false,
+        "The can_access_cma decision is served stale-while-revalidate: each call gets the decision the previous call computed.";
+    HardcodedAppliesFlags = "hardcoded-applies-flags", [UpdateHardcodedRejected], false,
+        "Factory tokens reject updates, but the surface flags are written before the guard runs.";
+    RenameSpillsToRole = "rename-spills-to-role", [UpdateIsolation], false,
+        "An update's name is also written to the name of the token's role (a join updated as a whole).";
+    SecretRotatedOnCmaRevoke = "secret-rotated-on-cma-revoke", [UpdateSecretUnchanged], false,
+        "Turning can_access_cma off re-issues the secret (a revoke implemented as a credential reset).";
 }
 
 impl std::fmt::Display for Fault {

@@ -93,8 +93,8 @@ fn body_with(id: &ResourceId, token: &Value, name: &Value) -> Value {
 }
 
 /// Each factory token, sent its own current values, answers `NON_EDITABLE_ACCESS_TOKEN` and
-/// stays exactly as it was. Where destructive clauses are allowed, a changed name is tried
-/// too (and put back if a non-conformant target applied it).
+/// stays exactly as it was. Where destructive clauses are allowed, a changed name with a
+/// flipped `can_access_cda` is tried too (and put back if a non-conformant target applied it).
 pub(super) async fn factory_tokens_reject_an_unchanged_update(cx: Cx) -> CheckResult {
     for (id, _) in factory_tokens(&cx).await? {
         let (_, before) = cx.read_token(&id).await?;
@@ -103,10 +103,16 @@ pub(super) async fn factory_tokens_reject_an_unchanged_update(cx: Cx) -> CheckRe
             .cloned()
             .unwrap_or(Value::Null);
         let mut attempts = vec![body_with(&id, &before, &name)];
-        // A changed name would stay if the target wrongly applied it: destructive.
+        // A changed name and a flipped flag would stay if the target wrongly applied them:
+        // destructive. Both, since a guard may run after one column is written and before
+        // the other.
         if cx.settings().destructive {
             let changed = format!("{} (conformance probe)", name.as_str().unwrap_or_default());
-            attempts.push(body_with(&id, &before, &json!(changed)));
+            let mut body = body_with(&id, &before, &json!(changed));
+            if let Some(Value::Bool(flag)) = body.pointer_mut("/data/attributes/can_access_cda") {
+                *flag = !*flag;
+            }
+            attempts.push(body);
         }
         for body in attempts {
             let ex = cx

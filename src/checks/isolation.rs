@@ -1,6 +1,7 @@
 //! `update.isolation`: an update changes only the addressed token. After each successful
 //! update, every token the run knows (the addressed one, a bystander sharing its role, one
-//! with another role, the factory tokens it read) reads as the model predicts.
+//! with another role, the factory tokens it read) reads as the model predicts; after them the
+//! roles involved read as created (under the full budget).
 
 use std::collections::BTreeMap;
 
@@ -180,7 +181,52 @@ pub(super) async fn an_update_changes_only_the_addressed_token(cx: Cx) -> CheckR
         let (read, entries) = list_tokens(&cx).await?;
         compare(&cx, &model, &held, &labels, &entries, &what, &[&ex, &read])?;
     }
-    Ok(())
+    // The roles are read under the full budget only: the staging plan has no request left.
+    if cx.settings().budget.staging {
+        return Ok(());
+    }
+    roles_read_as_created(&cx, &[&shared, &other_role]).await
+}
+
+/// After the updates, the roles involved read as they were created: a token update is not
+/// a role update (a write of the token's join with its role would rename the role).
+async fn roles_read_as_created(cx: &Cx, roles: &[&RoleFx]) -> CheckResult {
+    let ex = cx.send(Request::cma(Method::GET, "/roles")).await?;
+    cx.answered(&ex)?;
+    let entries = ex
+        .data()
+        .and_then(Value::as_array)
+        .filter(|_| ex.is_success())
+        .ok_or_else(|| {
+            Finding::inconclusive(format!("failed to list the roles: {}", ex.summary()))
+        })?;
+    let mut problems = Vec::new();
+    for role in roles {
+        let Some(listed) = entry(entries, role.id.as_str()) else {
+            problems.push(format!("role {} is missing from the list", role.id));
+            continue;
+        };
+        for (name, sent) in role.attributes.as_object().into_iter().flatten() {
+            let got = listed.pointer(&format!("/attributes/{name}"));
+            if got != Some(sent) {
+                problems.push(format!(
+                    "role {} has {name} = {}, created with {sent}",
+                    role.id,
+                    got.map_or_else(|| "(absent)".to_owned(), Value::to_string)
+                ));
+            }
+        }
+    }
+    cx.ensure(
+        problems.is_empty(),
+        || {
+            format!(
+                "after updates of token fields only, roles changed (an update changes only the addressed token): {}",
+                problems.join("; ")
+            )
+        },
+        &[&ex],
+    )
 }
 
 /// Every token of the model against a list. Factory tokens are compared without their

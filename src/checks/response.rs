@@ -66,8 +66,9 @@ pub(super) async fn attributes_are_stored_as_sent(cx: Cx) -> CheckResult {
     let token = cx.token("applies", &roles[0], Flags::ALL).await?;
     // A long name first, under every budget (generated names are rarely long when cases are
     // few): past the 64 and 100 characters a narrow column would hold, with letters outside
-    // ASCII and the BMP. No maximum length is documented.
-    for (label, fill) in [("long", "abc été日本語🙂ß")] {
+    // ASCII and the BMP, capitals (a name folded to lower case) and two spaces in a row (inner
+    // whitespace collapsed). No maximum length is documented.
+    for (label, fill) in [("long", "Abc  Été日本語🙂ß")] {
         let mut long = cx.fixture_name(label);
         while long.chars().count() < 130 {
             long.push_str(fill);

@@ -16,9 +16,15 @@ pub(super) async fn token_value_is_unchanged_by_an_update(cx: Cx) -> CheckResult
     cx.secret_is_checked(&token, "an unchanged token value shows nothing")
         .await?;
     let fixture = token.clone();
-    cx.each_valid_update(&token, std::slice::from_ref(&role), move |cx, body| {
+    cx.each_valid_update(&token, std::slice::from_ref(&role), move |cx, mut body| {
         let token = fixture.clone();
         async move {
+            // Every case turns can_access_cma off: a revoke a server may implement as a
+            // credential reset. Updates that keep it on are the next check's: its probe with
+            // the old secret sees any rotation they make.
+            if let Some(flag) = body.pointer_mut("/data/attributes/can_access_cma") {
+                *flag = json!(false);
+            }
             let ex = cx
                 .expect_success(
                     cx.update_request(&token.id, body, Auth::Management),

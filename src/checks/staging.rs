@@ -53,8 +53,9 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
         44,
         2,
         "fixtures (2 roles, token), a valid update and its read, the covering set (31 invalid \
-         bodies: each required member removed, each member one wrong JSON type, each const a \
-         near miss such as \"access_tokens\", a blank name, an empty id), one read after them",
+         bodies: each required member removed, each member one wrong JSON type, a number for \
+         a free string, each const a near miss such as \"access_tokens\", a blank name, an \
+         empty id), one read after them",
     ),
     plan(
         ClauseId::UpdateApplies,
@@ -68,14 +69,13 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
         ClauseId::UpdateIsolation,
         42,
         0,
-        "fixtures (a target and bystanders), an update and the bystanders read; generated \
-         sequences of at most 3 steps checked against the model",
+        "fixtures (a target and bystanders), an update and the bystanders read; generated sequences of at most 3 steps checked against the model",
     ),
     plan(
         ClauseId::UpdateSecretUnchanged,
         12,
         4,
-        "fixtures, an update, the token read back and its old secret used",
+        "fixtures, an update (can_access_cma off), the token read back and its old secret used",
     ),
     plan(
         ClauseId::UpdateRolePreserved,

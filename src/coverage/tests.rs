@@ -162,7 +162,7 @@ fn the_text_shows_clause_checks_and_faults() {
     );
     assert!(
         text.contains(
-            "    - role_is_preserved_when_relationships_are_omitted: covered\n        proved by: role-dropped-when-omitted, role-reset-when-omitted\n"
+            "    - role_is_preserved_when_relationships_are_omitted: covered\n        proved by: role-dropped-when-omitted, role-reset-when-omitted, response-role-from-request\n"
         ),
         "{text}"
     );

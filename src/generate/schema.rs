@@ -307,7 +307,8 @@ pub fn mutations(spec: &'static Spec, id: SchemaId) -> Vec<Mutation> {
 /// changed, each blank or empty string, each closed object given an unknown member), in a
 /// fixed order. Where [`mutations`] gives every wrong type of a member, this gives the one
 /// a lenient parser most likely lets through: a string for a boolean (`"true"`), `null`
-/// for an object or a string, a string for the rest.
+/// for an object or a `const` string, a number for a free string (the id, the name), a
+/// string for the rest.
 pub fn covering_mutations(spec: &'static Spec, id: SchemaId) -> Vec<Mutation> {
     let all = mutations(spec, id);
     let mut out: Vec<Mutation> = Vec::new();
@@ -340,6 +341,18 @@ pub fn covering_mutations(spec: &'static Spec, id: SchemaId) -> Vec<Mutation> {
             .into_iter()
             .find(|t| offered.contains(t))
             .unwrap_or(first);
+        // A free string (an id, the name) gets a number instead: the wrong type a lenient
+        // parser most likely casts to a string (`312` for `"312"`); a missing member (its own
+        // mutation) already shows a parser that reads `null` as absent.
+        let free_string = !offered.contains(&JsonType::String)
+            && !all
+                .iter()
+                .any(|m| m.pointer == mutation.pointer && m.kind == MutationKind::WrongConst);
+        let preferred = if free_string && offered.contains(&JsonType::Number) {
+            JsonType::Number
+        } else {
+            preferred
+        };
         out.push(Mutation {
             kind: MutationKind::WrongType(preferred),
             ..mutation.clone()

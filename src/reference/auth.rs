@@ -114,7 +114,11 @@ pub(crate) fn admit<'a>(
     action: Action,
 ) -> Result<(MutexGuard<'a, State>, Caller), ApiError> {
     let mut state = app.lock();
-    let caller = authenticate_cma(&mut state, headers)?;
+    // Fault cma-flag-only-on-reads: the write path has an authentication of its own, which
+    // never reads can_access_cma.
+    let writes =
+        action.required_permission().is_some() && state.faults.has(Fault::CmaFlagOnlyOnReads);
+    let caller = authenticate_cma(&mut state, headers, writes)?;
     authorize(&state, &caller, action)?;
     Ok((state, caller))
 }
@@ -122,7 +126,12 @@ pub(crate) fn admit<'a>(
 /// The CMA caller: no `Authorization` is `INVALID_SITE`; a malformed header, an unknown secret
 /// or a token without `can_access_cma` is `INVALID_AUTHORIZATION_HEADER`. A token that gets
 /// through has now been used on the CMA.
-pub(crate) fn authenticate_cma(state: &mut State, headers: &HeaderMap) -> Result<Caller, ApiError> {
+/// With `skip_cma_flag` (fault cma-flag-only-on-reads) the token's `can_access_cma` is not read.
+pub(crate) fn authenticate_cma(
+    state: &mut State,
+    headers: &HeaderMap,
+    skip_cma_flag: bool,
+) -> Result<Caller, ApiError> {
     let now = Instant::now();
     let token_id = match bearer_secret(headers, &state.faults) {
         // Fault no-credentials-accepted: a development shortcut left on in production.
@@ -135,7 +144,7 @@ pub(crate) fn authenticate_cma(state: &mut State, headers: &HeaderMap) -> Result
         Credential::Secret(secret) => token_with_secret(state, &secret)?,
     };
     let surfaces = surfaces_seen(state, &token_id).ok_or_else(unknown)?;
-    let can_access_cma = if state.faults.has(Fault::CmaFlagIgnored) {
+    let can_access_cma = if state.faults.has(Fault::CmaFlagIgnored) || skip_cma_flag {
         // Fault cma-flag-ignored: the flag is stored, but nothing here reads it.
         true
     } else if state.faults.has(Fault::CmaDecisionCached) {
@@ -149,6 +158,14 @@ pub(crate) fn authenticate_cma(state: &mut State, headers: &HeaderMap) -> Result
     } else if state.faults.has(Fault::CmaGrantCached) {
         // Fault cma-grant-cached: only grants are remembered, so only a warm cache lies.
         cached_grant(
+            &mut state.memory.cma_decisions,
+            &token_id,
+            now,
+            surfaces.cma,
+        )
+    } else if state.faults.has(Fault::CmaDecisionStaleOnce) {
+        // Fault cma-decision-stale-once: the answer is the cached decision, refreshed after.
+        stale_while_revalidate(
             &mut state.memory.cma_decisions,
             &token_id,
             now,
@@ -456,6 +473,19 @@ fn cached(
     }
     cache.insert(token_id.to_owned(), (now, value));
     value
+}
+
+/// A stale-while-revalidate cache: the decision remembered for `token_id` (whatever its age)
+/// is the answer, and `value` is remembered for the next call.
+fn stale_while_revalidate(
+    cache: &mut HashMap<String, (Instant, bool)>,
+    token_id: &str,
+    now: Instant,
+    value: bool,
+) -> bool {
+    cache
+        .insert(token_id.to_owned(), (now, value))
+        .map_or(value, |(_, previous)| previous)
 }
 
 /// A decision cache that stores grants only: a grant still fresh wins, a refusal is decided

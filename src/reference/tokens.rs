@@ -20,7 +20,9 @@ use super::auth::{self, Action, Caller};
 use super::cma::{PathId, path_id, success};
 use super::errors::ApiError;
 use super::http::check_headers;
-use super::resources::{LastAccess, Reference, Token, TokenInput, is_blank, read_input};
+use super::resources::{
+    LastAccess, Reference, Token, TokenAttributes, TokenInput, is_blank, read_input,
+};
 use super::state::{App, REPLICA_LAG, State as Data, fresh};
 use super::violations::{self, Class};
 use crate::faults::{Fault, FaultSet};
@@ -109,6 +111,7 @@ pub(crate) async fn update(
         schema,
     } = auth::admit_with_body(&app, request, SchemaId::UpdateRequest, Action::UpdateToken).await?;
     let path_id = path_id(id);
+    let schema = numeric_id_tolerated(&state.faults, &mut body, path_id.as_deref(), schema);
     if let Err(violations) = tolerate(&state.faults, &mut body, schema) {
         partly_apply(&mut state, path_id.as_deref(), &body);
         return Err(invalid_body(&state.faults, &violations));
@@ -122,7 +125,7 @@ pub(crate) async fn update(
         return Err(refuse_factory_token(
             &mut state,
             &token_id,
-            input.attributes.name,
+            input.attributes,
         ));
     }
 
@@ -134,15 +137,73 @@ pub(crate) async fn update(
         }
     };
     let name = stored_name(&state.faults, input.attributes.name)?;
-    let flags = [
+    let mut flags = [
         input.attributes.can_access_cda,
         input.attributes.can_access_cda_preview,
         input.attributes.can_access_cma,
     ];
+    // Fault preview-implies-cda: a "helpful" normalisation of the flags.
+    if state.faults.has(Fault::PreviewImpliesCda) {
+        flags[0] |= flags[1];
+    }
+    let before = state.token(&token_id).cloned();
+    let omitted = new_role.is_none();
+    if skipped_as_no_op(&state, before.as_ref(), flags, new_role.as_ref()) {
+        return update_response(&state, &caller, &token_id, None, omitted);
+    }
     remember_before_write(&mut state, &token_id, true);
     remember_cma_change(&mut state, &token_id, input.attributes.can_access_cma);
     store_update(&mut state, &token_id, name, flags, new_role);
-    update_response(&state, &caller, &token_id)
+    // Fault response-shows-previous-values: the response renders the row loaded before the write.
+    let shown = before.filter(|_| state.faults.has(Fault::ResponseShowsPreviousValues));
+    update_response(&state, &caller, &token_id, shown.as_ref(), omitted)
+}
+
+/// Fault rename-skipped-when-flags-unchanged: a dirty check that looks at the flags and the
+/// role only, so an update that changes nothing else is skipped, name included.
+fn skipped_as_no_op(
+    state: &Data,
+    before: Option<&Token>,
+    [cda, cda_preview, cma]: [bool; 3],
+    new_role: Option<&Option<String>>,
+) -> bool {
+    let Some(token) = before.filter(|_| state.faults.has(Fault::RenameSkippedWhenFlagsUnchanged))
+    else {
+        return false;
+    };
+    [
+        token.can_access_cda,
+        token.can_access_cda_preview,
+        token.can_access_cma,
+    ] == [cda, cda_preview, cma]
+        && new_role.is_none_or(|role| *role == token.role)
+}
+
+/// Fault numeric-body-id-accepted: a numeric `data.id` is read as "an id", and the comparison
+/// with the path id is skipped for it; the body then reads as if it carried the path id.
+fn numeric_id_tolerated(
+    faults: &FaultSet,
+    body: &mut Value,
+    path_id: Option<&str>,
+    verdict: Result<(), Vec<Violation>>,
+) -> Result<(), Vec<Violation>> {
+    let numeric = body.pointer("/data/id").is_some_and(Value::is_number);
+    let (Err(violations), true, Some(path_id)) = (
+        &verdict,
+        numeric && faults.has(Fault::NumericBodyIdAccepted),
+        path_id,
+    ) else {
+        return verdict;
+    };
+    let kept: Vec<Violation> = violations
+        .iter()
+        .filter(|v| v.instance_path != "/data/id")
+        .cloned()
+        .collect();
+    if let Some(id) = body.pointer_mut("/data/id") {
+        *id = Value::from(path_id);
+    }
+    if kept.is_empty() { Ok(()) } else { Err(kept) }
 }
 
 /// Write a validated update: name, `[cda, cda_preview, cma]` flags, and the role when sent.
@@ -164,9 +225,33 @@ fn store_update(
         state.memory.broken_secrets.insert(token_id.to_owned());
     }
     let admin_role = state.admin_role_id.clone();
-    let Some(old_role) = state.token(token_id).map(|t| t.role.clone()) else {
+    let Some((old_role, old_cma)) = state
+        .token(token_id)
+        .map(|t| (t.role.clone(), t.can_access_cma))
+    else {
         return;
     };
+    // Fault secret-rotated-on-cma-revoke: a revoke of the CMA is implemented as a credential
+    // reset.
+    let new_secret = new_secret.or_else(|| {
+        (faults.has(Fault::SecretRotatedOnCmaRevoke) && old_cma && !cma).then(|| state.new_secret())
+    });
+    // Fault role-sent-skips-attributes: the role-reassignment path writes the role and returns.
+    if faults.has(Fault::RoleSentSkipsAttributes)
+        && let Some(role) = &new_role
+    {
+        if let Some(token) = state.token_mut(token_id) {
+            token.role = role.clone();
+        }
+        return;
+    }
+    // Fault rename-spills-to-role: the token row and its role row are saved as one join.
+    if faults.has(Fault::RenameSpillsToRole)
+        && let Some(role) = old_role.as_deref().and_then(|id| state.role_mut(id))
+    {
+        role.attributes
+            .insert("name".to_owned(), Value::from(name.clone()));
+    }
     // Fault role-change-half-applied: decisions are made from a copy of the role taken at the
     // first role change, which nothing refreshes.
     if faults.has(Fault::RoleChangeHalfApplied)
@@ -364,12 +449,22 @@ fn lookup_for_update(state: &Data, id: Option<String>) -> Result<&Token, ApiErro
 }
 
 /// The refusal of an update of a factory token, which must change nothing.
-fn refuse_factory_token(state: &mut Data, token_id: &str, name: String) -> ApiError {
-    // Fault hardcoded-applies-name: the name is saved before the guard runs.
-    if state.faults.has(Fault::HardcodedAppliesName)
-        && let Some(token) = state.token_mut(token_id)
-    {
-        token.name = name;
+fn refuse_factory_token(state: &mut Data, token_id: &str, attributes: TokenAttributes) -> ApiError {
+    let (names, flags) = (
+        state.faults.has(Fault::HardcodedAppliesName),
+        state.faults.has(Fault::HardcodedAppliesFlags),
+    );
+    if let Some(token) = state.token_mut(token_id) {
+        // Fault hardcoded-applies-name: the name is saved before the guard runs.
+        if names {
+            token.name = attributes.name;
+        }
+        // Fault hardcoded-applies-flags: so are the surface flags.
+        if flags {
+            token.can_access_cda = attributes.can_access_cda;
+            token.can_access_cda_preview = attributes.can_access_cda_preview;
+            token.can_access_cma = attributes.can_access_cma;
+        }
     }
     if state.faults.has(Fault::HardcodedWrongCode) {
         // Fault hardcoded-wrong-code: the guard reuses the permission error.
@@ -425,6 +520,18 @@ fn stored_name(faults: &FaultSet, name: String) -> Result<String, ApiError> {
     } else {
         name
     };
+    // Fault name-whitespace-collapsed: the input layer squeezes inner whitespace.
+    let name = if faults.has(Fault::NameWhitespaceCollapsed) {
+        collapse_whitespace(&name)
+    } else {
+        name
+    };
+    // Fault name-lowercased: names are stored folded, for a case-insensitive uniqueness.
+    let name = if faults.has(Fault::NameLowercased) {
+        name.to_lowercase()
+    } else {
+        name
+    };
     // Fault name-truncated-64: the column holds 64 characters.
     if faults.has(Fault::NameTruncated64) {
         return Ok(name.chars().take(64).collect());
@@ -432,11 +539,38 @@ fn stored_name(faults: &FaultSet, name: String) -> Result<String, ApiError> {
     Ok(name)
 }
 
-/// 200 with the updated token.
-fn update_response(state: &Data, caller: &Caller, token_id: &str) -> Result<Response, ApiError> {
+/// Every run of whitespace inside `name` as one space; its edges kept (fault
+/// name-whitespace-collapsed).
+fn collapse_whitespace(name: &str) -> String {
+    let start = name.len() - name.trim_start().len();
+    let end = name.trim_end().len().max(start);
+    let inner: Vec<&str> = name[start..end].split_whitespace().collect();
+    format!("{}{}{}", &name[..start], inner.join(" "), &name[end..])
+}
+
+/// 200 with the updated token (or `shown`, a copy of it, under a fault). `omitted`: the
+/// request had no `relationships`.
+fn update_response(
+    state: &Data,
+    caller: &Caller,
+    token_id: &str,
+    shown: Option<&Token>,
+    omitted: bool,
+) -> Result<Response, ApiError> {
     let show = auth::sees_secrets(state, caller);
-    let mut resource = lookup(state, Some(token_id.to_owned()))?.to_resource(show);
+    let token = match shown {
+        Some(token) => token,
+        None => lookup(state, Some(token_id.to_owned()))?,
+    };
+    let mut resource = token.to_resource(show);
     let faults = &state.faults;
+    // Fault response-role-from-request: the serializer takes relationships from the request.
+    if omitted
+        && faults.has(Fault::ResponseRoleFromRequest)
+        && let Some(role) = resource.pointer_mut("/relationships/role/data")
+    {
+        *role = Value::Null;
+    }
     if let Some(data) = resource.as_object_mut() {
         // Fault different-id: the id is formatted from the wrong variable.
         if faults.has(Fault::DifferentId) {
@@ -501,6 +635,11 @@ fn tolerate(
         {
             // Fault type-loosely-matched: the type is compared with the collection's name in
             // mind, case-insensitively.
+        } else if faults.has(Fault::RoleNullAccepted)
+            && at == "/data/relationships/role/data"
+            && body.pointer(at).is_some_and(Value::is_null)
+        {
+            // Fault role-null-accepted: the older schema's nullable role is still accepted.
         } else if faults.has(Fault::UnknownMembersAccepted) && class == Class::UnknownMember {
             // Fault unknown-members-accepted: the schema's closed objects are not enforced.
         } else if let (true, Class::MissingFlag(flag)) =

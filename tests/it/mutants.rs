@@ -79,7 +79,11 @@ fn the_fault_free_server_passes_every_clause_under_20_seeds() {
 fn under_the_staging_profile_the_covering_set_kills_validation_faults_within_400_requests() {
     // Rules only one mutation of the schema reveals: the staging profile's few generated
     // cases would miss them, its covering set cannot.
-    let faults = [Fault::TypeLooselyMatched, Fault::StringTrueCoerced];
+    let faults = [
+        Fault::TypeLooselyMatched,
+        Fault::StringTrueCoerced,
+        Fault::NumericBodyIdAccepted,
+    ];
     let results = common::runtime().block_on(mutants::run_all_under(
         &faults,
         11,
@@ -107,8 +111,14 @@ fn under_the_staging_profile_the_covering_set_kills_validation_faults_within_400
 fn under_the_staging_profile_covering_cases_kill_what_one_generated_case_misses() {
     // Each needs a case the staging profile's one generated case rarely makes: an update
     // without relationships, a long name, a probe a tenth of a second after a change, a 429
-    // (the run's own pace meets the limit), a change made right after the warm probe.
+    // (the run's own pace meets the limit), a change made right after the warm probe; a name
+    // with capitals and two spaces in a row, an update that turns can_access_cma off, a
+    // factory token sent a changed flag.
     let faults = [
+        Fault::NameLowercased,
+        Fault::NameWhitespaceCollapsed,
+        Fault::SecretRotatedOnCmaRevoke,
+        Fault::HardcodedAppliesFlags,
         Fault::RoleDroppedWhenOmitted,
         Fault::RoleResetWhenOmitted,
         Fault::NameTruncated64,

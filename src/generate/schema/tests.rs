@@ -63,6 +63,19 @@ fn the_covering_set_has_one_mutation_per_constraint() {
     for m in &covering {
         assert!(wrong_types(&covering, &m.pointer) <= 1, "{m}");
     }
+    // A free string (the id, the name, the role id) gets the number a lenient parser casts.
+    for pointer in [
+        "/data/id",
+        "/data/attributes/name",
+        "/data/relationships/role/data/id",
+    ] {
+        assert!(
+            covering.iter().any(
+                |m| m.pointer == pointer && m.kind == MutationKind::WrongType(JsonType::Number)
+            ),
+            "{pointer}"
+        );
+    }
     assert!(
         covering.len() < all.len() / 2,
         "{} of {}",

@@ -800,3 +800,118 @@ async fn stale_decision_window_lags_on_one_node_in_three_and_only_within_its_win
     assert!(at_once.is_none_or(|n| n == 0), "{at_once:?}");
     assert_eq!((inside, after), (1, 0));
 }
+
+#[tokio::test]
+async fn update_semantics_faults_show_only_when_on() {
+    /// Whether `fault`'s effect shows in a short scenario against a server with `faults`.
+    async fn shows(faults: &[Fault], fault: Fault) -> bool {
+        let api = Api::faulty(faults);
+        let a = api.create_role("a", &["can_manage_access_tokens"]).await;
+        let b = api.create_role("b", &[]).await;
+        let (id, secret) = api.create_token("t", &a, ALL).await;
+        let name_of = |data: &Value| data["attributes"]["name"].as_str().map(str::to_owned);
+        let renamed = update_body(&id, "renamed", ALL);
+        match fault {
+            Fault::NumericBodyIdAccepted => {
+                let mut body = renamed;
+                body["data"]["id"] = json!(7);
+                api.put(&id, &body).await.status == 200
+            }
+            Fault::RoleNullAccepted => {
+                let mut body = update_with_role(&id, "t", ALL, &b);
+                body["data"]["relationships"]["role"]["data"] = Value::Null;
+                api.put(&id, &body).await.status == 200
+            }
+            Fault::NameWhitespaceCollapsed | Fault::NameLowercased => {
+                api.put(&id, &update_body(&id, "A  b", ALL)).await.ok(200);
+                let expected = if fault == Fault::NameLowercased {
+                    "a  b"
+                } else {
+                    "A b"
+                };
+                name_of(&api.token(&id).await).as_deref() == Some(expected)
+            }
+            Fault::PreviewImpliesCda => {
+                let flags = Flags { cda: false, ..ALL };
+                api.put(&id, &update_body(&id, "t", flags)).await.ok(200);
+                api.token(&id).await["attributes"]["can_access_cda"] == true
+            }
+            Fault::RenameSkippedWhenFlagsUnchanged => {
+                api.put(&id, &renamed).await.ok(200);
+                name_of(&api.token(&id).await).as_deref() == Some("t")
+            }
+            Fault::ResponseShowsPreviousValues => {
+                let answer = api.put(&id, &renamed).await;
+                name_of(answer.data()).as_deref() == Some("t")
+                    && name_of(&api.token(&id).await).as_deref() == Some("renamed")
+            }
+            Fault::RoleSentSkipsAttributes => {
+                api.put(&id, &update_with_role(&id, "renamed", ALL, &b))
+                    .await
+                    .ok(200);
+                name_of(&api.token(&id).await).as_deref() == Some("t")
+            }
+            Fault::ResponseRoleFromRequest => {
+                let answer = api.put(&id, &renamed).await;
+                role_of(answer.data()).is_none()
+                    && role_of(&api.token(&id).await) == Some(a.as_str())
+            }
+            Fault::CmaFlagOnlyOnReads => {
+                let no_cma = Flags { cma: false, ..ALL };
+                let (_, writer) = api.create_token("w", &a, no_cma).await;
+                let uri = format!("/access_tokens/{id}");
+                let answer = api
+                    .call(Method::PUT, &uri, Some(&writer), Some(&renamed))
+                    .await;
+                answer.status == 200
+            }
+            Fault::CmaDecisionStaleOnce => {
+                assert_eq!(api.site(&secret).await, 200);
+                api.put(&id, &update_body(&id, "t", Flags { cma: false, ..ALL }))
+                    .await
+                    .ok(200);
+                api.site(&secret).await == 200
+            }
+            Fault::HardcodedAppliesFlags => {
+                let factory = api.token_named(READ_ONLY_TOKEN_NAME).await;
+                let factory_id = factory["id"].as_str().unwrap_or_default().to_owned();
+                let cda = factory["attributes"]["can_access_cda"] == true;
+                let mut body = update_body(&factory_id, READ_ONLY_TOKEN_NAME, ALL);
+                body["data"]["attributes"]["can_access_cda"] = json!(!cda);
+                assert_eq!(api.put(&factory_id, &body).await.status, 401);
+                (api.token(&factory_id).await["attributes"]["can_access_cda"] == true) != cda
+            }
+            Fault::RenameSpillsToRole => {
+                api.put(&id, &renamed).await.ok(200);
+                let role = api.get(&format!("/roles/{a}")).await;
+                name_of(role.data()).as_deref() == Some("renamed")
+            }
+            Fault::SecretRotatedOnCmaRevoke => {
+                api.put(&id, &update_body(&id, "t", Flags { cma: false, ..ALL }))
+                    .await
+                    .ok(200);
+                api.token(&id).await["attributes"]["token"] != json!(secret)
+            }
+            other => panic!("no scenario for {other}"),
+        }
+    }
+    for fault in [
+        Fault::NumericBodyIdAccepted,
+        Fault::RoleNullAccepted,
+        Fault::NameWhitespaceCollapsed,
+        Fault::NameLowercased,
+        Fault::PreviewImpliesCda,
+        Fault::RenameSkippedWhenFlagsUnchanged,
+        Fault::ResponseShowsPreviousValues,
+        Fault::RoleSentSkipsAttributes,
+        Fault::ResponseRoleFromRequest,
+        Fault::CmaFlagOnlyOnReads,
+        Fault::CmaDecisionStaleOnce,
+        Fault::HardcodedAppliesFlags,
+        Fault::RenameSpillsToRole,
+        Fault::SecretRotatedOnCmaRevoke,
+    ] {
+        assert!(!shows(&[], fault).await, "{fault} shows without the fault");
+        assert!(shows(&[fault], fault).await, "{fault} does not show");
+    }
+}
