@@ -145,6 +145,8 @@ faults! {
         "Responses say application/json without charset=utf-8 (observed).";
     ErrorsUnderErrors = "errors-under-errors", [ErrorsEnvelope], false,
         "Error bodies put the api_error objects under errors instead of data.";
+    FieldErrorsUnderErrors = "field-errors-under-errors", [ErrorsEnvelope], false,
+        "Validation (422 INVALID_FIELD) and permission (403) errors put the api_error objects under errors; the other error paths are right.";
     NoRateLimitHeaders = "no-rate-limit-headers", [HeadersRateLimit], false,
         "Successful responses lack the X-RateLimit-* headers.";
     RateLimitWithoutReset = "rate-limit-without-reset", [HeadersRateLimit], false,

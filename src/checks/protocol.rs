@@ -116,6 +116,15 @@ async fn send_tour(cx: &Cx) -> Result<Vec<Exchange>, Finding> {
             json!({ "data": { "type": "access_token", "id": id } }),
             Auth::Management,
         ),
+        // A field the schema allows but the API refuses: 422 INVALID_FIELD.
+        cx.update_request(
+            &id,
+            json!({ "data": { "type": "access_token", "id": id, "attributes": {
+                "name": " ", "can_access_cda": true, "can_access_cda_preview": true, "can_access_cma": true } } }),
+            Auth::Management,
+        ),
+        // A caller whose role may not manage tokens: 403.
+        cx.update_request(&id, valid.clone(), token.auth()),
         cx.update_request(&id, valid.clone(), Auth::None),
         cx.update_request(
             &id,

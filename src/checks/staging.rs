@@ -67,9 +67,10 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::UpdateIsolation,
-        42,
+        43,
         0,
-        "fixtures (a target and bystanders), an update and the bystanders read; generated sequences of at most 3 steps checked against the model",
+        "fixtures (a target and bystanders), an update and the bystanders read, the roles read \
+         after; generated sequences of at most 3 steps checked against the model",
     ),
     plan(
         ClauseId::UpdateSecretUnchanged,
@@ -153,10 +154,10 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::ErrorsEnvelope,
-        15,
+        17,
         0,
-        "fixtures (role, token) and the tour: one request per documented error path, sent once \
-         per run and read by headers.content_type and headers.rate_limit too",
+        "fixtures (role, token) and the tour: one request per documented error path (a blank \
+         name's 422 and a 403 among them), sent once per run and read by headers.content_type and headers.rate_limit too",
     ),
     plan(
         ClauseId::HeadersContentType,

@@ -336,7 +336,14 @@ impl ApiError {
             },
         }]);
         // Fault errors-under-errors: the api_error objects go under the wrong member.
-        let member = if faults.has(Fault::ErrorsUnderErrors) {
+        // Fault field-errors-under-errors: so do validation and permission errors only.
+        let field_error = matches!(
+            self.code,
+            ErrorCode::InvalidField | ErrorCode::InsufficientPermissions
+        );
+        let member = if faults.has(Fault::ErrorsUnderErrors)
+            || (field_error && faults.has(Fault::FieldErrorsUnderErrors))
+        {
             "errors"
         } else {
             "data"

@@ -538,6 +538,19 @@ async fn header_and_envelope_faults() {
     );
     assert_eq!(under_errors[0].body, conformant[0].body);
 
+    // Only validation and permission errors go wrong: other errors keep the envelope.
+    let api = Api::faulty(&[Fault::FieldErrorsUnderErrors]);
+    let (id, _) = api.plain_token("t", ALL).await;
+    let blank = api.put(&id, &update_body(&id, " ", ALL)).await;
+    assert_eq!(blank.status, 422);
+    assert_eq!(
+        blank.body["errors"][0]["attributes"]["code"],
+        "INVALID_FIELD"
+    );
+    assert!(blank.body.get("data").is_none());
+    let other = api.call(Method::GET, "/site", None, None).await;
+    assert_eq!(other.body["data"][0]["attributes"]["code"], "INVALID_SITE");
+
     let no_headers = scenario(&[Fault::NoRateLimitHeaders]).await;
     assert_eq!(no_headers[0].header("x-ratelimit-limit"), None);
     assert_eq!(no_headers[0].header("x-ratelimit-remaining"), None);
