@@ -213,7 +213,7 @@ fn clauses_shows_each_clause_with_its_checks_and_their_faults() {
     assert!(
         all.contains("update.role.preserved [documented]")
             && all.contains(
-                "    - role_is_preserved_when_relationships_are_omitted: covered\n        proved by: role-dropped-when-omitted, role-reset-when-omitted\n"
+                "    - role_is_preserved_when_relationships_are_omitted: covered\n        proved by: role-dropped-when-omitted, role-reset-when-omitted, response-role-from-request\n"
             ),
         "{all}"
     );
