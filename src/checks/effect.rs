@@ -546,7 +546,12 @@ async fn plain_token(cx: &Cx, label: &str, flags: Flags) -> Result<(RoleFx, Toke
 
 /// `can_access_cma`: `GET /site` and `GET /users/me` follow the flag at once.
 pub(super) async fn cma_flag_change_holds_on_the_next_call(cx: Cx) -> CheckResult {
-    let (_, token) = plain_token(&cx, "effect-cma", Flags::ALL).await?;
+    // As for the CDA flag, the changes are made by a token manager of the check's own (with
+    // a bucket of its own, so no wait on the management token's comes between the warm probe
+    // and the change); it shares the probed token's role, so it costs one token more.
+    let role = cx.role("effect-cma", &["can_manage_access_tokens"]).await?;
+    let token = cx.token("effect-cma", &role, Flags::ALL).await?;
+    let manager = cx.token("effect-cma-manager", &role, Flags::ALL).await?;
     let set = |on: bool| {
         let body = flags_body(
             &token,
@@ -555,7 +560,7 @@ pub(super) async fn cma_flag_change_holds_on_the_next_call(cx: Cx) -> CheckResul
                 ..Flags::ALL
             },
         );
-        cx.update_request(&token.id, body, Auth::Management)
+        cx.update_request(&token.id, body, manager.auth())
     };
     holds_on_the_next_call(
         &cx,
@@ -569,6 +574,7 @@ pub(super) async fn cma_flag_change_holds_on_the_next_call(cx: Cx) -> CheckResul
     .await?;
     let perms = |on: bool| Perms {
         cma: on,
+        manage_access_tokens: true,
         ..perms_of(Flags::ALL, false)
     };
     let probes = [

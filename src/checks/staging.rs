@@ -93,9 +93,9 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::UpdateEffectCma,
-        33,
+        35,
         0,
-        "fixtures; per direction (revoke, grant) GET /site and GET /users/me right before the \
+        "fixtures (a token manager of its own makes the changes); per direction (revoke, grant) GET /site and GET /users/me right before the \
          change, the change, the same probes right after, 3 GET /site at once 90 ms later; a \
          history of 2 \
          clients × 2 changes",

@@ -41,7 +41,7 @@ pub const DEFAULT_CONCURRENCY: usize = 8;
 /// clause ([`crate::checks::staging::STAGING_PLAN`], whose figures already hold the few 429s
 /// a run at the documented rate limit meets), and a pool for what no clause plans: the
 /// preflight, learning the management token's id, a 429 past a clause's share.
-pub const STAGING_FIXED_REQUESTS: u64 = crate::checks::staging::covering_total() + 10;
+pub const STAGING_FIXED_REQUESTS: u64 = crate::checks::staging::covering_total() + 9;
 /// Requests per generated case in a staging run (every property together).
 pub const STAGING_REQUESTS_PER_CASE: u64 = crate::checks::staging::per_case_total();
 /// The request budget of the staging budget when `--max-requests` is not given.
