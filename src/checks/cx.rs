@@ -400,9 +400,13 @@ impl Cx {
             cases: cases.max(1),
             rng_seed: RngSeed::Fixed(self.seed),
             failure_persistence: None,
-            max_shrink_iters: self.settings.budget.shrink_iters,
+            // The budget of shrinking steps is kept below (each step is a case sent again),
+            // not by proptest: past its cap proptest writes a line to stderr of its own,
+            // over the progress line. Its cap stays as a net for steps that send nothing.
+            max_shrink_iters: u32::MAX,
             ..Config::default()
         };
+        let shrink_budget = self.settings.budget.shrink_iters;
         let cases = Arc::clone(&self.cases);
         let live = LiveProperty::enter();
         let outcome = tokio::task::spawn_blocking(move || {
@@ -411,8 +415,15 @@ impl Cx {
             let mut runner = TestRunner::new(config);
             let last_failure: Mutex<Option<Failure>> = Mutex::new(None);
             let inconclusive: Mutex<Option<String>> = Mutex::new(None);
+            // Steps taken since the first failure: past the budget a step passes unsent, so
+            // that the smallest failure found so far stands.
+            let shrinks = AtomicU64::new(0);
             let result = runner.run(&strategy, |value| {
                 if inconclusive.lock().map(|i| i.is_some()).unwrap_or(true) {
+                    return Ok(());
+                }
+                let failed = last_failure.lock().map(|f| f.is_some()).unwrap_or(true);
+                if failed && shrinks.fetch_add(1, Ordering::Relaxed) >= u64::from(shrink_budget) {
                     return Ok(());
                 }
                 cases.fetch_add(1, Ordering::Relaxed);
