@@ -5,8 +5,8 @@
 //! [`Plan`]; fixture naming and `sweep` live with the fixtures.
 //!
 //! About 600 lines: opening a session, running one check with its cleanup (and its clause's
-//! request reservation, see `client::Ledger`) and
-//! running them all are one lifecycle; the preflight lives in `preflight.rs`.
+//! request reservation, see `client::Ledger`) and running them all are one lifecycle; the
+//! preflight lives in `preflight.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
