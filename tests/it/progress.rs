@@ -67,7 +67,7 @@ impl Screen {
     }
 }
 
-/// Run the binary with `args` under a pseudo-terminal of 100 columns, reading what it draws as
+/// Run the binary with `args` under a pseudo-terminal of [`COLUMNS`] columns, reading what it draws as
 /// it comes; killed after [`RUN_LIMIT`].
 fn under_pty(args: &[String], envs: &[(&str, &str)]) -> Screen {
     let bin = env!("CARGO_BIN_EXE_token-conformance");
@@ -77,7 +77,7 @@ fn under_pty(args: &[String], envs: &[(&str, &str)]) -> Screen {
         .collect();
     // `stty` sets the terminal's size (script's own terminal has none without a parent one).
     let inner = format!(
-        "stty cols 100 rows 24 2>/dev/null; exec {}",
+        "stty cols {COLUMNS} rows 24 2>/dev/null; exec {}",
         quoted.join(" ")
     );
     let mut command = Command::new("script");
@@ -151,23 +151,44 @@ fn has_sgr(text: &str) -> bool {
     })
 }
 
+/// The terminal's width in [`under_pty`].
+const COLUMNS: usize = 100;
+
 /// The status lines as drawn: the text between carriage returns and line feeds, without
-/// escape sequences.
+/// escape sequences, and wrapped as the terminal wraps them: a line that fills all
+/// [`COLUMNS`] (a status line padded to the width) leaves the cursor waiting at its end, and
+/// the next character printed starts a new line.
 fn drawn_lines(text: &str) -> Vec<String> {
     let mut plain = String::new();
+    let mut column = 0;
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         if c == '\x1b' {
+            let mut colour = false;
             if chars.peek() == Some(&'[') {
                 chars.next();
                 for c in chars.by_ref() {
                     if c.is_ascii_alphabetic() {
+                        colour = c == 'm';
                         break;
                     }
                 }
             }
             plain.push('\n');
+            // A colour leaves the cursor where it is; a cursor movement or an erase is
+            // followed by a carriage return where it matters.
+            if !colour {
+                column = 0;
+            }
         } else {
+            if c == '\r' || c == '\n' {
+                column = 0;
+            } else if column == COLUMNS {
+                plain.push('\n');
+                column = 1;
+            } else {
+                column += 1;
+            }
             plain.push(c);
         }
     }
@@ -223,7 +244,7 @@ fn a_terminal_sees_the_wait_and_an_elapsed_time_that_keeps_moving() {
     // Kept to the terminal's width: a status line never wraps.
     for line in drawn_lines(&text).iter().filter(|l| l.contains("elapsed ")) {
         assert!(
-            line.chars().count() <= 100,
+            line.chars().count() <= COLUMNS,
             "a status line wider than the terminal: {line:?}"
         );
     }
@@ -347,5 +368,24 @@ fn matrix_shows_one_line_per_target() {
             .iter()
             .any(|l| l.starts_with("second-server: fail update.role.preserved::")),
         "finished checks are printed above the lines, with their target: {lines:#?}"
+    );
+}
+
+#[test]
+fn a_line_that_fills_the_terminal_wraps_before_the_next_output() {
+    // A finished status line padded to the width, then the report on stdout with no line
+    // feed between them: the terminal puts the report on the next line.
+    let status = format!(
+        "{:<98}",
+        "second-server: [23/23] elapsed 1s · 1293 requests · done"
+    );
+    let screen = format!("\r\x1b[2K\x1b[36m⠁\x1b[0m {status}# Compatibility matrix\n");
+    assert_eq!(
+        drawn_lines(&screen),
+        [
+            "⠁",
+            "second-server: [23/23] elapsed 1s · 1293 requests · done",
+            "# Compatibility matrix"
+        ]
     );
 }
