@@ -150,6 +150,8 @@ pub struct Client {
     stats: Arc<Stats>,
     /// Requests made through this handle (per check).
     local: Arc<AtomicU64>,
+    /// Of those, resends after a 429 or a transient failure.
+    local_resends: Arc<AtomicU64>,
     /// Per caller: what the target said of its rate limit.
     pacing: Arc<std::sync::Mutex<std::collections::HashMap<String, Gate>>>,
     /// Whether the run's request cap applies to this handle.
@@ -296,6 +298,7 @@ impl Client {
                 ..Stats::default()
             }),
             local: Arc::new(AtomicU64::new(0)),
+            local_resends: Arc::default(),
             pacing: Arc::default(),
             capped: true,
             account: None,
@@ -309,6 +312,7 @@ impl Client {
     pub fn scoped(&self) -> Client {
         Client {
             local: Arc::new(AtomicU64::new(0)),
+            local_resends: Arc::default(),
             weak: Arc::default(),
             ..self.clone()
         }
@@ -332,6 +336,12 @@ impl Client {
     /// Requests made through this handle.
     pub fn local_requests(&self) -> u64 {
         self.local.load(Ordering::Relaxed)
+    }
+
+    /// Of [`local_requests`](Self::local_requests), the resends after a 429 or a transient
+    /// failure (what the staging plan cannot foresee).
+    pub fn local_resends(&self) -> u64 {
+        self.local_resends.load(Ordering::Relaxed)
     }
 
     /// Keep every request sent from now on in [`Stats::sent`] (for tests that read the

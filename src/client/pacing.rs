@@ -156,7 +156,7 @@ impl Client {
                     if attempt > 1 || !idempotent || !self.take_retry() {
                         return result;
                     }
-                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    self.note_resend();
                     tokio::time::sleep(backoff(attempt)).await;
                     continue;
                 }
@@ -192,7 +192,7 @@ impl Client {
                     last,
                 });
             }
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            self.note_resend();
             if !transient {
                 self.stats
                     .rate_limit_wait_ms
@@ -206,6 +206,12 @@ impl Client {
     /// The run's totals, shared: what the live progress polls while requests wait.
     pub fn shared_stats(&self) -> Arc<super::Stats> {
         Arc::clone(&self.stats)
+    }
+
+    /// A request is about to be sent again (after a 429 or a transient failure).
+    fn note_resend(&self) {
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        self.local_resends.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Take one retry from the run's budget.

@@ -360,7 +360,7 @@ impl Session {
         );
         drop(private);
         let requests = cx.client().local_requests();
-        report::check_report(
+        let mut report = report::check_report(
             def,
             result,
             cx.cases(),
@@ -369,7 +369,9 @@ impl Session {
             warnings,
             &self.settings,
             cx.client().secrets(),
-        )
+        );
+        report.resends = cx.client().local_resends();
+        report
     }
 
     /// Under a request cap with the staging budget, each clause of `running` reserves its
@@ -535,7 +537,7 @@ impl Session {
         }
         reports.sort_by_key(|(i, _)| *i);
         let checks: Vec<CheckReport> = reports.into_iter().map(|(_, r)| r).collect();
-        report::run_report(
+        let mut report = report::run_report(
             report::RunFacts {
                 target: self.client().target(),
                 stats: self.client().stats(),
@@ -545,7 +547,13 @@ impl Session {
                 duration: started.elapsed(),
             },
             checks,
-        )
+        );
+        // Under the staging budget's reservations, a clause that spent more than its share
+        // says so: the plan is short for this target, and the pool paid.
+        if self.settings.budget.staging && self.client.stats().ledger.cap().is_some() {
+            checks::staging::warn_over_share(&mut report.clauses, self.settings.budget.cases);
+        }
+        report
     }
 
     /// Stop every running check and remove the fixtures they created (Ctrl-C). Returns the

@@ -52,6 +52,9 @@ pub struct CheckReport {
     pub cases: u64,
     /// Requests sent.
     pub requests: u64,
+    /// Of those, resends after a 429 or a transient failure (the engine sets it).
+    #[serde(skip)]
+    pub resends: u64,
     /// Wall time.
     pub duration_ms: u64,
     /// Observed deviations outside strict, and fixtures that could not be removed.
@@ -242,6 +245,7 @@ pub fn check_report(
         message,
         cases,
         requests,
+        resends: 0,
         duration_ms: duration.as_millis() as u64,
         warnings: warnings.iter().map(|w| clean(w)).collect(),
         reproducer,

@@ -151,6 +151,7 @@ fn check(name: &str, status: Status, message: &str) -> CheckReport {
         message: message.to_owned(),
         cases: 1,
         requests: 2,
+        resends: 0,
         duration_ms: 1234,
         warnings: vec!["a <warning> & \u{7}bell".to_owned()],
         reproducer: None,
