@@ -186,7 +186,11 @@ pub(crate) async fn run(args: RunArgs) -> Result<Code, CliError> {
         } else {
             crate::plan::staging_cases(max_requests).unwrap_or(1)
         };
-        out!("{}", crate::checks::staging::render(cases, max_requests));
+        let strict = plan.strictness == crate::plan::Strictness::Strict;
+        out!(
+            "{}",
+            crate::checks::staging::render(cases, max_requests, strict)
+        );
         return Ok(Code::Passed);
     }
     if Session::selected(plan.filter.as_deref()).is_empty() {

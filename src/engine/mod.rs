@@ -551,7 +551,12 @@ impl Session {
         // Under the staging budget's reservations, a clause that spent more than its share
         // says so: the plan is short for this target, and the pool paid.
         if self.settings.budget.staging && self.client.stats().ledger.cap().is_some() {
-            checks::staging::warn_over_share(&mut report.clauses, self.settings.budget.cases);
+            let strict = self.settings.profile == checks::Profile::Strict;
+            checks::staging::warn_over_share(
+                &mut report.clauses,
+                self.settings.budget.cases,
+                strict,
+            );
         }
         report
     }

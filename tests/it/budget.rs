@@ -1,16 +1,17 @@
 //! The staging plan matches what a staging run sends: against the reference server at the
 //! documented rate limit (60 requests per 3 s), each clause's measured requests stay within
-//! its planned share (`STAGING_PLAN`), the run within 400, with and without the destructive
-//! clause, and on the embedded server (whose destructive check gets a server of its own).
+//! its planned share (`STAGING_PLAN`, with `STRICT_PLAN` under `--strict`), the run within
+//! 400, with and without the destructive clause, strict, and on the embedded server (whose
+//! destructive check gets a server of its own).
 
 use crate::common;
 
 use std::sync::Arc;
 
-use token_conformance::checks::staging::STAGING_PLAN;
+use token_conformance::checks::staging::{STAGING_PLAN, strict_extra};
 use token_conformance::engine::Session;
 use token_conformance::outcome::Status;
-use token_conformance::plan::{self, BudgetKind, Destructive, Plan, TargetKind};
+use token_conformance::plan::{self, BudgetKind, Destructive, Plan, Strictness, TargetKind};
 use token_conformance::reference::{RateLimit, ReferenceServer, ServerConfig};
 use token_conformance::report::RunReport;
 
@@ -48,11 +49,12 @@ async fn run(plan: &Plan) -> (RunReport, u64) {
 /// within 400 requests.
 fn assert_within_plan(report: &RunReport, retries: u64, skipped: &[&str]) {
     let cases = report.cases;
+    let strict = report.profile == token_conformance::checks::Profile::Strict;
     let planned_for = |id: &str| {
         STAGING_PLAN
             .iter()
             .find(|p| p.clause.id() == id)
-            .map(|p| p.requests(cases))
+            .map(|p| p.requests(cases) + if strict { strict_extra(p.clause) } else { 0 })
             .unwrap()
     };
     // What the run sent per clause, for recalibrating the plan (`--nocapture`).
@@ -132,6 +134,32 @@ fn with_destructive_allowed_every_clause_passes_within_its_planned_share() {
         let options = staging(common::options_for(&server, SECRET, 6), Destructive::Allow);
         let (report, retries) = run(&options).await;
         assert_within_plan(&report, retries, &[]);
+    });
+}
+
+#[test]
+fn with_strict_the_strict_only_checks_stay_within_their_share_too() {
+    common::runtime().block_on(async {
+        let server = rate_limited_server().await;
+        let options = Plan {
+            strictness: Strictness::Strict,
+            ..staging(common::options_for(&server, SECRET, 8), Destructive::Forbid)
+        };
+        let (report, retries) = run(&options).await;
+        assert_within_plan(&report, retries, &["update.hardcoded.still_deletable"]);
+        let validation = report
+            .clauses
+            .iter()
+            .find(|c| c.id == "update.request.validation")
+            .unwrap();
+        assert!(
+            validation
+                .checks
+                .iter()
+                .any(|c| c.name == "unknown_members_are_refused" && c.status == Status::Pass),
+            "{:#?}",
+            validation.checks
+        );
     });
 }
 
