@@ -6,12 +6,14 @@
 //!
 //! About 600 lines: opening a session, running one check with its cleanup (and its clause's
 //! request reservation, see `client::Ledger`) and running them all are one lifecycle; the
-//! preflight lives in `preflight.rs`.
+//! preflight lives in `preflight.rs`, the check of the staging plan against what a run
+//! sent in `share.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod preflight;
+mod share;
 
 use crate::checks::{self, CheckDef, Cx, RunShared, Settings};
 use crate::client::{Client, ClientError, StopLevel, Target, TransportError, normalize_url};
@@ -552,11 +554,7 @@ impl Session {
         // says so: the plan is short for this target, and the pool paid.
         if self.settings.budget.staging && self.client.stats().ledger.cap().is_some() {
             let strict = self.settings.profile == checks::Profile::Strict;
-            checks::staging::warn_over_share(
-                &mut report.clauses,
-                self.settings.budget.cases,
-                strict,
-            );
+            share::warn_over_share(&mut report.clauses, self.settings.budget.cases, strict);
         }
         report
     }
