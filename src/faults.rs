@@ -210,6 +210,10 @@ faults! {
         "An update's name is also written to the name of the token's role (a join updated as a whole).";
     SecretRotatedOnCmaRevoke = "secret-rotated-on-cma-revoke", [UpdateSecretUnchanged], false,
         "Turning can_access_cma off re-issues the secret (a revoke implemented as a credential reset).";
+    SelfUpdateUnguarded = "self-update-unguarded", [UpdateAuth], false,
+        "A token may update itself whatever its role (\"you may always edit your own token\"): a token whose role lacks can_manage_access_tokens moves itself to a role that has it.";
+    PermissionCheckedAfterWrite = "permission-checked-after-write", [UpdateAuth], false,
+        "can_manage_access_tokens is checked after the update is stored: the caller without it gets INSUFFICIENT_PERMISSIONS, but the update has been applied.";
 }
 
 impl std::fmt::Display for Fault {

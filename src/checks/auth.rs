@@ -12,10 +12,15 @@ use crate::fixtures::{Flags, TokenFx};
 use crate::outcome::{CheckResult, Finding};
 
 /// Without valid credentials (no header, an unknown token, a forged one, an empty bearer, a
-/// token without `can_access_cma`) an update is refused and changes nothing; with valid ones
-/// the same update shows. The codes are observed.
+/// token without `can_access_cma`) an update is refused and changes nothing; nor may a valid
+/// token whose role lacks `can_manage_access_tokens` update anyone, itself included (an
+/// update of its own token to a role that has the permission is an escalation), and its
+/// refusal must change nothing either (a permission checked after the write refuses an update
+/// it has already applied). With valid credentials the same update shows. The codes are
+/// observed.
 pub(super) async fn requests_without_valid_credentials_are_refused(cx: Cx) -> CheckResult {
     let role = cx.role("auth", &["can_manage_access_tokens"]).await?;
+    let plain = cx.role("auth-plain", &[]).await?;
     let subject = cx.token("auth-subject", &role, Flags::ALL).await?;
     let no_cma = cx
         .token(
@@ -27,11 +32,14 @@ pub(super) async fn requests_without_valid_credentials_are_refused(cx: Cx) -> Ch
             },
         )
         .await?;
+    let unprivileged = cx.token("auth-plain", &plain, Flags::ALL).await?;
     let (_, before) = cx.read_token(&subject.id).await?;
-    let body = json!({ "data": { "type": "access_token", "id": subject.id, "attributes": {
-        "name": cx.fixture_name("renamed"), "can_access_cda": false, "can_access_cda_preview": false,
-        "can_access_cma": false } } });
-    let cases: [(&str, Auth, Option<&str>); 5] = [
+    let body = |name: &str| {
+        json!({ "data": { "type": "access_token", "id": subject.id, "attributes": {
+        "name": name, "can_access_cda": false, "can_access_cda_preview": false,
+        "can_access_cma": false } } })
+    };
+    let cases: [(&str, Auth, Option<&str>); 6] = [
         ("no Authorization header", Auth::None, Some("INVALID_SITE")),
         (
             "an unknown token",
@@ -49,53 +57,56 @@ pub(super) async fn requests_without_valid_credentials_are_refused(cx: Cx) -> Ch
             no_cma.auth(),
             Some("INVALID_AUTHORIZATION_HEADER"),
         ),
+        (
+            "a token whose role lacks can_manage_access_tokens",
+            unprivileged.auth(),
+            Some("INSUFFICIENT_PERMISSIONS"),
+        ),
     ];
-    for (what, auth, code) in cases {
-        let ex = cx
-            .send(cx.update_request(&subject.id, body.clone(), auth))
-            .await?;
-        let (read, after) = cx.read_token(&subject.id).await?;
-        cx.ensure(
-            token_state(&after) == token_state(&before),
-            || {
-                format!(
-                    "an update with {what} changed the token: before {}, after {}",
-                    token_state(&before),
-                    token_state(&after)
-                )
-            },
-            &[&ex, &read],
-        )?;
-        cx.answered(&ex)?;
-        cx.ensure(
-            !ex.is_success(),
-            || format!("an update with {what} was accepted ({})", ex.summary()),
-            &[&ex],
-        )?;
-        cx.observed(
-            ex.status == 401,
-            || format!("an update with {what} answered {}, observed 401", ex.status),
-            &[&ex],
-        )?;
-        if let Some(code) = code {
-            cx.observed(
-                ex.error_code() == Some(code),
-                || {
-                    format!(
-                        "an update with {what} answered {}, observed {code}",
-                        crate::text::json_or(ex.error_code(), "no error code")
-                    )
-                },
-                &[&ex],
-            )?;
+    // Each refused update carries a name of its own, so that one read after them all (under
+    // the staging budget) still names the one that changed the token.
+    let each = cx.settings().budget.every_forged_probe;
+    let mut sent: Vec<(&str, String, Exchange)> = Vec::with_capacity(cases.len());
+    for (n, (what, auth, code)) in cases.into_iter().enumerate() {
+        let name = cx.fixture_name(&format!("refused-{n}"));
+        let ex = refused(&cx, &subject, body(&name), what, auth, code).await?;
+        sent.push((what, name, ex));
+        if each {
+            reads_as_before(&cx, &subject, &before, &sent[sent.len() - 1..]).await?;
         }
     }
+    if !each {
+        reads_as_before(&cx, &subject, &before, &sent).await?;
+    }
+    // The same token updating itself: renamed, and moved to the role that may manage tokens.
+    let (_, own_before) = cx.read_token(&unprivileged.id).await?;
+    let name = cx.fixture_name("escalated");
+    let escalation = json!({ "data": { "type": "access_token", "id": unprivileged.id,
+        "attributes": { "name": name, "can_access_cda": true,
+            "can_access_cda_preview": true, "can_access_cma": true },
+        "relationships": { "role": { "data": role.reference() } } } });
+    let what = "the token's own secret, its role lacking can_manage_access_tokens (moving itself \
+                to a role that has it)";
+    let ex = refused(
+        &cx,
+        &unprivileged,
+        escalation,
+        what,
+        unprivileged.auth(),
+        Some("INSUFFICIENT_PERMISSIONS"),
+    )
+    .await?;
+    reads_as_before(&cx, &unprivileged, &own_before, &[(what, name, ex)]).await?;
     // "Changes nothing" means something only where an update can change something: the same
     // update with valid credentials must show on a fresh read (a target that stores nothing
     // passes every refusal above).
     let ex = cx
         .expect_success(
-            cx.update_request(&subject.id, body, Auth::Management),
+            cx.update_request(
+                &subject.id,
+                body(&cx.fixture_name("renamed")),
+                Auth::Management,
+            ),
             "the same update with valid credentials",
         )
         .await?;
@@ -109,6 +120,43 @@ pub(super) async fn requests_without_valid_credentials_are_refused(cx: Cx) -> Ch
         },
         &[&ex, &read],
     )
+}
+
+/// An update of `subject` sent with `auth` must be refused (4xx; observed: 401 and `code`).
+/// Whether it changed nothing is for a read after it ([`reads_as_before`]).
+async fn refused(
+    cx: &Cx,
+    subject: &TokenFx,
+    body: Value,
+    what: &str,
+    auth: Auth,
+    code: Option<&str>,
+) -> Result<Exchange, Finding> {
+    let ex = cx.send(cx.update_request(&subject.id, body, auth)).await?;
+    cx.answered(&ex)?;
+    cx.ensure(
+        !ex.is_success(),
+        || format!("an update with {what} was accepted ({})", ex.summary()),
+        &[&ex],
+    )?;
+    cx.observed(
+        ex.status == 401,
+        || format!("an update with {what} answered {}, observed 401", ex.status),
+        &[&ex],
+    )?;
+    if let Some(code) = code {
+        cx.observed(
+            ex.error_code() == Some(code),
+            || {
+                format!(
+                    "an update with {what} answered {}, observed {code}",
+                    crate::text::json_or(ex.error_code(), "no error code")
+                )
+            },
+            &[&ex],
+        )?;
+    }
+    Ok(ex)
 }
 
 /// Bearers derived from real secrets are all refused, and refused without side effects: the
@@ -415,7 +463,7 @@ async fn reads_as_before(
         .find(|(_, sent_name, _)| Some(sent_name.as_str()) == name)
         .or(if sent.len() == 1 { sent.first() } else { None });
     let what = culprit.map_or_else(
-        || "an update with a forged bearer".to_owned(),
+        || "one of the refused updates".to_owned(),
         |(what, _, _)| format!("an update with {what}"),
     );
     let mut exchanges: Vec<&Exchange> = culprit.map(|(_, _, ex)| ex).into_iter().collect();

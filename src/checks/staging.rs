@@ -141,10 +141,10 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::UpdateAuth,
-        48,
+        50,
         0,
-        "each missing, malformed and forged credential once, with the reads that show nothing \
-         changed",
+        "each missing, malformed and forged credential once, a token whose role may not manage \
+         tokens updating another and itself, with the reads that show nothing changed",
     ),
     plan(
         ClauseId::UpdateNotFound,

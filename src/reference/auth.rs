@@ -119,7 +119,14 @@ pub(crate) fn admit<'a>(
     let writes =
         action.required_permission().is_some() && state.faults.has(Fault::CmaFlagOnlyOnReads);
     let caller = authenticate_cma(&mut state, headers, writes)?;
-    authorize(&state, &caller, action)?;
+    // Faults self-update-unguarded and permission-checked-after-write: the update handler
+    // decides the permission itself (see `tokens::update`).
+    let deferred = action == Action::UpdateToken
+        && (state.faults.has(Fault::SelfUpdateUnguarded)
+            || state.faults.has(Fault::PermissionCheckedAfterWrite));
+    if !deferred {
+        authorize(&state, &caller, action)?;
+    }
     Ok((state, caller))
 }
 

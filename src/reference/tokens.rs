@@ -119,6 +119,15 @@ pub(crate) async fn update(
     let input: TokenInput = read_input(&body).map_err(|v| ApiError::invalid_format(&v))?;
     let token = lookup_for_update(&state, path_id)?;
     let token_id = token.id.clone();
+    // Fault self-update-unguarded: the permission is checked only for other tokens.
+    // (Without this fault or the next, `auth::admit` has checked it already.)
+    let late_permission = state.faults.has(Fault::PermissionCheckedAfterWrite);
+    if state.faults.has(Fault::SelfUpdateUnguarded)
+        && !late_permission
+        && caller.token_id != token_id
+    {
+        auth::authorize(&state, &caller, Action::UpdateToken)?;
+    }
     // Fault hardcoded-accepts-updates: the factory-token guard is missing.
     let guarded = !state.faults.has(Fault::HardcodedAcceptsUpdates);
     if token.hardcoded_type.is_some() && guarded {
@@ -154,6 +163,10 @@ pub(crate) async fn update(
     remember_before_write(&mut state, &token_id, true);
     remember_cma_change(&mut state, &token_id, input.attributes.can_access_cma);
     store_update(&mut state, &token_id, name, flags, new_role);
+    // Fault permission-checked-after-write: the permission is checked once the row is written.
+    if late_permission {
+        auth::authorize(&state, &caller, Action::UpdateToken)?;
+    }
     // Fault response-shows-previous-values: the response renders the row loaded before the write.
     let shown = before.filter(|_| state.faults.has(Fault::ResponseShowsPreviousValues));
     update_response(&state, &caller, &token_id, shown.as_ref(), omitted)
