@@ -1,6 +1,9 @@
 //! The write guard: no write reaches the management token (its id learned at session
-//! start) or leaves the base URL, and two live fixtures never hold the same id. The ids
-//! themselves are checked in `ids.rs`.
+//! start), a token or role that existed before the run (listed at session start; the
+//! factory tokens excepted, which `update.hardcoded.*` must address), or leaves the base URL,
+//! and two live fixtures never hold the same id, nor an id that existed before the run (a
+//! create answer naming another resource must not make the suite write to it or delete it).
+//! The ids themselves are checked in `ids.rs`.
 
 use super::{Api, Client, Collection, Request, ResourceId, TransportError, ids, shown};
 
@@ -10,6 +13,9 @@ use super::{Api, Client, Collection, Request, ResourceId, TransportError, ids, s
 pub(super) struct Guard {
     management: std::sync::Mutex<Option<ResourceId>>,
     live: std::sync::Mutex<std::collections::BTreeSet<(Collection, ResourceId)>>,
+    /// What the target listed at session start, lower-cased (the guard compares paths that
+    /// way), with whether it is a factory token (`hardcoded_type` a non-empty string).
+    existing: std::sync::Mutex<std::collections::BTreeMap<(Collection, String), bool>>,
 }
 impl Client {
     /// The management token's id: no write will be sent to it from now on.
@@ -24,9 +30,15 @@ impl Client {
         self.guard.management.lock().ok().and_then(|m| m.clone())
     }
 
-    /// Ask `GET /users/me` which token the run authenticates as, and guard it. A target that
-    /// does not say, or names an unsafe id, leaves only the base-URL check; nothing fails here.
+    /// Ask `GET /users/me` which token the run authenticates as, and guard it, then list what
+    /// exists before the run ([`Client::learn_existing`]). A target that does not say, or
+    /// names an unsafe id, leaves only the other checks; nothing fails here.
     pub async fn learn_management_id(&self) {
+        self.learn_management_id_only().await;
+        self.learn_existing().await;
+    }
+
+    async fn learn_management_id_only(&self) {
         // Through the checks' handle, not `uncapped()`: a deadline or a signal ends it, so a
         // target gone silent cannot hold the run here.
         let Ok(me) = self
@@ -44,8 +56,56 @@ impl Client {
         }
     }
 
-    /// Claim `id` for a new fixture of the run; `false` when another live fixture holds it.
+    /// List the tokens and roles that exist before the run creates anything (one request
+    /// each, counted): none of them is a fixture, and none but the factory tokens is ever
+    /// written to. A listing that fails or names nothing usable leaves the other guards.
+    pub async fn learn_existing(&self) {
+        for collection in [Collection::AccessTokens, Collection::Roles] {
+            let Ok(list) = self
+                .send(&Request::cma(reqwest::Method::GET, collection.path()))
+                .await
+            else {
+                continue;
+            };
+            let Some(items) = list
+                .data()
+                .filter(|_| list.is_success())
+                .and_then(serde_json::Value::as_array)
+            else {
+                continue;
+            };
+            let found: Vec<((Collection, String), bool)> = items
+                .iter()
+                .filter_map(|item| {
+                    let id = ResourceId::of(item).ok()?;
+                    let factory = collection == Collection::AccessTokens
+                        && item
+                            .pointer("/attributes/hardcoded_type")
+                            .and_then(serde_json::Value::as_str)
+                            .is_some_and(|t| !t.is_empty());
+                    Some(((collection, id.to_lowercase()), factory))
+                })
+                .collect();
+            if let Ok(mut existing) = self.guard.existing.lock() {
+                existing.extend(found);
+            }
+        }
+    }
+
+    /// Whether the target listed `id` before the run created anything.
+    pub fn existed_before(&self, collection: Collection, id: &ResourceId) -> bool {
+        self.guard
+            .existing
+            .lock()
+            .is_ok_and(|e| e.contains_key(&(collection, id.to_lowercase())))
+    }
+
+    /// Claim `id` for a new fixture of the run; `false` when another live fixture holds it,
+    /// or when it existed before the run.
     pub fn claim_fixture_id(&self, collection: Collection, id: &ResourceId) -> bool {
+        if self.existed_before(collection, id) {
+            return false;
+        }
         self.guard
             .live
             .lock()
@@ -82,6 +142,26 @@ impl Client {
             return Err(refuse(
                 "it would reach the management token the run authenticates with".to_owned(),
             ));
+        }
+        let collection = match below.first().map(String::as_str) {
+            Some("access_tokens") => Some(Collection::AccessTokens),
+            Some("roles") => Some(Collection::Roles),
+            _ => None,
+        };
+        if let (Some(collection), Some(id)) = (collection, below.get(1)) {
+            let factory = self
+                .guard
+                .existing
+                .lock()
+                .ok()
+                .and_then(|e| e.get(&(collection, id.clone())).copied());
+            if factory == Some(false) {
+                return Err(refuse(format!(
+                    "it would reach a {} that existed before the run: the run writes only to \
+                     what it created (and to factory tokens)",
+                    collection.noun()
+                )));
+            }
         }
         Ok(())
     }

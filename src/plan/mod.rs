@@ -40,8 +40,8 @@ pub const DEFAULT_CONCURRENCY: usize = 8;
 /// Requests a staging run needs besides its generated cases: the covering sets of every
 /// clause ([`crate::checks::staging::STAGING_PLAN`], whose figures already hold the few 429s
 /// a run at the documented rate limit meets), and a pool for what no clause plans: the
-/// preflight and learning the management token's id (2 requests), a 429 past a clause's share
-/// (5).
+/// preflight and learning the management token's id (2 requests), listing what exists before
+/// the run (2), a 429 past a clause's share (3).
 pub const STAGING_FIXED_REQUESTS: u64 = crate::checks::staging::covering_total() + 7;
 /// Requests per generated case in a staging run (every property together).
 pub const STAGING_REQUESTS_PER_CASE: u64 = crate::checks::staging::per_case_total();

@@ -120,6 +120,28 @@ async fn a_traversal_id_in_a_create_answer_never_reaches_a_bystander() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_answer_naming_an_existing_bystander_never_reaches_it() {
+    // The ids of a token and a role that existed before the run, in every create answer: the
+    // suite must neither write to them nor delete them (a failure, and the real fixtures,
+    // found by name, cleaned up).
+    let up = Upstream::start().await;
+    let (token, role) = up.create_pair("Bystander token", "Bystander role").await;
+    let attack = Attack::on(up, Mode::CreateTraversal { token, role }).await;
+    let run = attack.run("create names a bystander", &[]).await;
+    run.expect_exit(&[FAIL]).expect_within(BOUND);
+    let said = run
+        .outputs
+        .iter()
+        .any(|(_, bytes)| String::from_utf8_lossy(bytes).contains("existed before the run"));
+    if !said {
+        run.problem(
+            "the failure does not say the create answer named an existing resource".to_owned(),
+        );
+    }
+    conclude([attack.judge(&run, &[]).await]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quote_breaking_name_with_a_matching_secret_runs_nothing_in_a_reproducer() {
     let mut attack = Attack::new(Mode::QuoteBreaking).await;
     attack.shown_names = vec![QUOTE_NAME];
