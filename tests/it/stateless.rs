@@ -197,13 +197,13 @@ fn reasons(report: &RunReport, clause: &str) -> String {
         .join("\n")
 }
 
-/// What the fixtures layer says when a target gives two live resources one id.
-/// Or, when the one id is also the management token's (its `/users/me`), the write guard.
-const DISTINCT: &str = "distinct resources must have distinct ids|would reach the management token";
+/// What the fixtures layer says when a target gives two live resources one id, or gives a new
+/// fixture the id it listed before the run. Or, when the one id is also the management
+/// token's (its `/users/me`), the write guard.
+const DISTINCT: &str = "distinct resources must have distinct ids|existed before the run|would reach the management token";
 /// The secret checks meet the forged bearer first, unless another check's fixture got the one
 /// id before theirs did.
-const FORGED_OR_DISTINCT: &str =
-    "forged bearer|distinct resources must have distinct ids|would reach the management token";
+const FORGED_OR_DISTINCT: &str = "forged bearer|distinct resources must have distinct ids|existed before the run|would reach the management token";
 
 fn assert_nothing_stateful_passes(report: &RunReport, expect: &[(&str, &[&str])]) {
     for id in STATEFUL {
