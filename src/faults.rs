@@ -212,6 +212,8 @@ faults! {
         "Turning can_access_cma off re-issues the secret (a revoke implemented as a credential reset).";
     SelfUpdateUnguarded = "self-update-unguarded", [UpdateAuth], false,
         "A token may update itself whatever its role (\"you may always edit your own token\"): a token whose role lacks can_manage_access_tokens moves itself to a role that has it.";
+    ContentTypeAppended = "content-type-appended", [HeadersContentType], false,
+        "Errors carry a second Content-Type, text/html, after application/json (a middleware that appends a header where it meant to replace it).";
     PermissionCheckedAfterWrite = "permission-checked-after-write", [UpdateAuth], false,
         "can_manage_access_tokens is checked after the update is stored: the caller without it gets INSUFFICIENT_PERMISSIONS, but the update has been applied.";
 }

@@ -172,6 +172,29 @@ pub(super) async fn every_error_uses_the_api_error_envelope(cx: Cx) -> CheckResu
 /// Every answer, success or error, is `application/json` (`; charset=utf-8` observed).
 pub(super) async fn every_response_is_json(cx: Cx) -> CheckResult {
     for ex in tour(&cx).await?.iter() {
+        // One Content-Type (RFC 9110 §8.3): with several, clients disagree on which one holds
+        // (the first, the last, all joined), so the answer has no one media type.
+        let all: Vec<&str> = ex
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        cx.ensure(
+            all.len() <= 1,
+            || {
+                format!(
+                    "{} came with {} Content-Type headers ({}): an answer has one media type",
+                    ex.summary(),
+                    all.len(),
+                    all.iter()
+                        .map(|v| crate::text::json_or(Some(*v), ""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+            &[ex],
+        )?;
         let content_type = ex.header("content-type").unwrap_or("").to_owned();
         let shown_type = crate::text::json_or(ex.header("content-type"), "no Content-Type");
         let media = content_type

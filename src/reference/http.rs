@@ -89,6 +89,13 @@ pub(crate) async fn edge(State(edge): State<Arc<Edge>>, request: Request, next: 
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     }
+    if edge.cma && is_error && edge.faults.has(Fault::ContentTypeAppended) {
+        // Fault content-type-appended: an error middleware appends its own content type
+        // after the one the handler set (`append` where `insert` was meant).
+        response
+            .headers_mut()
+            .append(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    }
     response
 }
 
