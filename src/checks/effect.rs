@@ -697,9 +697,7 @@ async fn preview_without_cda(cx: &Cx, token: &TokenFx, base: Flags) -> CheckResu
             cda_preview: preview,
             ..base
         };
-        let change = format!(
-            "setting can_access_cda false and can_access_cda_preview {preview}"
-        );
+        let change = format!("setting can_access_cda false and can_access_cda_preview {preview}");
         let flip = cx
             .expect_success(
                 cx.update_request(&token.id, flags_body(token, flags), Auth::Management),

@@ -180,7 +180,16 @@ pub(super) async fn an_update_changes_only_the_addressed_token(cx: Cx) -> CheckR
             }
         );
         let (read, entries) = list_tokens(&cx).await?;
-        compare(&cx, &model, &held, &labels, &entries, &what, &[&ex, &read], None)?;
+        compare(
+            &cx,
+            &model,
+            &held,
+            &labels,
+            &entries,
+            &what,
+            &[&ex, &read],
+            None,
+        )?;
     }
     body_naming_another_token(&cx, &model, &held, &labels, &target, &bystander).await?;
     roles_read_as_created(&cx, &[&shared, &other_role]).await
@@ -224,7 +233,16 @@ async fn body_naming_another_token(
         ex.summary()
     );
     let (read, entries) = list_tokens(cx).await?;
-    compare(cx, model, held, labels, &entries, &what, &[&ex, &read], skip)
+    compare(
+        cx,
+        model,
+        held,
+        labels,
+        &entries,
+        &what,
+        &[&ex, &read],
+        skip,
+    )
 }
 
 /// After the updates, the roles involved read as they were created: a token update is not

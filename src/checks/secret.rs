@@ -345,15 +345,12 @@ async fn self_demotion_follows_the_new_role(
         .send(Request::cma(Method::GET, "/access_tokens").auth(manager.auth()))
         .await?;
     cx.answered(&list)?;
-    let leaked = list
-        .data()
-        .and_then(Value::as_array)
-        .map_or(0, |items| {
-            items
-                .iter()
-                .filter(|t| t.pointer("/attributes/token").is_some_and(|v| !v.is_null()))
-                .count()
-        });
+    let leaked = list.data().and_then(Value::as_array).map_or(0, |items| {
+        items
+            .iter()
+            .filter(|t| t.pointer("/attributes/token").is_some_and(|v| !v.is_null()))
+            .count()
+    });
     cx.ensure(
         leaked == 0,
         || {

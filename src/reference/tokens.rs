@@ -210,10 +210,7 @@ fn mass_assigned_secret(faults: &FaultSet, body: &Value) -> Option<String> {
 /// Whether the attributes' only unknown member is `token` (fault token-mass-assigned lets it
 /// through).
 fn only_token_is_unknown(body: &Value) -> bool {
-    let Some(attributes) = body
-        .pointer("/data/attributes")
-        .and_then(Value::as_object)
-    else {
+    let Some(attributes) = body.pointer("/data/attributes").and_then(Value::as_object) else {
         return false;
     };
     let unknown: Vec<&String> = attributes
@@ -725,7 +722,10 @@ fn update_response(
     shown: Option<&Token>,
     view: View,
 ) -> Result<Response, ApiError> {
-    let View { omitted, visibility } = view;
+    let View {
+        omitted,
+        visibility,
+    } = view;
     let show = visibility.unwrap_or_else(|| auth::sees_secrets(state, caller));
     let token = match shown {
         Some(token) => token,
