@@ -20,6 +20,7 @@ use super::auth::{self, Action, Caller};
 use super::cma::{PathId, path_id, success};
 use super::errors::ApiError;
 use super::http::check_headers;
+use super::names;
 use super::resources::{
     LastAccess, Reference, Token, TokenAttributes, TokenInput, is_blank, read_input,
 };
@@ -637,13 +638,13 @@ fn stored_name(faults: &FaultSet, name: String) -> Result<String, ApiError> {
     };
     // Fault name-nfc-normalised: the input layer normalises text to NFC.
     let name = if faults.has(Fault::NameNfcNormalised) {
-        compose_nfc(&name)
+        names::compose_nfc(&name)
     } else {
         name
     };
     // Fault name-html-escaped: the input layer escapes HTML (an XSS "fix" done on input).
     let name = if faults.has(Fault::NameHtmlEscaped) {
-        html_escape(&name)
+        names::html_escape(&name)
     } else {
         name
     };
@@ -652,56 +653,6 @@ fn stored_name(faults: &FaultSet, name: String) -> Result<String, ApiError> {
         return Ok(name.chars().take(64).collect());
     }
     Ok(name)
-}
-
-/// The combining marks [`compose_nfc`] knows, each with the letters it composes with and
-/// their precomposed forms, pairwise.
-const COMPOSITIONS: &[(char, &str, &str)] = &[
-    ('\u{300}', "AEIOUaeiou", "ÀÈÌÒÙàèìòù"),
-    ('\u{301}', "AEIOUYaeiouyCcNnSsZz", "ÁÉÍÓÚÝáéíóúýĆćŃńŚśŹź"),
-    ('\u{302}', "AEIOUaeiou", "ÂÊÎÔÛâêîôû"),
-    ('\u{303}', "ANOano", "ÃÑÕãñõ"),
-    ('\u{308}', "AEIOUaeiouy", "ÄËÏÖÜäëïöüÿ"),
-    ('\u{30A}', "Aa", "Åå"),
-    ('\u{327}', "Cc", "Çç"),
-];
-
-/// `name` with each Latin letter followed by a combining mark of [`COMPOSITIONS`] replaced by
-/// its precomposed form: canonical composition (NFC) for the common accented letters, which
-/// is what the fault name-nfc-normalised needs to show.
-fn compose_nfc(name: &str) -> String {
-    let mut out: Vec<char> = Vec::with_capacity(name.len());
-    for c in name.chars() {
-        let composed = out.last().and_then(|&base| {
-            let (_, bases, precomposed) = COMPOSITIONS.iter().find(|(mark, _, _)| *mark == c)?;
-            let at = bases.chars().position(|b| b == base)?;
-            precomposed.chars().nth(at)
-        });
-        match composed {
-            Some(precomposed) => {
-                out.pop();
-                out.push(precomposed);
-            }
-            None => out.push(c),
-        }
-    }
-    out.into_iter().collect()
-}
-
-/// `name` with the HTML metacharacters escaped (fault name-html-escaped).
-fn html_escape(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// Every run of whitespace inside `name` as one space; its edges kept (fault
