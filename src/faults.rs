@@ -216,6 +216,24 @@ faults! {
         "Errors carry a second Content-Type, text/html, after application/json (a middleware that appends a header where it meant to replace it).";
     PermissionCheckedAfterWrite = "permission-checked-after-write", [UpdateAuth], false,
         "can_manage_access_tokens is checked after the update is stored: the caller without it gets INSUFFICIENT_PERMISSIONS, but the update has been applied.";
+    BodyIdSelectsToken = "body-id-selects-token", [UpdateIsolation], false,
+        "The token updated is the one the body's data.id names, not the path's (the record is loaded from the payload).";
+    DeletedTokenUpdatable = "deleted-token-updatable", [UpdateNotFound], false,
+        "DELETE only marks a token deleted, and the update's lookup does not filter deleted rows: a deleted token's id still accepts PUT with 200.";
+    TokenMassAssigned = "token-mass-assigned", [UpdateSecretUnchanged], false,
+        "attributes.token in an update body is mass-assigned: it becomes the token's secret.";
+    PreviewRequiresCda = "preview-requires-cda", [UpdateEffectCdaPreview], false,
+        "X-Include-Drafts: true is allowed only when can_access_cda is on as well: the preview grant is ignored when can_access_cda is false.";
+    RateLimitRemainingFrozen = "rate-limit-remaining-frozen", [HeadersRateLimit], false,
+        "X-RateLimit-Remaining is always the limit less one (computed from a counter that is never read back).";
+    VisibilityFromRoleBeforeUpdate = "visibility-from-role-before-update", [UpdateTokenVisibility], false,
+        "When a token updates itself, the secret shown in the response follows the caller's role as it was before the update (the caller's permissions are loaded once, at authentication).";
+    HardcodedGuardAfterValidation = "hardcoded-guard-after-validation", [UpdateHardcodedRejected], false,
+        "The body is validated before the factory-token guard runs: an invalid body sent to a factory token gets a validation error instead of NON_EDITABLE_ACCESS_TOKEN.";
+    NameNfcNormalised = "name-nfc-normalised", [UpdateApplies], false,
+        "Names are stored NFC-normalised: a letter followed by a combining mark is stored as the precomposed letter.";
+    NameHtmlEscaped = "name-html-escaped", [UpdateApplies], false,
+        "Names are stored HTML-escaped: & < > \" ' become &amp; &lt; &gt; &quot; &#39;.";
 }
 
 impl std::fmt::Display for Fault {

@@ -526,8 +526,13 @@ async fn record_equivalent_forms(cx: &Cx, secret: &str) -> CheckResult {
     Ok(())
 }
 
-/// An unknown id: never a success, never a server error; 404 `NOT_FOUND` (observed).
+/// An unknown id: never a success, never a server error; 404 `NOT_FOUND` (observed). Both an
+/// id no token ever had and the id of a token deleted just before.
 pub(super) async fn unknown_id_is_not_found(cx: Cx) -> CheckResult {
+    // Under the staging budget the deleted token's id is the unknown id: no token has it.
+    if cx.settings().budget.staging {
+        return a_deleted_token_is_not_found(&cx).await;
+    }
     let mut id = None;
     for n in 0..5u64 {
         let candidate = ResourceId::parse(&format!(
@@ -553,30 +558,63 @@ pub(super) async fn unknown_id_is_not_found(cx: Cx) -> CheckResult {
         "name": cx.fixture_name("missing"), "can_access_cda": true, "can_access_cda_preview": true, "can_access_cma": true } } });
     let req = cx.update_request(&id, body, Auth::Management);
     let ex = cx.send_settled(req, "an unknown id").await?;
+    is_not_found(&cx, &ex, "an unknown id", &[])?;
+    a_deleted_token_is_not_found(&cx).await
+}
+
+/// A token that existed and was deleted (`DELETE /access_tokens/:id`) is unknown from then
+/// on: an update of its id is not found either, however the target keeps deleted rows.
+async fn a_deleted_token_is_not_found(cx: &Cx) -> CheckResult {
+    let role = cx.role("notfound", &[]).await?;
+    let token = cx.token("notfound-deleted", &role, Flags::ALL).await?;
+    let delete = cx
+        .send_settled(
+            Request::cma_resource(Method::DELETE, Collection::AccessTokens, &token.id, None),
+            "delete a fixture token",
+        )
+        .await?;
+    cx.answered(&delete)?;
+    if !delete.is_success() {
+        return Err(Finding::inconclusive(format!(
+            "failed to delete a fixture token: {}",
+            delete.summary()
+        )));
+    }
+    let body = json!({ "data": { "type": "access_token", "id": token.id, "attributes": {
+        "name": token.name, "can_access_cda": true, "can_access_cda_preview": true, "can_access_cma": true } } });
+    let req = cx.update_request(&token.id, body, Auth::Management);
+    let ex = cx.send_settled(req, "a deleted token's id").await?;
+    is_not_found(cx, &ex, "the id of a token deleted just before", &[&delete])
+}
+
+/// An update of `what` (an id no token has) is neither a success nor a server error; 404
+/// `NOT_FOUND` is observed. `before`: the exchanges that made the id unknown.
+fn is_not_found(cx: &Cx, ex: &Exchange, what: &str, before: &[&Exchange]) -> CheckResult {
+    let evidence: Vec<&Exchange> = before.iter().copied().chain([ex]).collect();
     cx.ensure(
         !ex.is_success(),
-        || format!("updating an unknown id succeeded ({})", ex.summary()),
-        &[&ex],
+        || format!("updating {what} succeeded ({})", ex.summary()),
+        &evidence,
     )?;
     cx.ensure(
         ex.status < 500,
         || {
             format!(
-                "an unknown id gets a server error, 3 times out of 3 ({})",
+                "updating {what} gets a server error, 3 times out of 3 ({})",
                 ex.summary()
             )
         },
-        &[&ex],
+        &evidence,
     )?;
     cx.observed(
         ex.status == 404 && ex.error_code() == Some("NOT_FOUND"),
         || {
             format!(
-                "an unknown id answered {} {}, observed 404 NOT_FOUND",
+                "updating {what} answered {} {}, observed 404 NOT_FOUND",
                 ex.status,
                 crate::text::json_or(ex.error_code(), "with no error code")
             )
         },
-        &[&ex],
+        &evidence,
     )
 }

@@ -677,7 +677,46 @@ pub(super) async fn cda_preview_flag_change_holds_on_the_next_call(cx: Cx) -> Ch
         ),
         Probing::new(Probe::Cda { drafts: false }, ProbeKind::Cda, "CDA query"),
     ];
-    history_holds(&cx, &token, "can_access_cda_preview", &set, perms, &probes).await
+    history_holds(&cx, &token, "can_access_cda_preview", &set, perms, &probes).await?;
+    preview_without_cda(&cx, &token, base).await
+}
+
+/// The combinations with `can_access_cda` off: `can_access_cda_preview` says by itself
+/// whether the token "can call the Content Delivery API with the X-Include-Drafts: true
+/// header", so with it on drafts are granted on the very next call, and with it off too
+/// (under the full budget) refused. Published content with the preview flag alone is what
+/// the documentation leaves open: not probed.
+async fn preview_without_cda(cx: &Cx, token: &TokenFx, base: Flags) -> CheckResult {
+    let mut combinations = vec![true];
+    if !cx.settings().budget.staging {
+        combinations.push(false);
+    }
+    for preview in combinations {
+        let flags = Flags {
+            cda: false,
+            cda_preview: preview,
+            ..base
+        };
+        let change = format!("setting can_access_cda false and can_access_cda_preview {preview}");
+        let flip = cx
+            .expect_success(
+                cx.update_request(&token.id, flags_body(token, flags), Auth::Management),
+                &change,
+            )
+            .await?;
+        let drafts = Probe::Cda { drafts: true };
+        probe_once(
+            cx,
+            token,
+            &drafts,
+            preview,
+            &change,
+            "on the very next call (a drafts query)",
+            &flip,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The role: a write the old role allowed is refused at once after moving to a role without

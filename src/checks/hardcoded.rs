@@ -103,6 +103,14 @@ pub(super) async fn factory_tokens_reject_an_unchanged_update(cx: Cx) -> CheckRe
             .cloned()
             .unwrap_or(Value::Null);
         let mut attempts = vec![body_with(&id, &before, &name)];
+        // The same values in a body the schema refuses (no data.type): the factory-token
+        // guard answers whatever the body, so this too is NON_EDITABLE_ACCESS_TOKEN, not a
+        // validation error; a server that ignored the type would still change nothing.
+        let mut invalid = body_with(&id, &before, &name);
+        if let Some(data) = invalid.get_mut("data").and_then(Value::as_object_mut) {
+            data.remove("type");
+        }
+        attempts.push(invalid);
         // A changed name and a flipped flag would stay if the target wrongly applied them:
         // destructive. Both, since a guard may run after one column is written and before
         // the other.

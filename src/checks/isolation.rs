@@ -129,6 +129,7 @@ pub(super) async fn an_update_changes_only_the_addressed_token(cx: Cx) -> CheckR
         &entries,
         "after creating them",
         &[&first],
+        None,
     )?;
     let updates = [
         Update {
@@ -179,9 +180,69 @@ pub(super) async fn an_update_changes_only_the_addressed_token(cx: Cx) -> CheckR
             }
         );
         let (read, entries) = list_tokens(&cx).await?;
-        compare(&cx, &model, &held, &labels, &entries, &what, &[&ex, &read])?;
+        compare(
+            &cx,
+            &model,
+            &held,
+            &labels,
+            &entries,
+            &what,
+            &[&ex, &read],
+            None,
+        )?;
     }
+    body_naming_another_token(&cx, &model, &held, &labels, &target, &bystander).await?;
     roles_read_as_created(&cx, &[&shared, &other_role]).await
+}
+
+/// An update of `target` whose body's `data.id` names `bystander`: the path names the token
+/// updated, so the bystander reads as before, whatever the answer (a refusal for the
+/// mismatch, or an update of the path's token). Whether the path's token was updated is
+/// `update.applies`'s business: after a success it is not compared.
+async fn body_naming_another_token(
+    cx: &Cx,
+    model: &Model,
+    held: &BTreeMap<String, String>,
+    labels: &BTreeMap<String, String>,
+    target: &TokenFx,
+    bystander: &TokenFx,
+) -> CheckResult {
+    let update = Update {
+        name: format!("{}-4", target.name),
+        surfaces: Surfaces {
+            cda: false,
+            cda_preview: true,
+            cma: false,
+        },
+        role: None,
+    };
+    let mut body = update_body(target.id.as_str(), &update);
+    body["data"]["id"] = json!(bystander.id);
+    let ex = cx
+        .send_settled(
+            cx.update_request(&target.id, body, crate::client::Auth::Management),
+            "an update whose body names another token",
+        )
+        .await?;
+    cx.answered(&ex)?;
+    let skip = ex.is_success().then_some(target.id.as_str());
+    let what = format!(
+        "after an update of token {} whose body's data.id names token {} ({})",
+        target.id,
+        bystander.id,
+        ex.summary()
+    );
+    let (read, entries) = list_tokens(cx).await?;
+    compare(
+        cx,
+        model,
+        held,
+        labels,
+        &entries,
+        &what,
+        &[&ex, &read],
+        skip,
+    )
 }
 
 /// After the updates, the roles involved read as they were created: a token update is not
@@ -225,9 +286,10 @@ async fn roles_read_as_created(cx: &Cx, roles: &[&RoleFx]) -> CheckResult {
     )
 }
 
-/// Every token of the model against a list. Factory tokens are compared without their
-/// secret (the destructive clause may rotate one meanwhile); one gone from the list is a
-/// violation unless destructive clauses run beside this check (one of them deletes it).
+/// Every token of the model (but `skip`) against a list. Factory tokens are compared without
+/// their secret (the destructive clause may rotate one meanwhile); one gone from the list is
+/// a violation unless destructive clauses run beside this check (one of them deletes it).
+#[allow(clippy::too_many_arguments)]
 fn compare(
     cx: &Cx,
     model: &Model,
@@ -236,9 +298,10 @@ fn compare(
     entries: &[Value],
     when: &str,
     evidence: &[&Exchange],
+    skip: Option<&str>,
 ) -> CheckResult {
     let mut problems = Vec::new();
-    for id in model.token_ids() {
+    for id in model.token_ids().filter(|id| Some(*id) != skip) {
         let label = labels.get(id).map_or(id, String::as_str);
         let factory = model.token(id).is_some_and(|t| t.hardcoded.is_some());
         match entry(entries, id) {

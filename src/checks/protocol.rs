@@ -26,7 +26,7 @@ pub const TOUR_CLAUSES: [ClauseId; 3] = [
 /// run alone, a replay) the first check that needs the tour sends it.
 #[derive(Debug)]
 pub struct RunShared {
-    tour: tokio::sync::OnceCell<Arc<Vec<Exchange>>>,
+    tour: tokio::sync::OnceCell<Arc<Tour>>,
     /// The owner while it has not tried to send the tour yet; `None` after.
     owner: tokio::sync::watch::Sender<Option<ClauseId>>,
 }
@@ -72,7 +72,7 @@ impl RunShared {
     }
 
     /// The tour's exchanges, sent once per run (see [`RunShared`]).
-    async fn tour(&self, cx: &Cx) -> Result<Arc<Vec<Exchange>>, Finding> {
+    async fn tour(&self, cx: &Cx) -> Result<Arc<Tour>, Finding> {
         let clause = cx.clause();
         if self.tour_owner().is_some_and(|owner| owner != clause) {
             let mut watch = self.owner.subscribe();
@@ -89,8 +89,34 @@ impl RunShared {
     }
 }
 
+/// The tour's exchanges in the order sent, and which of them were sent as the management
+/// token (the one caller whose consecutive calls share a rate-limit window for sure).
+#[derive(Debug)]
+pub(super) struct Tour {
+    exchanges: Vec<Exchange>,
+    management: Vec<bool>,
+}
+
+impl std::ops::Deref for Tour {
+    type Target = [Exchange];
+    fn deref(&self) -> &[Exchange] {
+        &self.exchanges
+    }
+}
+
+impl Tour {
+    /// The exchanges sent as the management token, in the order sent.
+    fn as_management(&self) -> impl Iterator<Item = &Exchange> {
+        self.exchanges
+            .iter()
+            .zip(&self.management)
+            .filter(|(_, m)| **m)
+            .map(|(ex, _)| ex)
+    }
+}
+
 /// The tour: sent once per run and shared (see [`RunShared`]).
-async fn tour(cx: &Cx) -> Result<Arc<Vec<Exchange>>, Finding> {
+async fn tour(cx: &Cx) -> Result<Arc<Tour>, Finding> {
     cx.shared().tour(cx).await
 }
 
@@ -99,7 +125,7 @@ async fn tour(cx: &Cx) -> Result<Arc<Vec<Exchange>>, Finding> {
 const MAX_LIMIT_TO_EXHAUST: u64 = 120;
 
 /// One request of each kind: successes, and each documented kind of error.
-async fn send_tour(cx: &Cx) -> Result<Vec<Exchange>, Finding> {
+async fn send_tour(cx: &Cx) -> Result<Tour, Finding> {
     let role = cx.role("tour", &[]).await?;
     let token = cx.token("tour", &role, Flags::ALL).await?;
     let id = token.id.clone();
@@ -138,11 +164,16 @@ async fn send_tour(cx: &Cx) -> Result<Vec<Exchange>, Finding> {
         cx.update_request(&id, valid, Auth::Management)
             .header("Accept", Some("text/html")),
     ];
-    let mut out = Vec::with_capacity(requests.len());
+    let mut exchanges = Vec::with_capacity(requests.len());
+    let mut management = Vec::with_capacity(requests.len());
     for req in requests {
-        out.push(cx.send_settled(req, "the tour").await?);
+        management.push(matches!(req.auth, Auth::Management));
+        exchanges.push(cx.send_settled(req, "the tour").await?);
     }
-    Ok(out)
+    Ok(Tour {
+        exchanges,
+        management,
+    })
 }
 
 /// Every error answer is a non-empty `data` array of `api_error` objects with a `code`.
@@ -271,6 +302,7 @@ pub(super) async fn every_response_carries_rate_limit_headers(cx: Cx) -> CheckRe
         )?;
         limit_seen = Some(limit);
     }
+    remaining_falls(&cx, &exchanges)?;
     // A 429 any request of the run got so far (under a budget that forces none, the run's
     // own pace meets the limit now and then) is held to the same rule as a forced one.
     if let Some(ex) = cx.client().stats().first_429.get() {
@@ -307,6 +339,37 @@ pub(super) async fn every_response_carries_rate_limit_headers(cx: Cx) -> CheckRe
         (None, Some(err)) => Err(err.into()),
         (None, None) => Ok(()),
     }
+}
+
+/// `X-RateLimit-Remaining` counts down: over the tour's consecutive calls as one caller (the
+/// management token), at least one call shows fewer remaining than the call before it. A
+/// window that closes between two calls raises it, and other checks calling as the same token
+/// meanwhile lower it faster; neither keeps every consecutive pair from falling, which any
+/// limiter that counts requests shows. Too few calls with the headers: nothing to say.
+fn remaining_falls(cx: &Cx, tour: &Tour) -> CheckResult {
+    let seen: Vec<(u64, &Exchange)> = tour
+        .as_management()
+        .filter(|ex| ex.status != 429)
+        .filter_map(|ex| header_number(ex, "x-ratelimit-remaining").map(|r| (r, ex)))
+        .collect();
+    if seen.len() < 3 {
+        return Ok(());
+    }
+    let falls = seen.windows(2).any(|pair| pair[1].0 < pair[0].0);
+    let values: Vec<String> = seen.iter().map(|(r, _)| r.to_string()).collect();
+    let evidence: Vec<&Exchange> = seen.iter().rev().take(2).rev().map(|(_, ex)| *ex).collect();
+    cx.ensure(
+        falls,
+        || {
+            format!(
+                "X-RateLimit-Remaining never fell over {} consecutive calls as one token ({}): \
+                 it does not count the requests made",
+                seen.len(),
+                values.join(", ")
+            )
+        },
+        &evidence,
+    )
 }
 
 /// A 429 carries `X-RateLimit-Reset`, whole seconds > 0.

@@ -67,9 +67,10 @@ pub(super) async fn attributes_are_stored_as_sent(cx: Cx) -> CheckResult {
     // A long name first, under every budget (generated names are rarely long when cases are
     // few): past the 64 and 100 characters a narrow column would hold, with letters outside
     // ASCII and the BMP, capitals (a name folded to lower case) and two spaces in a row (inner
-    // whitespace collapsed), ending in a space (a name trimmed). No maximum length is
-    // documented.
-    for (label, fill) in [("long", "Abc  Été日本語🙂ß ")] {
+    // whitespace collapsed), a letter with a combining mark (a name normalised to NFC), the
+    // HTML metacharacters (a name escaped on input), ending in a space (a name trimmed). No
+    // maximum length is documented.
+    for (label, fill) in [("long", "Abc  Été日本語🙂ß e\u{301}&<>\"' ")] {
         let mut long = cx.fixture_name(label);
         while long.chars().count() < 130 {
             long.push_str(fill);

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::Cx;
 use crate::client::{Auth, Collection, Request};
-use crate::fixtures::Flags;
+use crate::fixtures::{Flags, RoleFx, TokenFx};
 use crate::outcome::{CheckResult, Finding};
 
 /// The `token` value is the same before and after any update, in the response and on a read.
@@ -15,6 +15,7 @@ pub(super) async fn token_value_is_unchanged_by_an_update(cx: Cx) -> CheckResult
     let token = cx.token("secret", &role, Flags::ALL).await?;
     cx.secret_is_checked(&token, "an unchanged token value shows nothing")
         .await?;
+    a_sent_token_value_is_not_stored(&cx, &token).await?;
     let fixture = token.clone();
     cx.each_valid_update(&token, std::slice::from_ref(&role), move |cx, mut body| {
         let token = fixture.clone();
@@ -59,6 +60,59 @@ pub(super) async fn token_value_is_unchanged_by_an_update(cx: Cx) -> CheckResult
         }
     })
     .await
+}
+
+/// An update body that also carries a `token` attribute (a value the check picks): the secret
+/// is not an attribute an update sets, so the body is refused or the value ignored, and on a
+/// fresh read the secret is the one the token had. Its other values are the token's own, so
+/// an update that takes them changes nothing else.
+async fn a_sent_token_value_is_not_stored(cx: &Cx, token: &TokenFx) -> CheckResult {
+    let picked = format!(
+        "conformance{:016x}{:016x}",
+        cx.seed,
+        crate::text::fnv1a(token.secret.as_bytes())
+    );
+    cx.client()
+        .secrets()
+        .register(&picked, &format!("$SENT_TOKEN_VALUE_{}", token.id));
+    let body = json!({ "data": { "type": "access_token", "id": token.id, "attributes": {
+        "name": token.name, "can_access_cda": true, "can_access_cda_preview": true,
+        "can_access_cma": true, "token": picked } } });
+    let ex = cx
+        .send_settled(
+            cx.update_request(&token.id, body, Auth::Management),
+            "an update carrying a token attribute",
+        )
+        .await?;
+    cx.answered(&ex)?;
+    let (read, data) = cx.read_token(&token.id).await?;
+    let shown = [
+        ex.json
+            .as_ref()
+            .filter(|_| ex.is_success())
+            .and_then(|j| j.pointer("/data/attributes/token")),
+        data.pointer("/attributes/token"),
+    ];
+    let Some(Value::String(now)) = shown[1] else {
+        return Err(Finding::inconclusive(
+            "a fresh read shows no token value to compare",
+        ));
+    };
+    cx.ensure(
+        shown[0].is_none_or(|v| *v != json!(picked)) && *now == token.secret,
+        || {
+            format!(
+                "an update whose body carried a token attribute ({}) changed the secret: {}",
+                ex.summary(),
+                if *now == picked {
+                    "it is now the value sent"
+                } else {
+                    "it is not the one the token had"
+                }
+            )
+        },
+        &[&read, &ex],
+    )
 }
 
 /// After an update the token's old secret still authenticates (`GET /site`).
@@ -236,7 +290,76 @@ pub(super) async fn token_is_shown_only_to_token_managers(cx: Cx) -> CheckResult
         || "an update by a caller without can_manage_access_tokens returned the secret".to_owned(),
         &[&refused],
     )?;
-    Ok(())
+    self_demotion_follows_the_new_role(&cx, &manager, &plain_role).await
+}
+
+/// A token manager moves itself to a role without `can_manage_access_tokens`: what it is
+/// shown from then on follows the new role, starting with the update's own response (the
+/// caller's role is the one the update leaves it with), and (under the full budget) a
+/// listing it makes next.
+async fn self_demotion_follows_the_new_role(
+    cx: &Cx,
+    manager: &TokenFx,
+    plain_role: &RoleFx,
+) -> CheckResult {
+    let body = json!({ "data": { "type": "access_token", "id": manager.id, "attributes": {
+        "name": manager.name, "can_access_cda": true, "can_access_cda_preview": true,
+        "can_access_cma": true },
+        "relationships": { "role": { "data": plain_role.reference() } } } });
+    let ex = cx
+        .expect_success(
+            cx.update_request(&manager.id, body, manager.auth()),
+            "a token manager's update of itself to a role without can_manage_access_tokens",
+        )
+        .await?;
+    let moved = ex
+        .data()
+        .and_then(super::role_id)
+        .is_some_and(|r| r == plain_role.id.as_str());
+    if !moved {
+        return Err(Finding::inconclusive(format!(
+            "the update that moves a token manager to a plain role does not show that role ({}): \
+             whose role decides what it is shown cannot be told",
+            ex.summary()
+        )));
+    }
+    let shown = ex
+        .json
+        .as_ref()
+        .and_then(|j| j.pointer("/data/attributes/token"));
+    cx.ensure(
+        matches!(shown, Some(Value::Null) | None),
+        || {
+            format!(
+                "a token that moved itself to a role without can_manage_access_tokens got token = {} \
+                 in the update's response (its role before the update decided)",
+                redacted_kind(shown)
+            )
+        },
+        &[&ex],
+    )?;
+    if cx.settings().budget.staging {
+        return Ok(());
+    }
+    let list = cx
+        .send(Request::cma(Method::GET, "/access_tokens").auth(manager.auth()))
+        .await?;
+    cx.answered(&list)?;
+    let leaked = list.data().and_then(Value::as_array).map_or(0, |items| {
+        items
+            .iter()
+            .filter(|t| t.pointer("/attributes/token").is_some_and(|v| !v.is_null()))
+            .count()
+    });
+    cx.ensure(
+        leaked == 0,
+        || {
+            format!(
+                "after moving itself to a role without can_manage_access_tokens, a token's listing shows {leaked} secrets"
+            )
+        },
+        &[&ex, &list],
+    )
 }
 
 fn redacted_kind(value: Option<&Value>) -> &'static str {

@@ -59,24 +59,25 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::UpdateApplies,
-        27,
+        25,
         2,
-        "fixtures and the check's fixed updates (a long name, each combination of the flags), \
-         each read back; each generated update sent and \
+        "fixtures and the check's fixed updates (a long name with a combining mark and &<>\"', \
+         each combination of the flags), each read back; each generated update sent and \
          read back",
     ),
     plan(
         ClauseId::UpdateIsolation,
-        43,
+        45,
         0,
-        "fixtures (a target and bystanders), an update and the bystanders read, the roles read \
-         after; generated sequences of at most 3 steps checked against the model",
+        "fixtures (a target and bystanders), an update and the bystanders read, an update whose \
+         body's data.id names a bystander and the bystanders read, the roles read after; generated sequences of at most 3 steps checked against the model",
     ),
     plan(
         ClauseId::UpdateSecretUnchanged,
-        12,
+        13,
         4,
-        "fixtures, an update (can_access_cma off), the token read back and its old secret used",
+        "fixtures, an update carrying a token attribute and a read, an update (can_access_cma \
+         off), the token read back and its old secret used",
     ),
     plan(
         ClauseId::UpdateRolePreserved,
@@ -87,13 +88,13 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::UpdateRoleReassigned,
-        13,
+        12,
         0,
         "fixtures (roles, a token), each role sent and read back",
     ),
     plan(
         ClauseId::UpdateEffectCma,
-        35,
+        34,
         0,
         "fixtures (a token manager of its own makes the changes); per direction (revoke, grant) GET /site and GET /users/me right before the \
          change, the change, the same probes right after, 3 GET /site at once 90 ms later; a \
@@ -102,30 +103,32 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::UpdateEffectCda,
-        26,
+        25,
         0,
         "fixtures (a token manager of its own makes the changes); per direction a CDA query \
          right before, the change, right after; a history of 2 clients × 2 changes",
     ),
     plan(
         ClauseId::UpdateEffectCdaPreview,
-        28,
+        29,
         0,
         "fixtures; per direction a drafts and a published query right before, the change, \
-         right after; a history of 2 clients × 2 changes",
+         right after; a history of 2 clients × 2 changes; can_access_cda off with \
+         can_access_cda_preview on, and a drafts query",
     ),
     plan(
         ClauseId::UpdateEffectRole,
-        30,
+        29,
         0,
         "fixtures (2 roles, 2 tokens); per direction both gated writes right before, the role \
          change, right after; a history of 2 clients × 2 changes",
     ),
     plan(
         ClauseId::UpdateHardcodedRejected,
-        7,
+        9,
         0,
-        "the factory tokens listed, an unchanged update of one, and reads",
+        "the factory tokens listed, an unchanged update of one and the same values in an \
+         invalid body, and reads",
     ),
     plan(
         ClauseId::UpdateHardcodedStillDeletable,
@@ -135,9 +138,10 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::UpdateTokenVisibility,
-        16,
+        17,
         0,
-        "fixtures (a token manager and a token that is not), each reading and updating",
+        "fixtures (a token manager and a token that is not), each reading and updating; the \
+         manager moving itself to the plain role",
     ),
     plan(
         ClauseId::UpdateAuth,
@@ -148,9 +152,9 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::UpdateNotFound,
-        3,
+        6,
         0,
-        "an update and a read of an id that does not exist",
+        "fixtures (role, token), the token deleted, an update of its id",
     ),
     plan(
         ClauseId::ErrorsEnvelope,

@@ -245,6 +245,10 @@ pub(crate) fn authenticate_cda(
         // Fault preview-flag-ignored: drafts are decided like published content.
         if state.faults.has(Fault::PreviewFlagIgnored) {
             published
+        } else if state.faults.has(Fault::PreviewRequiresCda) {
+            // Fault preview-requires-cda: drafts are taken as published content plus more, so
+            // the published-content flag is required first.
+            surfaces.cda && surfaces.cda_preview
         } else {
             surfaces.cda_preview
         }

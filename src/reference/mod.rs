@@ -27,7 +27,8 @@
 //! - `tokens`, `roles`, `cma`, `cda`: one handler per endpoint;
 //! - `http`: header and body checks; `ratelimit`: the limit; `seed`: the initial state;
 //! - `conn`: the accept loop and the bounds on connections (header and idle timeouts, the cap);
-//! - `violations`: which schema violations a fault lets through, by keyword and path.
+//! - `violations`: which schema violations a fault lets through, by keyword and path;
+//! - `names`: what the name faults do to a name on input.
 //!
 //! Faults ([`crate::faults`], [`ServerConfig::faults`]) are switched on per server. Each one is
 //! a branch where that bug would really live (the permission cache in `auth`, the role and
@@ -43,6 +44,7 @@ mod config;
 mod conn;
 mod errors;
 mod http;
+mod names;
 mod ratelimit;
 mod resources;
 mod roles;

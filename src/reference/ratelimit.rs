@@ -43,6 +43,8 @@ pub(crate) struct RateLimiter {
     no_headers_on_success: bool,
     /// Fault rate-limit-without-reset: a 429 goes out without `X-RateLimit-Reset`.
     no_reset: bool,
+    /// Fault rate-limit-remaining-frozen: `X-RateLimit-Remaining` is always the limit less one.
+    frozen_remaining: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +68,7 @@ impl RateLimiter {
             windows: Mutex::new(HashMap::new()),
             no_headers_on_success: faults.has(Fault::NoRateLimitHeaders),
             no_reset: faults.has(Fault::RateLimitWithoutReset),
+            frozen_remaining: faults.has(Fault::RateLimitRemainingFrozen),
         }
     }
 
@@ -124,10 +127,17 @@ pub(crate) async fn enforce(
                 "x-ratelimit-limit",
                 u64::from(limit),
             );
+            // Fault rate-limit-remaining-frozen: the header is computed from a fresh counter
+            // of this request alone, not from the window's.
+            let shown = if limiter.frozen_remaining {
+                limit.saturating_sub(1)
+            } else {
+                remaining
+            };
             set_header(
                 response.headers_mut(),
                 "x-ratelimit-remaining",
-                u64::from(remaining),
+                u64::from(shown),
             );
             response
         }

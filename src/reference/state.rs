@@ -99,6 +99,8 @@ pub(crate) struct FaultMemory {
     pub(crate) broken_secrets: HashSet<String>,
     /// `deleted-token-still-authenticates`: deleted tokens, as the authentication cache keeps them.
     pub(crate) deleted_tokens: Vec<Token>,
+    /// `deleted-token-updatable`: deleted tokens, kept as soft-deleted rows.
+    pub(crate) soft_deleted: Vec<Token>,
     /// `rotated-secret-still-valid`: secrets rotated away, and the token each one still names.
     pub(crate) rotated_away: HashMap<String, String>,
     /// `role-change-half-applied`: the role each token's permission decisions still use.

@@ -20,6 +20,7 @@ use super::auth::{self, Action, Caller};
 use super::cma::{PathId, path_id, success};
 use super::errors::ApiError;
 use super::http::check_headers;
+use super::names;
 use super::resources::{
     LastAccess, Reference, Token, TokenAttributes, TokenInput, is_blank, read_input,
 };
@@ -111,13 +112,32 @@ pub(crate) async fn update(
         schema,
     } = auth::admit_with_body(&app, request, SchemaId::UpdateRequest, Action::UpdateToken).await?;
     let path_id = path_id(id);
+    // Fault visibility-from-role-before-update: the caller's permissions as loaded at
+    // authentication, before the update changes its own role.
+    let visibility_before = state
+        .faults
+        .has(Fault::VisibilityFromRoleBeforeUpdate)
+        .then(|| auth::sees_secrets(&state, &caller));
     let schema = numeric_id_tolerated(&state.faults, &mut body, path_id.as_deref(), schema);
+    let mass_assigned = mass_assigned_secret(&state.faults, &body);
     if let Err(violations) = tolerate(&state.faults, &mut body, schema) {
+        // A factory token refuses before its body is looked at.
+        if factory_guard_first(&state, path_id.as_deref()) {
+            return Err(factory_refusal(&state.faults));
+        }
         partly_apply(&mut state, path_id.as_deref(), &body);
         return Err(invalid_body(&state.faults, &violations));
     }
     let input: TokenInput = read_input(&body).map_err(|v| ApiError::invalid_format(&v))?;
-    let token = lookup_for_update(&state, path_id)?;
+    if let Some(response) = update_soft_deleted(&mut state, &caller, path_id.as_deref(), &input) {
+        return response;
+    }
+    // Fault body-id-selects-token: the record to update is loaded by the payload's id.
+    let selected = match &input.id {
+        Some(body_id) if state.faults.has(Fault::BodyIdSelectsToken) => Some(body_id.clone()),
+        _ => path_id,
+    };
+    let token = lookup_for_update(&state, selected)?;
     let token_id = token.id.clone();
     // Fault self-update-unguarded: the permission is checked only for other tokens.
     // (Without this fault or the next, `auth::admit` has checked it already.)
@@ -157,19 +177,94 @@ pub(crate) async fn update(
     }
     let before = state.token(&token_id).cloned();
     let omitted = new_role.is_none();
+    let view = View {
+        omitted,
+        visibility: visibility_before,
+    };
     if skipped_as_no_op(&state, before.as_ref(), flags, new_role.as_ref()) {
-        return update_response(&state, &caller, &token_id, None, omitted);
+        return update_response(&state, &caller, &token_id, None, view);
     }
     remember_before_write(&mut state, &token_id, true);
     remember_cma_change(&mut state, &token_id, input.attributes.can_access_cma);
     store_update(&mut state, &token_id, name, flags, new_role);
+    if let Some(secret) = mass_assigned
+        && let Some(token) = state.token_mut(&token_id)
+    {
+        token.secret = secret;
+    }
     // Fault permission-checked-after-write: the permission is checked once the row is written.
     if late_permission {
         auth::authorize(&state, &caller, Action::UpdateToken)?;
     }
     // Fault response-shows-previous-values: the response renders the row loaded before the write.
     let shown = before.filter(|_| state.faults.has(Fault::ResponseShowsPreviousValues));
-    update_response(&state, &caller, &token_id, shown.as_ref(), omitted)
+    update_response(&state, &caller, &token_id, shown.as_ref(), view)
+}
+
+/// How an update's response renders the token: `omitted`, the request had no
+/// `relationships`; `visibility`, whether the caller sees secrets, when a fault decided it
+/// before the update (`None`: as the state is after it).
+#[derive(Debug, Clone, Copy)]
+struct View {
+    omitted: bool,
+    visibility: Option<bool>,
+}
+
+/// Fault token-mass-assigned: the attributes are assigned to the row as a whole, `token`
+/// included; the schema's refusal of that one member is not enforced (see [`tolerate`]).
+fn mass_assigned_secret(faults: &FaultSet, body: &Value) -> Option<String> {
+    if !faults.has(Fault::TokenMassAssigned) {
+        return None;
+    }
+    body.pointer("/data/attributes/token")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// Whether the attributes' only unknown member is `token` (fault token-mass-assigned lets it
+/// through).
+fn only_token_is_unknown(body: &Value) -> bool {
+    let Some(attributes) = body.pointer("/data/attributes").and_then(Value::as_object) else {
+        return false;
+    };
+    let unknown: Vec<&String> = attributes
+        .keys()
+        .filter(|k| k.as_str() != "name" && !violations::FLAGS.contains(&k.as_str()))
+        .collect();
+    unknown.len() == 1 && unknown[0] == "token"
+}
+
+/// Whether an update of `path_id` is refused as a factory token's before its body is
+/// validated (the documented order; fault hardcoded-guard-after-validation validates first).
+fn factory_guard_first(state: &Data, path_id: Option<&str>) -> bool {
+    let faults = &state.faults;
+    !faults.has(Fault::HardcodedGuardAfterValidation)
+        && !faults.has(Fault::HardcodedAcceptsUpdates)
+        && path_id
+            .and_then(|id| state.token(id))
+            .is_some_and(|t| t.hardcoded_type.is_some())
+}
+
+/// Fault deleted-token-updatable: an update of a soft-deleted row is written to that row and
+/// answered 200, as if the token still existed. `None` when the fault is off or the path
+/// names no deleted token.
+fn update_soft_deleted(
+    state: &mut Data,
+    caller: &Caller,
+    path_id: Option<&str>,
+    input: &TokenInput,
+) -> Option<Result<Response, ApiError>> {
+    let id = path_id?;
+    if !state.faults.has(Fault::DeletedTokenUpdatable) || state.token(id).is_some() {
+        return None;
+    }
+    let show = auth::sees_secrets(state, caller);
+    let row = state.memory.soft_deleted.iter_mut().find(|t| t.id == id)?;
+    row.name = input.attributes.name.clone();
+    row.can_access_cda = input.attributes.can_access_cda;
+    row.can_access_cda_preview = input.attributes.can_access_cda_preview;
+    row.can_access_cma = input.attributes.can_access_cma;
+    Some(Ok(success(StatusCode::OK, row.to_resource(show))))
 }
 
 /// Fault rename-skipped-when-flags-unchanged: a dirty check that looks at the flags and the
@@ -366,9 +461,13 @@ pub(crate) async fn delete(
     }
     let resource = token.to_resource(auth::sees_secrets(&state, &caller));
     let token_id = token.id.clone();
+    let gone = token.clone();
+    // Fault deleted-token-updatable: the row is only marked deleted.
+    if state.faults.has(Fault::DeletedTokenUpdatable) {
+        state.memory.soft_deleted.push(gone.clone());
+    }
     // Fault deleted-token-still-authenticates: the authentication cache keeps the token.
     if state.faults.has(Fault::DeletedTokenStillAuthenticates) {
-        let gone = token.clone();
         state.memory.deleted_tokens.push(gone);
     }
     state.tokens.retain(|t| t.id != token_id);
@@ -479,7 +578,12 @@ fn refuse_factory_token(state: &mut Data, token_id: &str, attributes: TokenAttri
             token.can_access_cma = attributes.can_access_cma;
         }
     }
-    if state.faults.has(Fault::HardcodedWrongCode) {
+    factory_refusal(&state.faults)
+}
+
+/// The error a factory token's update gets.
+fn factory_refusal(faults: &FaultSet) -> ApiError {
+    if faults.has(Fault::HardcodedWrongCode) {
         // Fault hardcoded-wrong-code: the guard reuses the permission error.
         ApiError::insufficient_permissions("can_manage_access_tokens")
     } else {
@@ -545,6 +649,18 @@ fn stored_name(faults: &FaultSet, name: String) -> Result<String, ApiError> {
     } else {
         name
     };
+    // Fault name-nfc-normalised: the input layer normalises text to NFC.
+    let name = if faults.has(Fault::NameNfcNormalised) {
+        names::compose_nfc(&name)
+    } else {
+        name
+    };
+    // Fault name-html-escaped: the input layer escapes HTML (an XSS "fix" done on input).
+    let name = if faults.has(Fault::NameHtmlEscaped) {
+        names::html_escape(&name)
+    } else {
+        name
+    };
     // Fault name-truncated-64: the column holds 64 characters.
     if faults.has(Fault::NameTruncated64) {
         return Ok(name.chars().take(64).collect());
@@ -561,16 +677,20 @@ fn collapse_whitespace(name: &str) -> String {
     format!("{}{}{}", &name[..start], inner.join(" "), &name[end..])
 }
 
-/// 200 with the updated token (or `shown`, a copy of it, under a fault). `omitted`: the
-/// request had no `relationships`.
+/// 200 with the updated token (or `shown`, a copy of it, under a fault), rendered as `view`
+/// says.
 fn update_response(
     state: &Data,
     caller: &Caller,
     token_id: &str,
     shown: Option<&Token>,
-    omitted: bool,
+    view: View,
 ) -> Result<Response, ApiError> {
-    let show = auth::sees_secrets(state, caller);
+    let View {
+        omitted,
+        visibility,
+    } = view;
+    let show = visibility.unwrap_or_else(|| auth::sees_secrets(state, caller));
     let token = match shown {
         Some(token) => token,
         None => lookup(state, Some(token_id.to_owned()))?,
@@ -653,6 +773,12 @@ fn tolerate(
             && body.pointer(at).is_some_and(Value::is_null)
         {
             // Fault role-null-accepted: the older schema's nullable role is still accepted.
+        } else if faults.has(Fault::TokenMassAssigned)
+            && class == Class::UnknownMember
+            && at == "/data/attributes"
+            && only_token_is_unknown(body)
+        {
+            // Fault token-mass-assigned: `token` is a permitted parameter of the update.
         } else if faults.has(Fault::UnknownMembersAccepted) && class == Class::UnknownMember {
             // Fault unknown-members-accepted: the schema's closed objects are not enforced.
         } else if let (true, Class::MissingFlag(flag)) =

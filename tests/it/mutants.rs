@@ -149,6 +149,46 @@ fn under_the_staging_profile_covering_cases_kill_what_one_generated_case_misses(
 }
 
 #[test]
+fn under_the_staging_profile_the_faults_a_blind_review_found_are_killed_within_400_requests() {
+    // Bugs the suite once missed: a body id that selects the token, a deleted token still
+    // updatable, a mass-assigned secret, drafts refused to a preview-only token, a frozen
+    // X-RateLimit-Remaining, a self-demotion shown with the old role, the factory guard run
+    // after validation; and two name round-trips the staging covering name must reach (a
+    // combining mark, the HTML metacharacters).
+    let faults = [
+        Fault::BodyIdSelectsToken,
+        Fault::DeletedTokenUpdatable,
+        Fault::TokenMassAssigned,
+        Fault::PreviewRequiresCda,
+        Fault::RateLimitRemainingFrozen,
+        Fault::VisibilityFromRoleBeforeUpdate,
+        Fault::HardcodedGuardAfterValidation,
+        Fault::NameNfcNormalised,
+        Fault::NameHtmlEscaped,
+    ];
+    let results = common::runtime().block_on(mutants::run_all_under(
+        &faults,
+        11,
+        mutants::Suite::Staging { max_requests: 400 },
+        3,
+        false,
+        |_, _, _| {},
+    ));
+    for r in &results {
+        assert_eq!(
+            r.verdict,
+            Verdict::Killed,
+            "{}: failing {:?} {}",
+            r.fault,
+            r.failed_clauses,
+            r.note
+        );
+        let detected = r.requests_to_detection.unwrap();
+        assert!(detected <= 400, "{}: {detected} requests", r.fault);
+    }
+}
+
+#[test]
 fn a_fault_runs_only_its_declared_clauses_unless_all_checks_is_asked() {
     let rt = common::runtime();
     let fault = Fault::NameTruncated64;
