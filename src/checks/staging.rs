@@ -44,13 +44,13 @@ const fn plan(clause: ClauseId, covering: u64, per_case: u64, why: &'static str)
 pub const STAGING_PLAN: &[ClausePlan] = &[
     plan(
         ClauseId::UpdateResponseSchema,
-        7,
+        6,
         1,
         "fixtures (role, token), one valid update, its answer read against the schema",
     ),
     plan(
         ClauseId::UpdateRequestValidation,
-        44,
+        42,
         2,
         "fixtures (2 roles, token), a valid update and its read, the covering set (31 invalid \
          bodies: each required member removed, each member one wrong JSON type, a number for \
@@ -67,7 +67,7 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::UpdateIsolation,
-        45,
+        43,
         0,
         "fixtures (a target and bystanders), an update and the bystanders read, an update whose \
          body's data.id names a bystander and the bystanders read, the roles read after; generated sequences of at most 3 steps checked against the model",
@@ -118,7 +118,7 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::UpdateEffectRole,
-        29,
+        30,
         0,
         "fixtures (2 roles, 2 tokens); per direction both gated writes right before, the role \
          change, right after; a history of 2 clients × 2 changes",
@@ -145,7 +145,7 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::UpdateAuth,
-        50,
+        49,
         0,
         "each missing, malformed and forged credential once, a token whose role may not manage \
          tokens updating another and itself, with the reads that show nothing changed",
