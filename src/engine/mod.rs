@@ -245,10 +245,9 @@ impl Session {
             clause: def.clause,
             reserved: def.skip_reason(&self.settings).is_none(),
         };
-        if let Some(reason) = self.stopped() {
-            return self.inconclusive(def, format!("not run: {reason}"), started);
-        }
-        // What a check declares (strict-only, destructive) is applied here, for every check.
+        // What a check declares (strict-only, destructive) is applied here, for every check;
+        // before the stop, so that a check the run would not have run is shown skipped, not
+        // "not run" after a deadline.
         if let Some(reason) = def.skip_reason(&self.settings) {
             return report::check_report(
                 def,
@@ -260,6 +259,9 @@ impl Session {
                 &self.settings,
                 self.client.secrets(),
             );
+        }
+        if let Some(reason) = self.stopped() {
+            return self.inconclusive(def, format!("not run: {reason}"), started);
         }
         // The check's place in the catalog, so that fixture names do not depend on scheduling.
         let serial = checks::all()

@@ -335,6 +335,18 @@ fn the_deadline_makes_the_rest_inconclusive_and_the_report_is_written() {
         "{json}"
     );
     assert!(checks.iter().all(|(status, _)| status != "fail"), "{json}");
+    // A check the run would not have run (destructive, without --destructive) is skipped,
+    // deadline or not.
+    let destructive = json["clauses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "update.hardcoded.still_deletable")
+        .unwrap();
+    assert_eq!(
+        destructive["checks"][0]["status"], "skipped",
+        "{destructive}"
+    );
     assert_eq!(
         fx.fixture_names(),
         Vec::<String>::new(),
