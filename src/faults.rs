@@ -212,6 +212,8 @@ faults! {
         "Turning can_access_cma off re-issues the secret (a revoke implemented as a credential reset).";
     SelfUpdateUnguarded = "self-update-unguarded", [UpdateAuth], false,
         "A token may update itself whatever its role (\"you may always edit your own token\"): a token whose role lacks can_manage_access_tokens moves itself to a role that has it.";
+    RoleReferenceUnchecked = "role-reference-unchecked", [UpdateRequestValidation], false,
+        "An update's relationships.role is stored without looking the role up: a role id no role has is accepted (200) and the token points at nothing.";
     ContentTypeAppended = "content-type-appended", [HeadersContentType], false,
         "Errors carry a second Content-Type, text/html, after application/json (a middleware that appends a header where it meant to replace it).";
     PermissionCheckedAfterWrite = "permission-checked-after-write", [UpdateAuth], false,

@@ -50,12 +50,12 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::UpdateRequestValidation,
-        42,
+        43,
         2,
-        "fixtures (2 roles, token), a valid update and its read, the covering set (31 invalid \
+        "fixtures (2 roles, token), a valid update and its read, the covering set (32 invalid \
          bodies: each required member removed, each member one wrong JSON type, a number for \
          a free string, each const a near miss such as \"access_tokens\", a blank name, an \
-         empty id), one read after them",
+         empty id, a role reference naming no role), one read after them",
     ),
     plan(
         ClauseId::UpdateApplies,

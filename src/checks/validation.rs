@@ -13,8 +13,12 @@ use crate::generate::{self, Binding, Invalid, Mutation, MutationKind};
 use crate::outcome::CheckResult;
 use crate::spec::{SchemaId, Spec};
 
+/// A role id no role has (a fixed, out-of-range id: no id the run creates or lists).
+const NO_SUCH_ROLE: &str = "98000000002";
+
 /// Each mutation of a valid body (a required member removed, a wrong JSON type, another
-/// `type`, `data` not an object, a malformed role reference, `role.data: null`, a blank name)
+/// `type`, `data` not an object, a malformed role reference, `role.data: null`, a blank name,
+/// a role reference naming no role)
 /// is refused with a 4xx, never a 2xx or a 5xx, and the token reads back exactly as before
 /// (after a valid update has shown that the token can change at all).
 pub(super) async fn invalid_bodies_are_refused_and_change_nothing(cx: Cx) -> CheckResult {
@@ -64,11 +68,18 @@ async fn refused_and_unchanged(cx: Cx, unknown_members: bool) -> CheckResult {
     // documents, so that a rule only one mutation reveals ("type must be exactly
     // access_token") is tested whatever the seed and however few the cases.
     let wanted = |m: &Mutation| (m.kind == MutationKind::UnknownMember) == unknown_members;
+    // Besides the schema's shape, what it describes: a role reference must name a role.
+    let dangling = (!unknown_members).then(|| Mutation {
+        pointer: "/data/relationships/role/data/id".to_owned(),
+        kind: MutationKind::UnknownReference,
+        text: NO_SUCH_ROLE.to_owned(),
+    });
     if !cx.settings().budget.every_mutation {
         let covering: Vec<Mutation> =
             generate::covering_mutations(Spec::embedded(), SchemaId::UpdateRequest)
                 .into_iter()
                 .filter(wanted)
+                .chain(dangling.clone())
                 .collect();
         covering_set_refused(&cx, &token.id, &roles[1].reference(), &covering, &before).await?;
     }
@@ -82,6 +93,7 @@ async fn refused_and_unchanged(cx: Cx, unknown_members: bool) -> CheckResult {
         for mutation in generate::mutations(Spec::embedded(), SchemaId::UpdateRequest)
             .into_iter()
             .filter(wanted)
+            .chain(dangling)
         {
             let mut body = base.clone();
             mutation.apply(&mut body);

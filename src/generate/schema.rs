@@ -170,6 +170,10 @@ pub enum MutationKind {
     Empty,
     /// An unknown member added to an object that allows none (observed, 2022 schema).
     UnknownMember,
+    /// A reference made to name a resource that does not exist (`text` is the id): not a
+    /// rule of the schema's shape but of what it describes (a `relationships.role.data` is a
+    /// role).
+    UnknownReference,
 }
 
 /// The JSON types.
@@ -257,6 +261,7 @@ impl Mutation {
             }
             MutationKind::Blank => set(body, &self.pointer, json!("  ")),
             MutationKind::Empty => set(body, &self.pointer, json!("")),
+            MutationKind::UnknownReference => set(body, &self.pointer, json!(self.text)),
             MutationKind::UnknownMember => {
                 if let Some(Value::Object(map)) = body.pointer_mut(&self.pointer) {
                     map.insert(format!("x_{}", self.text), json!(true));
@@ -280,6 +285,9 @@ impl std::fmt::Display for Mutation {
             MutationKind::Blank => write!(f, "{at} made blank"),
             MutationKind::Empty => write!(f, "{at} made empty"),
             MutationKind::UnknownMember => write!(f, "an unknown member added to {at}"),
+            MutationKind::UnknownReference => {
+                write!(f, "{at} naming a resource that does not exist")
+            }
         }
     }
 }

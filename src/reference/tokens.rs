@@ -854,6 +854,10 @@ fn validate_role(state: &Data, reference: Option<&Reference>) -> Result<Option<S
     match reference {
         None => Ok(None),
         Some(Reference { id }) if state.role(id).is_some() => Ok(Some(id.clone())),
+        // Fault role-reference-unchecked: the role id is stored without a lookup.
+        Some(Reference { id }) if state.faults.has(Fault::RoleReferenceUnchecked) => {
+            Ok(Some(id.clone()))
+        }
         Some(_) => Err(ApiError::invalid_field("role", "VALIDATION_INVALID")),
     }
 }
