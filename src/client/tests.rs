@@ -499,3 +499,45 @@ async fn malformed_on_every_attempt_is_malformed_and_no_answer_is_not() {
         "{err}"
     );
 }
+
+#[test]
+fn a_body_with_more_containers_than_the_cap_is_not_parsed() {
+    let body = format!("[{}0]", r#"{"":0},"#.repeat(10));
+    // Eleven containers: the array and ten objects.
+    assert_eq!(json_within(body.as_bytes(), 10), Err(11));
+    let parsed = json_within(body.as_bytes(), 11).unwrap().unwrap();
+    assert_eq!(parsed.as_array().map(Vec::len), Some(11));
+    assert_eq!(json_within(b"not json", 10), Ok(None));
+    assert_eq!(json_within(b"{}", 0), Err(1));
+}
+
+#[tokio::test]
+async fn an_amplifying_json_body_is_shown_as_text_with_a_note_not_parsed() {
+    // About 1.4 MB: 200,000 objects, twice the cap.
+    let body = format!("[{}0]", r#"{"":0},"#.repeat(2 * MAX_JSON_CONTAINERS));
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let url = answers(answer.into_bytes()).await;
+    let ex = client(&url, Duration::from_secs(10))
+        .send_once(&get())
+        .await
+        .unwrap();
+    assert!(ex.json.is_none());
+    assert!(
+        ex.body_text.len() < EVIDENCE_BYTES + 300,
+        "{}",
+        ex.body_text.len()
+    );
+    let note = format!(
+        "[{} bytes, {} objects and arrays: over the {MAX_JSON_CONTAINERS} the suite parses as JSON, so not parsed; its start:] [{{\"\":0}},",
+        body.len(),
+        2 * MAX_JSON_CONTAINERS + 1
+    );
+    assert!(
+        ex.body_text.starts_with(&note),
+        "{}",
+        crate::text::truncate(&ex.body_text, 300)
+    );
+}

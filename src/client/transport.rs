@@ -111,6 +111,7 @@ impl Client {
                     bytes: Bytes::new(),
                     json: false,
                     cut_short: false,
+                    containers: None,
                 });
                 let partial = Exchange {
                     request: self.recorded_lazily(req, url.clone(), body),
@@ -129,10 +130,13 @@ impl Client {
                 });
             }
         };
-        let json: Option<Value> = if answer.cut_short {
-            None
+        let (json, containers): (Option<Value>, Option<usize>) = if answer.cut_short {
+            (None, None)
         } else {
-            serde_json::from_slice(&answer.body).ok()
+            match super::json_within(&answer.body, super::MAX_JSON_CONTAINERS) {
+                Ok(json) => (json, None),
+                Err(count) => (None, Some(count)),
+            }
         };
         if let Some(json) = &json {
             // Learned before anything is recorded, so this very answer is redacted too.
@@ -146,11 +150,20 @@ impl Client {
             log.push(SentRequest::clone(&sent));
         }
         // Redacted only if something shows it: a passing answer costs no redaction.
+        let body_len = answer.body.len();
         let body_text = BodyText::lazy(RawBody {
             secrets: self.secrets.clone(),
-            bytes: answer.body,
+            // Only the start of a body not parsed is shown: only that is kept, copied, so that
+            // the evidence of many such answers holds kilobytes, not the bodies.
+            bytes: match containers {
+                Some(_) => {
+                    Bytes::copy_from_slice(&answer.body[..answer.body.len().min(EVIDENCE_BYTES)])
+                }
+                None => answer.body,
+            },
             json: json.is_some(),
             cut_short: answer.cut_short,
+            containers: containers.map(|count| (count, body_len)),
         });
         let exchange = Exchange {
             request: sent,
@@ -300,12 +313,20 @@ impl RawBody {
             // Member by member, so that no escape hides a secret; written back terminal-safe.
             return crate::output::json_text(&self.secrets.redact_json(&json));
         }
-        let shown = if self.cut_short {
+        let shown = if self.cut_short || self.containers.is_some() {
             &self.bytes[..self.bytes.len().min(EVIDENCE_BYTES)]
         } else {
             &self.bytes[..]
         };
-        self.secrets.redact(&String::from_utf8_lossy(shown))
+        let text = self.secrets.redact(&String::from_utf8_lossy(shown));
+        match self.containers {
+            // The note first: whatever cuts the text short keeps it.
+            Some((count, len)) => format!(
+                "[{len} bytes, {count} objects and arrays: over the {} the suite parses as JSON, so not parsed; its start:] {text}…",
+                super::MAX_JSON_CONTAINERS
+            ),
+            None => text,
+        }
     }
 }
 

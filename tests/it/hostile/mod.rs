@@ -216,6 +216,24 @@ async fn a_plain_text_answer_with_control_characters_reaches_no_report_raw() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_body_that_would_amplify_memory_is_not_parsed() {
+    // 4 MiB less a little of `{"":0},`: under the body cap; parsed, gigabytes (the harness
+    // kills the CLI past 1 GiB resident).
+    let attack = Attack::new(Mode::Amplifying((4 << 20) / 7 - 16)).await;
+    let run = attack.run("amplifying", &[]).await;
+    run.expect_exit(&[FAIL]).expect_within(BOUND);
+    // The evidence in the JSON report says why the body is not JSON.
+    if !run
+        .output("r.json")
+        .unwrap_or_default()
+        .contains("the suite parses as JSON, so not parsed; its start:")
+    {
+        run.problem("the JSON report does not say the body was not parsed".to_owned());
+    }
+    conclude([attack.judge(&run, &[]).await]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_that_is_not_valid_http_is_a_failure_not_inconclusive() {
     // 101 extra headers: more than the client's parser takes, on every attempt.
     let attack = Attack::new(Mode::ManyHeaders(101)).await;

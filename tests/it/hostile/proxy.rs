@@ -63,6 +63,9 @@ pub(crate) enum Mode {
     /// Answers to `PUT /access_tokens/:id` keep their status but are `text/plain` with
     /// [`PLAIN_HOSTILE`] for a body.
     PlainTextControls,
+    /// Answers to `PUT /access_tokens/:id` are this many `{"":0}` objects in one array: a
+    /// body under the size cap that would cost gigabytes parsed.
+    Amplifying(usize),
     /// Answers to `PUT /access_tokens/:id` carry this many extra headers (more than the
     /// client's HTTP parser takes: an answer that is not valid HTTP/1.1 for it).
     ManyHeaders(usize),
@@ -410,6 +413,14 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Out> {
                     .status(status)
                     .header("content-type", "text/plain")
                     .body(Out::full(PLAIN_HOSTILE.as_bytes().to_vec()))
+                    .unwrap();
+            }
+            Mode::Amplifying(count) => {
+                let body = format!("[{}0]", r#"{"":0},"#.repeat(*count));
+                return Response::builder()
+                    .status(status)
+                    .header("content-type", "application/vnd.api+json")
+                    .body(Out::full(body.into_bytes()))
                     .unwrap();
             }
             Mode::ManyHeaders(count) => {
