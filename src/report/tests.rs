@@ -225,10 +225,28 @@ fn hostile_run() -> RunReport {
 fn no_report_writer_lets_the_targets_words_through_raw() {
     let report = hostile_run();
     let human = report.render(true);
+    let column = |name: &str, outcome| matrix::TargetResult {
+        name: name.to_owned(),
+        description: format!("described {HOSTILE_BODY}"),
+        profile: Profile::Documented,
+        embedded: false,
+        outcome,
+    };
+    let grid = matrix::Matrix {
+        seed: 1,
+        cases: 1,
+        started: "2026-12-02 00:49 UTC".to_owned(),
+        targets: vec![
+            column("tested", Ok(report.clone())),
+            column("untested", Err(format!("refused: {HOSTILE_BODY}"))),
+        ],
+    };
     for (name, text) in [
         ("summary", summary::summary(&report)),
         ("junit", junit::junit(&report)),
         ("human", human),
+        ("matrix markdown", matrix_md::markdown(&grid)),
+        ("matrix html", matrix_html::html(&grid)),
     ] {
         let raw: Vec<char> = text
             .chars()
