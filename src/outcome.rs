@@ -89,12 +89,16 @@ impl Finding {
 }
 
 impl From<TransportError> for Finding {
-    /// No usable answer leaves the check inconclusive, but for an answer past the body cap:
-    /// every documented answer is a small JSON document, so a huge or endless body is the
-    /// target breaking the contract (and the same every time), not a network accident.
+    /// No usable answer leaves the check inconclusive, but for an answer past the body cap
+    /// and an answer that is not valid HTTP/1.1 on every attempt: every documented answer
+    /// is a small JSON document in a valid HTTP response, so a huge or endless body, or an
+    /// answer the target started to send and got wrong each time, is the target breaking
+    /// the contract, not a network accident. A refused connection or a timeout stays
+    /// inconclusive.
     fn from(err: TransportError) -> Finding {
         match err {
-            TransportError::TooLarge { ref partial, .. } => {
+            TransportError::TooLarge { ref partial, .. }
+            | TransportError::Malformed { ref partial, .. } => {
                 Finding::fail(err.to_string(), &[partial])
             }
             err => Finding::Inconclusive(err.to_string()),
@@ -138,5 +142,53 @@ mod tests {
         };
         assert_eq!(failure.exchanges.len(), 1);
         assert_eq!(failure.exchanges[0].status, 200);
+    }
+
+    #[test]
+    fn a_malformed_answer_is_a_failure_and_no_answer_is_inconclusive() {
+        let url = "http://127.0.0.1:1/x".to_owned();
+        let partial = Exchange {
+            request: crate::client::SentRequest {
+                method: "PUT".to_owned(),
+                url: url.clone(),
+                headers: Vec::new(),
+                body: None,
+            }
+            .into(),
+            status: 0,
+            headers: Vec::new(),
+            body_text: String::new().into(),
+            json: None,
+            elapsed: std::time::Duration::ZERO,
+            attempts: 1,
+        };
+        let err = TransportError::Malformed {
+            url: url.clone(),
+            message: "invalid HTTP header parsed".to_owned(),
+            attempts: 5,
+            partial: Box::new(partial),
+        };
+        let Finding::Fail(failure) = Finding::from(err) else {
+            panic!("not a failure");
+        };
+        assert_eq!(
+            failure.message,
+            "the answer of http://127.0.0.1:1/x is not valid HTTP/1.1: invalid HTTP header parsed (on all 5 attempts)"
+        );
+        assert_eq!(failure.exchanges[0].request.method, "PUT");
+        for err in [
+            TransportError::Timeout { url: url.clone() },
+            TransportError::Unreachable {
+                url: url.clone(),
+                message: "connection refused".to_owned(),
+            },
+            TransportError::GaveUp {
+                url,
+                attempts: 5,
+                last: "503".to_owned(),
+            },
+        ] {
+            assert!(matches!(Finding::from(err), Finding::Inconclusive(_)));
+        }
     }
 }

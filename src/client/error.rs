@@ -70,6 +70,29 @@ pub enum TransportError {
         /// The answer as far as it was read (its body cut short), as evidence.
         partial: Box<Exchange>,
     },
+    /// The target started to answer (bytes of a response arrived) but what it sent is not a
+    /// valid HTTP/1.1 response: a head the parser refuses (too many or too large headers,
+    /// a byte no header may hold, a bad status line), or a body whose framing breaks (shorter
+    /// than its `Content-Length`, a bad chunk, the connection reset after the head). Sent
+    /// again while it may be transient; malformed on every attempt, it is the target
+    /// breaking the contract, not a network accident (a refused connection, a timeout
+    /// before any byte, a name that does not resolve stay [`Unreachable`](Self::Unreachable)
+    /// and [`Timeout`](Self::Timeout)).
+    #[error(
+        "the answer of {url} is not valid HTTP/1.1: {message} (on {})",
+        attempts_in_words(*attempts)
+    )]
+    Malformed {
+        /// The URL.
+        url: String,
+        /// What the HTTP parser said (the whole error chain).
+        message: String,
+        /// How many times the request was sent, every time answered malformed.
+        attempts: u32,
+        /// The request, and what was read of the answer: status 0 and no headers when the
+        /// head itself did not parse.
+        partial: Box<Exchange>,
+    },
     /// The run is stopping (its deadline passed, or it was interrupted): nothing more is sent.
     #[error("{0}: no more requests are sent")]
     Stopped(String),
@@ -99,8 +122,27 @@ impl TransportError {
                 attempts: *attempts,
                 last: r(last),
             },
+            TransportError::Malformed {
+                url,
+                message,
+                attempts,
+                partial,
+            } => TransportError::Malformed {
+                url: r(url),
+                message: r(message),
+                attempts: *attempts,
+                partial: Box::new(secrets.redact_exchange(partial)),
+            },
             other => other.clone(),
         }
+    }
+}
+
+fn attempts_in_words(attempts: u32) -> String {
+    if attempts == 1 {
+        "its only attempt".to_owned()
+    } else {
+        format!("all {attempts} attempts")
     }
 }
 

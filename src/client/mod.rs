@@ -56,6 +56,21 @@ pub const MAX_RETRIES: u32 = 4;
 /// small JSON document (one resource, a listing, an error envelope: kilobytes); a body past
 /// this is the target breaking the contract, and reading on would let it exhaust memory.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// The most objects and arrays (`{` and `[` bytes, those inside strings included) an answer's
+/// body may hold to be parsed as JSON. A parsed value costs many times its text (a body of
+/// `{"":0},` repeated, 4 MiB of it, would take gigabytes); a documented answer holds tens.
+/// A body past it is not parsed: it is treated as a body that is not JSON, with a note.
+pub const MAX_JSON_CONTAINERS: usize = 100_000;
+
+/// `bytes` parsed as JSON if they are JSON with at most `cap` objects and arrays (counted by
+/// a byte scan before anything is parsed); `Err(count)` when there are more.
+pub fn json_within(bytes: &[u8], cap: usize) -> Result<Option<serde_json::Value>, usize> {
+    let containers = bytes.iter().filter(|&&b| b == b'{' || b == b'[').count();
+    if containers > cap {
+        return Err(containers);
+    }
+    Ok(serde_json::from_slice(bytes).ok())
+}
 
 /// Where the suite sends its requests.
 #[derive(Clone)]

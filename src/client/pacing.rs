@@ -132,14 +132,25 @@ impl Client {
     /// A 4xx marked `transient: true` (a refusal, whatever the flag says) is sent again at
     /// most once, then taken as the answer: a target must not turn a deserved failure into
     /// "inconclusive" by calling its refusals transient. See [`is_transient_4xx`].
+    ///
+    /// An answer that is not valid HTTP/1.1 ([`TransportError::Malformed`]) is sent again as
+    /// a dropped connection is; malformed on every attempt, that error is the result (with
+    /// how many attempts), not a [`TransportError::GaveUp`]: the target started to answer,
+    /// and what it sent breaks the contract.
     pub async fn send(&self, req: &Request) -> Result<Exchange, TransportError> {
         let idempotent = req.method != reqwest::Method::POST || req.api == Api::Cda;
         let pace_key = pace_key(&req.auth);
         let mut attempt = 0;
+        // Attempts answered with something that is not valid HTTP/1.1.
+        let mut malformed = 0;
         loop {
             attempt += 1;
             let in_flight = self.unless_stopped(self.pace(&pace_key)).await?;
             let mut result = self.send_once(req).await;
+            if let Err(TransportError::Malformed { attempts, .. }) = &mut result {
+                malformed += 1;
+                *attempts = attempt;
+            }
             if let Ok(ex) = &mut result {
                 ex.attempts = attempt;
             }
@@ -167,16 +178,20 @@ impl Client {
                 Ok(_) => (None, false),
                 Err(TransportError::Unreachable { .. }) if attempt == 1 => (None, false),
                 Err(TransportError::Unreachable { .. }) => (Some(backoff(attempt)), true),
-                Err(TransportError::Timeout { .. } | TransportError::Broken { .. })
-                    if idempotent =>
-                {
-                    (Some(backoff(attempt)), true)
-                }
+                Err(
+                    TransportError::Timeout { .. }
+                    | TransportError::Broken { .. }
+                    | TransportError::Malformed { .. },
+                ) if idempotent => (Some(backoff(attempt)), true),
                 Err(_) => (None, false),
             };
             let Some(wait) = wait else { return result };
             let budget_left = !transient || self.take_retry();
             if attempt > MAX_RETRIES || wait > MAX_RATE_LIMIT_WAIT || !budget_left {
+                // Malformed every time it was sent: the target's answer, not an accident.
+                if malformed == attempt && matches!(result, Err(TransportError::Malformed { .. })) {
+                    return result;
+                }
                 let last = match &result {
                     Ok(ex) => ex.summary(),
                     Err(err) => err.to_string(),

@@ -218,6 +218,10 @@ pub(super) struct RawBody {
     pub(super) json: bool,
     /// The body was cut short at the cap: only its start is shown.
     pub(super) cut_short: bool,
+    /// The body held this many objects and arrays (and this many bytes), more than
+    /// [`MAX_JSON_CONTAINERS`](super::MAX_JSON_CONTAINERS): not parsed; `bytes` is its start,
+    /// shown with a note.
+    pub(super) containers: Option<(usize, usize)>,
 }
 
 impl BodyText {

@@ -389,3 +389,155 @@ async fn an_exchange_redacted_when_read_hides_secrets_learned_after_it() {
         Some(&serde_json::json!("Tk9pQ7vXr2LmW8sZ"))
     );
 }
+
+/// A server whose every answer is `answer` (bytes), then closes the connection.
+async fn answers(answer: Vec<u8>) -> String {
+    let answer = Arc::new(answer);
+    serve(move |mut stream| {
+        let answer = Arc::clone(&answer);
+        async move {
+            let _ = stream.write_all(&answer).await;
+            let _ = stream.shutdown().await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_answer_that_is_not_valid_http_is_malformed_with_the_request_as_evidence() {
+    let many: String = (0..101).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let cases: [(&str, Vec<u8>); 5] = [
+        (
+            "101 headers",
+            format!("HTTP/1.1 200 OK\r\n{many}Content-Length: 0\r\n\r\n").into_bytes(),
+        ),
+        (
+            "a header byte 0x07",
+            b"HTTP/1.1 200 OK\r\nX-Bell: a\x07b\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        ),
+        (
+            "a 2 MB header",
+            format!(
+                "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 0\r\n\r\n",
+                "a".repeat(2 << 20)
+            )
+            .into_bytes(),
+        ),
+        (
+            "a Content-Length longer than the body",
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{}"
+                .to_vec(),
+        ),
+        (
+            "a chunk size that overflows",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\nx\r\n"
+                .to_vec(),
+        ),
+    ];
+    for (what, answer) in cases {
+        let url = answers(answer).await;
+        let err = client(&url, Duration::from_secs(5))
+            .send_once(&get())
+            .await
+            .unwrap_err();
+        let TransportError::Malformed {
+            attempts, partial, ..
+        } = &err
+        else {
+            panic!("{what}: not Malformed: {err}");
+        };
+        assert_eq!(*attempts, 1, "{what}");
+        assert_eq!(partial.request.method, "GET", "{what}");
+        assert!(partial.request.url.ends_with("/site"), "{what}");
+        assert!(
+            err.to_string().contains("is not valid HTTP/1.1: ")
+                && err.to_string().ends_with("(on its only attempt)"),
+            "{what}: {err}"
+        );
+        assert!(!err.to_string().contains("unit-test-secret"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn malformed_on_every_attempt_is_malformed_and_no_answer_is_not() {
+    let many: String = (0..101).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let url =
+        answers(format!("HTTP/1.1 200 OK\r\n{many}Content-Length: 0\r\n\r\n").into_bytes()).await;
+    let err = client(&url, Duration::from_secs(5))
+        .send(&get())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, TransportError::Malformed { attempts, .. } if *attempts == MAX_RETRIES + 1),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .ends_with(&format!("(on all {} attempts)", MAX_RETRIES + 1)),
+        "{err}"
+    );
+    // A connection closed before any byte of an answer: not malformed, a dropped connection.
+    let url = answers(Vec::new()).await;
+    let err = client(&url, Duration::from_secs(5))
+        .send(&get())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::GaveUp { .. }), "{err}");
+    // Nothing listening: unreachable.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let err = client(&url, Duration::from_secs(5))
+        .send(&get())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransportError::Unreachable { .. } | TransportError::GaveUp { .. }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_body_with_more_containers_than_the_cap_is_not_parsed() {
+    let body = format!("[{}0]", r#"{"":0},"#.repeat(10));
+    // Eleven containers: the array and ten objects.
+    assert_eq!(json_within(body.as_bytes(), 10), Err(11));
+    let parsed = json_within(body.as_bytes(), 11).unwrap().unwrap();
+    assert_eq!(parsed.as_array().map(Vec::len), Some(11));
+    assert_eq!(json_within(b"not json", 10), Ok(None));
+    assert_eq!(json_within(b"{}", 0), Err(1));
+}
+
+#[tokio::test]
+async fn an_amplifying_json_body_is_shown_as_text_with_a_note_not_parsed() {
+    // About 1.4 MB: 200,000 objects, twice the cap.
+    let body = format!("[{}0]", r#"{"":0},"#.repeat(2 * MAX_JSON_CONTAINERS));
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let url = answers(answer.into_bytes()).await;
+    let ex = client(&url, Duration::from_secs(10))
+        .send_once(&get())
+        .await
+        .unwrap();
+    assert!(ex.json.is_none());
+    assert!(
+        ex.body_text.len() < EVIDENCE_BYTES + 300,
+        "{}",
+        ex.body_text.len()
+    );
+    let note = format!(
+        "[{} bytes, {} objects and arrays: over the {MAX_JSON_CONTAINERS} the suite parses as JSON, so not parsed; its start:] [{{\"\":0}},",
+        body.len(),
+        2 * MAX_JSON_CONTAINERS + 1
+    );
+    assert!(
+        ex.body_text.starts_with(&note),
+        "{}",
+        crate::text::truncate(&ex.body_text, 300)
+    );
+}

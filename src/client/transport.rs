@@ -98,12 +98,45 @@ impl Client {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         self.local.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let answer = self.unless_stopped(read_answer(builder, &url)).await??;
+        let read = self.unless_stopped(read_answer(builder, &url)).await?;
         let elapsed = started.elapsed();
-        let json: Option<Value> = if answer.cut_short {
-            None
+        let answer = match read {
+            Ok(answer) => answer,
+            Err(Unread::Transport(err)) => return Err(err),
+            Err(Unread::Malformed { message, head }) => {
+                // The evidence: the request, and the status and headers if the head parsed.
+                let (status, headers) = head.unwrap_or_default();
+                let body_text = BodyText::lazy(RawBody {
+                    secrets: self.secrets.clone(),
+                    bytes: Bytes::new(),
+                    json: false,
+                    cut_short: false,
+                    containers: None,
+                });
+                let partial = Exchange {
+                    request: self.recorded_lazily(req, url.clone(), body),
+                    status,
+                    headers,
+                    body_text,
+                    json: None,
+                    elapsed,
+                    attempts: 1,
+                };
+                return Err(TransportError::Malformed {
+                    url,
+                    message,
+                    attempts: 1,
+                    partial: Box::new(partial),
+                });
+            }
+        };
+        let (json, containers): (Option<Value>, Option<usize>) = if answer.cut_short {
+            (None, None)
         } else {
-            serde_json::from_slice(&answer.body).ok()
+            match super::json_within(&answer.body, super::MAX_JSON_CONTAINERS) {
+                Ok(json) => (json, None),
+                Err(count) => (None, Some(count)),
+            }
         };
         if let Some(json) = &json {
             // Learned before anything is recorded, so this very answer is redacted too.
@@ -117,11 +150,20 @@ impl Client {
             log.push(SentRequest::clone(&sent));
         }
         // Redacted only if something shows it: a passing answer costs no redaction.
+        let body_len = answer.body.len();
         let body_text = BodyText::lazy(RawBody {
             secrets: self.secrets.clone(),
-            bytes: answer.body,
+            // Only the start of a body not parsed is shown: only that is kept, copied, so that
+            // the evidence of many such answers holds kilobytes, not the bodies.
+            bytes: match containers {
+                Some(_) => {
+                    Bytes::copy_from_slice(&answer.body[..answer.body.len().min(EVIDENCE_BYTES)])
+                }
+                None => answer.body,
+            },
             json: json.is_some(),
             cut_short: answer.cut_short,
+            containers: containers.map(|count| (count, body_len)),
         });
         let exchange = Exchange {
             request: sent,
@@ -271,12 +313,20 @@ impl RawBody {
             // Member by member, so that no escape hides a secret; written back terminal-safe.
             return crate::output::json_text(&self.secrets.redact_json(&json));
         }
-        let shown = if self.cut_short {
+        let shown = if self.cut_short || self.containers.is_some() {
             &self.bytes[..self.bytes.len().min(EVIDENCE_BYTES)]
         } else {
             &self.bytes[..]
         };
-        self.secrets.redact(&String::from_utf8_lossy(shown))
+        let text = self.secrets.redact(&String::from_utf8_lossy(shown));
+        match self.containers {
+            // The note first: whatever cuts the text short keeps it.
+            Some((count, len)) => format!(
+                "[{len} bytes, {count} objects and arrays: over the {} the suite parses as JSON, so not parsed; its start:] {text}…",
+                super::MAX_JSON_CONTAINERS
+            ),
+            None => text,
+        }
     }
 }
 
@@ -292,14 +342,32 @@ struct Answer {
     cut_short: bool,
 }
 
+/// Why an answer could not be read.
+enum Unread {
+    /// No answer: refused, timed out, broken before anything parsed.
+    Transport(TransportError),
+    /// Bytes of an answer arrived but are not valid HTTP/1.1 (see
+    /// [`TransportError::Malformed`]); the status and headers if the head parsed.
+    Malformed {
+        message: String,
+        head: Option<(u16, Vec<(String, String)>)>,
+    },
+}
+
 /// Send and read the answer, at most [`MAX_BODY_BYTES`] of its body: chunk by chunk, so that
 /// an endless body is stopped at the cap instead of being gathered first. A body that comes
 /// in one chunk (every small answer) is kept as it came, not copied.
-async fn read_answer(
-    builder: reqwest::RequestBuilder,
-    url: &str,
-) -> Result<Answer, TransportError> {
-    let mut response = builder.send().await.map_err(|err| classify(url, &err))?;
+async fn read_answer(builder: reqwest::RequestBuilder, url: &str) -> Result<Answer, Unread> {
+    let mut response = match builder.send().await {
+        Ok(response) => response,
+        Err(err) if head_malformed(&err) => {
+            return Err(Unread::Malformed {
+                message: error_chain(&err),
+                head: None,
+            });
+        }
+        Err(err) => return Err(Unread::Transport(classify(url, &err))),
+    };
     let status = response.status().as_u16();
     let headers: Vec<(String, String)> = response
         .headers()
@@ -325,7 +393,21 @@ async fn read_answer(
         return Ok(answer);
     }
     let mut joined: Option<Vec<u8>> = None;
-    while let Some(chunk) = response.chunk().await.map_err(|err| classify(url, &err))? {
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            // The head arrived: a body that then breaks its framing (shorter than its
+            // Content-Length, a bad chunk, the connection reset) is a malformed answer. A
+            // body that stops coming is a timeout, as before any byte.
+            Err(err) if !err.is_timeout() => {
+                return Err(Unread::Malformed {
+                    message: error_chain(&err),
+                    head: Some((answer.status, answer.headers)),
+                });
+            }
+            Err(err) => return Err(Unread::Transport(classify(url, &err))),
+        };
         let read = joined.as_ref().map_or(answer.body.len(), Vec::len);
         let room = MAX_BODY_BYTES - read;
         let (chunk, cut) = if chunk.len() > room {
@@ -352,6 +434,24 @@ async fn read_answer(
         answer.body = Bytes::from(all);
     }
     Ok(answer)
+}
+
+/// Whether sending failed because the response head that arrived does not parse as HTTP/1.1
+/// (hyper's parse errors: too many headers, a header too large, a byte no header may hold,
+/// a bad status line or version). A connection refused, closed before any answer, or timed
+/// out is not that.
+fn head_malformed(err: &reqwest::Error) -> bool {
+    if err.is_timeout() || err.is_connect() {
+        return false;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(inner) = source {
+        if let Some(hyper) = inner.downcast_ref::<hyper::Error>() {
+            return hyper.is_parse() || hyper.is_parse_status() || hyper.is_parse_too_large();
+        }
+        source = inner.source();
+    }
+    false
 }
 
 fn classify(url: &str, err: &reqwest::Error) -> TransportError {

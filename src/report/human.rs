@@ -59,8 +59,8 @@ impl RunReport {
                 clause.evidence.to_string(),
                 super::cases_column(cases),
                 clause.requests,
-                clause.id,
-                clause.title
+                crate::output::terminal_line(&clause.id),
+                crate::output::terminal_line(&clause.title)
             );
             for check in &clause.checks {
                 if check.status != Status::Pass || verbose {
@@ -73,7 +73,7 @@ impl RunReport {
                         paint(check.status, format!("{:<11}", check.status.as_str())),
                         super::cases_column(check.cases),
                         check.requests,
-                        check.name,
+                        crate::output::terminal_line(&check.name),
                         if check.status == Status::Fail || reason.is_empty() {
                             String::new()
                         } else {
@@ -94,7 +94,10 @@ impl RunReport {
                     "\n{}\n{}",
                     paint(
                         Status::Fail,
-                        format!("──── FAIL {} ────", check.full_name())
+                        format!(
+                            "──── FAIL {} ────",
+                            crate::output::terminal_line(&check.full_name())
+                        )
                     ),
                     crate::output::terminal(&check.message)
                 );

@@ -47,7 +47,11 @@ pub(super) fn body_json(text: Option<&str>) -> Value {
     match text {
         None => Value::Null,
         Some(text) => (text.len() <= MAX_BODY_BYTES)
-            .then(|| serde_json::from_str(text).ok())
+            .then(|| {
+                crate::client::json_within(text.as_bytes(), crate::client::MAX_JSON_CONTAINERS)
+                    .ok()
+                    .flatten()
+            })
             .flatten()
             .unwrap_or_else(|| Value::String(crate::text::truncate(text, MAX_REASON_CHARS))),
     }

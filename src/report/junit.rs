@@ -9,9 +9,11 @@
 //! and an inconclusive check is never a violation.
 //!
 //! Generated token names carry arbitrary Unicode, so every text goes through [`escape_text`] or
-//! [`escape_attr`]: markup characters are escaped, and characters XML 1.0 forbids (control
-//! characters other than tab, line feed and carriage return; U+FFFE and U+FFFF) are written as
-//! a visible `\u{..}` escape, which keeps the document well-formed and the character readable.
+//! [`escape_attr`]: markup characters are escaped, and characters XML 1.0 forbids (U+FFFE,
+//! U+FFFF) or the output layer lets through only escaped ([`crate::output::is_unsafe`]:
+//! control characters, `\r` among them, bidirectional and invisible characters) are written
+//! as a visible `\u{..}` escape, which keeps the document well-formed and the character
+//! readable.
 
 use std::fmt::Write as _;
 
@@ -151,8 +153,8 @@ fn escape(text: &str, attribute: bool) -> String {
             // are written as character references.
             '\n' if attribute => out.push_str("&#10;"),
             '\t' if attribute => out.push_str("&#9;"),
-            '\r' => out.push_str("&#13;"),
-            c if !xml_char(c) => {
+            // The output layer's rule, as everywhere else: a CI page shows this text.
+            c if crate::output::is_unsafe(c) || !xml_char(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
             }
             c => out.push(c),
@@ -161,8 +163,10 @@ fn escape(text: &str, attribute: bool) -> String {
     out
 }
 
-/// `text` as XML character data: `&`, `<`, `>` escaped, `\r` kept as a reference, and
-/// characters XML 1.0 forbids written as a visible `\u{..}` escape.
+/// `text` as XML character data: `&`, `<`, `>` escaped, and characters XML 1.0 forbids or
+/// the output layer does not let through raw ([`crate::output::is_unsafe`]: controls,
+/// `\r` among them, bidirectional and invisible characters) written as a visible `\u{..}`
+/// escape.
 pub fn escape_text(text: &str) -> String {
     escape(text, false)
 }
@@ -188,7 +192,10 @@ mod tests {
             escape_text("x\u{1}y\u{1b}\u{FFFE}\u{FFFF}"),
             "x\\u{1}y\\u{1b}\\u{fffe}\\u{ffff}"
         );
-        assert_eq!(escape_text("é 🦀 \u{202E} \u{85}"), "é 🦀 \u{202E} \u{85}");
-        assert_eq!(escape_text("a\r\nb"), "a&#13;\nb");
+        assert_eq!(
+            escape_text("é 🦀 \u{202E} \u{85} 9\u{200b}"),
+            "é 🦀 \\u{202e} \\u{85} 9\\u{200b}"
+        );
+        assert_eq!(escape_text("a\r\nb"), "a\\u{d}\nb");
     }
 }

@@ -148,5 +148,7 @@ pub fn markdown(matrix: &Matrix) -> String {
         );
         out.push_str(&notes);
     }
-    out
+    // Every cell was escaped where it was written; the page as a whole passes the output
+    // layer too, so that no text can reach it raw (line breaks are the page's own).
+    crate::output::terminal(&out)
 }

@@ -3,7 +3,10 @@
 //! and observed, and reproducer in a collapsed `<details>` block.
 //!
 //! Every text comes from the report, so it is already redacted; the target's words are
-//! escaped here so that they cannot close a block, a table cell or an HTML element.
+//! escaped here so that they cannot close a block, a table cell or an HTML element, and the
+//! document passes the output layer ([`crate::output::terminal`]) last: an answer's body is
+//! quoted as the target sent it, and neither it nor any other text may bring a control,
+//! bidirectional or invisible character into a CI job page raw.
 
 use std::fmt::Write as _;
 
@@ -66,7 +69,7 @@ pub fn summary(report: &RunReport) -> String {
             );
         }
     }
-    out
+    crate::output::terminal(&out)
 }
 
 fn failure(out: &mut String, check: &CheckReport) {

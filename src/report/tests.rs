@@ -161,3 +161,102 @@ fn a_huge_word_from_the_target_is_cut_short() {
         assert!(!report.message.contains("0f3c9b8a7d6e5f4a3b2c"));
     }
 }
+
+/// What a hostile target put in a `text/plain` answer: screen clear, title, bell, colours,
+/// CR, NUL, a C1 CSI, a bidi override and a zero-width space.
+const HOSTILE_BODY: &str =
+    "\x1b[2J\x1b]0;pwned\x07\x1b[31mRED\x1b[0m\r\0 \u{9b}31m \u{202e}975\u{200b}";
+
+fn hostile_run() -> RunReport {
+    let def = &crate::checks::all()[0];
+    let ex = Exchange {
+        request: crate::client::SentRequest {
+            method: "PUT".to_owned(),
+            url: "http://127.0.0.1:1/access_tokens/975".to_owned(),
+            headers: Vec::new(),
+            body: Some(json!({"name": "n\u{200d}"}).to_string()),
+        }
+        .into(),
+        status: 400,
+        headers: vec![("content-type".to_owned(), "text/plain".to_owned())],
+        body_text: HOSTILE_BODY.to_owned().into(),
+        json: None,
+        elapsed: Duration::ZERO,
+        attempts: 1,
+    };
+    let check = check_report(
+        def,
+        Err(Finding::Fail(crate::outcome::Failure {
+            message: format!("answered {HOSTILE_BODY}"),
+            exchanges: vec![ex],
+        })),
+        1,
+        1,
+        Duration::ZERO,
+        vec![format!("warned {HOSTILE_BODY}")],
+        &settings(),
+        &Secrets::default(),
+    );
+    RunReport {
+        target_name: "t\u{feff}".to_owned(),
+        base_url: "http://127.0.0.1:1".to_owned(),
+        cda_url: None,
+        environment: None,
+        embedded: false,
+        seed: 1,
+        cases: 1,
+        profile: Profile::Documented,
+        clauses: vec![ClauseReport {
+            id: def.clause.id().to_owned(),
+            title: "title\u{2060}".to_owned(),
+            status: Status::Fail,
+            evidence: Evidence::Documented,
+            requests: 1,
+            checks: vec![check],
+        }],
+        requests: 1,
+        rate_limit_wait_ms: 0,
+        duration_ms: 1,
+        started_at: "2026-12-02T01:37:53Z".to_owned(),
+    }
+}
+
+#[test]
+fn no_report_writer_lets_the_targets_words_through_raw() {
+    let report = hostile_run();
+    let human = report.render(true);
+    let column = |name: &str, outcome| matrix::TargetResult {
+        name: name.to_owned(),
+        description: format!("described {HOSTILE_BODY}"),
+        profile: Profile::Documented,
+        embedded: false,
+        outcome,
+    };
+    let grid = matrix::Matrix {
+        seed: 1,
+        cases: 1,
+        started: "2026-12-02 00:49 UTC".to_owned(),
+        targets: vec![
+            column("tested", Ok(report.clone())),
+            column("untested", Err(format!("refused: {HOSTILE_BODY}"))),
+        ],
+    };
+    for (name, text) in [
+        ("summary", summary::summary(&report)),
+        ("junit", junit::junit(&report)),
+        ("human", human),
+        ("matrix markdown", matrix_md::markdown(&grid)),
+        ("matrix html", matrix_html::html(&grid)),
+    ] {
+        let raw: Vec<char> = text
+            .chars()
+            .filter(|&c| crate::output::is_unsafe(c))
+            .collect();
+        assert!(raw.is_empty(), "{name}: {raw:?} in\n{text}");
+        // The body is quoted, readable.
+        assert!(
+            text.contains("\\u{1b}]0;pwned\\u{7}") && text.contains("975\\u{200b}"),
+            "{name}: {text}"
+        );
+    }
+}

@@ -301,7 +301,7 @@ pub(crate) struct Run {
 }
 
 /// Report files a run may write, relative to its directory.
-pub(crate) const FILES: [&str; 4] = ["r.json", "r.xml", "m.md", "m.html"];
+pub(crate) const FILES: [&str; 5] = ["r.json", "r.xml", "r.md", "m.md", "m.html"];
 
 pub(crate) fn scratch(label: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now()
@@ -323,6 +323,7 @@ pub(crate) async fn run_suite(label: &str, target: &str, up: &Upstream, extra: &
     let dir = scratch(label);
     let json = dir.join("r.json").display().to_string();
     let junit = dir.join("r.xml").display().to_string();
+    let summary = dir.join("r.md").display().to_string();
     let mut args = vec![
         "run",
         "--base-url",
@@ -331,6 +332,8 @@ pub(crate) async fn run_suite(label: &str, target: &str, up: &Upstream, extra: &
         &json,
         "--junit",
         &junit,
+        "--summary",
+        &summary,
         "--seed",
         "1",
         "--cases",
@@ -536,7 +539,8 @@ impl Run {
         self
     }
 
-    /// No raw control character (C0 but `\n` and `\t`, DEL, C1) in any output.
+    /// No raw control character (C0 but `\n` and `\t`, DEL, C1), bidi override or invisible
+    /// character in any output.
     pub(crate) fn expect_no_control(&self) -> &Run {
         let mut found = Vec::new();
         for (name, bytes) in &self.outputs {
@@ -610,8 +614,12 @@ fn strings_of(value: &Value, into: &mut Vec<String>) {
     }
 }
 
+/// A control character, or any other the output layer must not let through raw (bidi
+/// overrides, zero-width and other invisible characters).
 fn is_control(c: char) -> bool {
-    (c.is_control() && c != '\n' && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c)
+    (c.is_control() && c != '\n' && c != '\t')
+        || ('\u{80}'..='\u{9f}').contains(&c)
+        || token_conformance::output::is_unsafe(c) && c != '\n' && c != '\t'
 }
 
 /// In which form, if any, `secret` shows in `text`: raw, or once `\uXXXX`, `%XX` or XML

@@ -222,6 +222,56 @@ async fn control_characters_from_the_target_never_reach_the_terminal_or_reports(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_text_answer_with_control_characters_reaches_no_report_raw() {
+    let attack = Attack::new(Mode::PlainTextControls).await;
+    let run = attack.run("plain controls", &[]).await;
+    run.expect_exit(&[FAIL]).expect_within(BOUND);
+    // The body is quoted in the summary, escaped: readable, and the id not shortened.
+    let summary = run.output("r.md").unwrap_or_default();
+    if !summary.contains("\\u{1b}]0;pwned\\u{7}") || !summary.contains("975\\u{200b}") {
+        run.problem(format!(
+            "the summary does not quote the body escaped:\n{}",
+            harness::cut(&summary, 3000)
+        ));
+    }
+    conclude([attack.judge(&run, &[]).await]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_body_that_would_amplify_memory_is_not_parsed() {
+    // 4 MiB less a little of `{"":0},`: under the body cap; parsed, gigabytes (the harness
+    // kills the CLI past 1 GiB resident).
+    let attack = Attack::new(Mode::Amplifying((4 << 20) / 7 - 16)).await;
+    let run = attack.run("amplifying", &[]).await;
+    run.expect_exit(&[FAIL]).expect_within(BOUND);
+    // The evidence in the JSON report says why the body is not JSON.
+    if !run
+        .output("r.json")
+        .unwrap_or_default()
+        .contains("the suite parses as JSON, so not parsed; its start:")
+    {
+        run.problem("the JSON report does not say the body was not parsed".to_owned());
+    }
+    conclude([attack.judge(&run, &[]).await]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_is_not_valid_http_is_a_failure_not_inconclusive() {
+    // 101 extra headers: more than the client's parser takes, on every attempt.
+    let attack = Attack::new(Mode::ManyHeaders(101)).await;
+    let run = attack.run("many headers", &[]).await;
+    run.expect_exit(&[FAIL]).expect_within(BOUND);
+    let stdout = run.output("stdout").unwrap_or_default();
+    if !stdout.contains("is not valid HTTP/1.1: ") {
+        run.problem("stdout does not say the answer is not valid HTTP/1.1".to_owned());
+    }
+    if stdout.contains("gave up on") {
+        run.problem("a malformed answer is still reported as given up on".to_owned());
+    }
+    conclude([attack.judge(&run, &[]).await]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweep_removes_only_safe_fixtures_and_prints_no_control_characters() {
     let up = Upstream::start().await;
     let (bystander_token, bystander_role) =

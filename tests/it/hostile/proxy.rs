@@ -60,7 +60,21 @@ pub(crate) enum Mode {
     },
     /// Answer everything `404` without forwarding (the listener a redirect points to).
     Trap,
+    /// Answers to `PUT /access_tokens/:id` keep their status but are `text/plain` with
+    /// [`PLAIN_HOSTILE`] for a body.
+    PlainTextControls,
+    /// Answers to `PUT /access_tokens/:id` are this many `{"":0}` objects in one array: a
+    /// body under the size cap that would cost gigabytes parsed.
+    Amplifying(usize),
+    /// Answers to `PUT /access_tokens/:id` carry this many extra headers (more than the
+    /// client's HTTP parser takes: an answer that is not valid HTTP/1.1 for it).
+    ManyHeaders(usize),
 }
+
+/// What [`Mode::PlainTextControls`] answers: clear the screen, set the title, ring, colour,
+/// CR, NUL, a C1 CSI, a bidi override and a zero-width space after an id.
+pub(crate) const PLAIN_HOSTILE: &str =
+    "\x1b[2J\x1b]0;pwned\x07\x1b[31mRED\x1b[0m\r\0 \u{9b}31m \u{202e}reversed 975\u{200b}\n";
 
 /// The name [`Mode::QuoteBreaking`] gives factory tokens.
 pub(crate) const QUOTE_NAME: &str = "zzz'; touch pwned; echo '";
@@ -394,6 +408,30 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Out> {
         match &shared.mode {
             Mode::EndlessBody => return streamed(status, None),
             Mode::HugeBody(len) => return streamed(status, Some(*len)),
+            Mode::PlainTextControls => {
+                return Response::builder()
+                    .status(status)
+                    .header("content-type", "text/plain")
+                    .body(Out::full(PLAIN_HOSTILE.as_bytes().to_vec()))
+                    .unwrap();
+            }
+            Mode::Amplifying(count) => {
+                let body = format!("[{}0]", r#"{"":0},"#.repeat(*count));
+                return Response::builder()
+                    .status(status)
+                    .header("content-type", "application/vnd.api+json")
+                    .body(Out::full(body.into_bytes()))
+                    .unwrap();
+            }
+            Mode::ManyHeaders(count) => {
+                let mut response = Response::builder()
+                    .status(status)
+                    .header("content-type", "application/vnd.api+json");
+                for i in 0..*count {
+                    response = response.header(format!("x-extra-{i}"), "1");
+                }
+                return response.body(Out::full(bytes.to_vec())).unwrap();
+            }
             _ => {}
         }
     }
