@@ -165,7 +165,7 @@ mod tests {
         let err = TransportError::Malformed {
             url: url.clone(),
             message: "invalid HTTP header parsed".to_owned(),
-            attempts: 5,
+            attempts: 2,
             partial: Box::new(partial),
         };
         let Finding::Fail(failure) = Finding::from(err) else {
@@ -173,7 +173,7 @@ mod tests {
         };
         assert_eq!(
             failure.message,
-            "the answer of http://127.0.0.1:1/x is not valid HTTP/1.1: invalid HTTP header parsed (on all 5 attempts)"
+            "the answer of http://127.0.0.1:1/x is not valid HTTP/1.1: invalid HTTP header parsed (on all 2 attempts)"
         );
         assert_eq!(failure.exchanges[0].request.method, "PUT");
         for err in [

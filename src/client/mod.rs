@@ -52,6 +52,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(30);
 /// How many times one request is sent again after a 429 or a transient failure.
 pub const MAX_RETRIES: u32 = 4;
+/// How many times an answer that is not valid HTTP/1.1 is asked for before it is taken as the
+/// target's answer (a failure): the first and one more.
+pub const MALFORMED_ATTEMPTS: u32 = 2;
 /// The largest answer body the client reads (4 MiB). Every documented answer of this API is a
 /// small JSON document (one resource, a listing, an error envelope: kilobytes); a body past
 /// this is the target breaking the contract, and reading on would let it exhaust memory.

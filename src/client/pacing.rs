@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::{
-    Api, Auth, Client, Exchange, MAX_RATE_LIMIT_WAIT, MAX_RETRIES, Request, TransportError,
+    Api, Auth, Client, Exchange, MALFORMED_ATTEMPTS, MAX_RATE_LIMIT_WAIT, MAX_RETRIES, Request,
+    TransportError,
 };
 
 /// What the client knows of one caller's rate limit.
@@ -133,8 +134,8 @@ impl Client {
     /// most once, then taken as the answer: a target must not turn a deserved failure into
     /// "inconclusive" by calling its refusals transient. See [`is_transient_4xx`].
     ///
-    /// An answer that is not valid HTTP/1.1 ([`TransportError::Malformed`]) is sent again as
-    /// a dropped connection is; malformed on every attempt, that error is the result (with
+    /// An answer that is not valid HTTP/1.1 ([`TransportError::Malformed`]) is sent again
+    /// once, as a dropped connection is; malformed both times, that error is the result (with
     /// how many attempts), not a [`TransportError::GaveUp`]: the target started to answer,
     /// and what it sent breaks the contract.
     pub async fn send(&self, req: &Request) -> Result<Exchange, TransportError> {
@@ -171,6 +172,14 @@ impl Client {
                     tokio::time::sleep(backoff(attempt)).await;
                     continue;
                 }
+            }
+            // Malformed twice in a row: the target's answer (a glitch of the network does not
+            // write the same broken answer twice), and no reason to spend more time on it.
+            if malformed >= MALFORMED_ATTEMPTS
+                && malformed == attempt
+                && matches!(result, Err(TransportError::Malformed { .. }))
+            {
+                return result;
             }
             let (wait, transient) = match &result {
                 Ok(ex) if ex.status == 429 => (Some(rate_limit_wait(ex, attempt)), false),

@@ -468,12 +468,12 @@ async fn malformed_on_every_attempt_is_malformed_and_no_answer_is_not() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, TransportError::Malformed { attempts, .. } if *attempts == MAX_RETRIES + 1),
+        matches!(&err, TransportError::Malformed { attempts, .. } if *attempts == MALFORMED_ATTEMPTS),
         "{err}"
     );
     assert!(
         err.to_string()
-            .ends_with(&format!("(on all {} attempts)", MAX_RETRIES + 1)),
+            .ends_with(&format!("(on all {MALFORMED_ATTEMPTS} attempts)")),
         "{err}"
     );
     // A connection closed before any byte of an answer: not malformed, a dropped connection.
