@@ -226,7 +226,7 @@ faults! {
         "attributes.token in an update body is mass-assigned: it becomes the token's secret.";
     PreviewRequiresCda = "preview-requires-cda", [UpdateEffectCdaPreview], false,
         "X-Include-Drafts: true is allowed only when can_access_cda is on as well: the preview grant is ignored when can_access_cda is false.";
-    RateLimitRemainingFrozen = "rate-limit-remaining-frozen", [HeadersRateLimit], false,
+    RateLimitRemainingFrozen = "rate-limit-remaining-frozen", [HeadersRateLimit], true,
         "X-RateLimit-Remaining is always the limit less one (computed from a counter that is never read back).";
     VisibilityFromRoleBeforeUpdate = "visibility-from-role-before-update", [UpdateTokenVisibility], false,
         "When a token updates itself, the secret shown in the response follows the caller's role as it was before the update (the caller's permissions are loaded once, at authentication).";

@@ -90,15 +90,23 @@ impl Finding {
 
 impl From<TransportError> for Finding {
     /// No usable answer leaves the check inconclusive, but for an answer past the body cap
-    /// and an answer that is not valid HTTP/1.1 on every attempt: every documented answer
+    /// and an answer that is not valid HTTP/1.1 on every attempt (at least two): every documented answer
     /// is a small JSON document in a valid HTTP response, so a huge or endless body, or an
     /// answer the target started to send and got wrong each time, is the target breaking
     /// the contract, not a network accident. A refused connection or a timeout stays
     /// inconclusive.
     fn from(err: TransportError) -> Finding {
         match err {
-            TransportError::TooLarge { ref partial, .. }
-            | TransportError::Malformed { ref partial, .. } => {
+            TransportError::TooLarge { ref partial, .. } => {
+                Finding::fail(err.to_string(), &[partial])
+            }
+            // Once is an accident as likely as a broken target (a reset mid-answer; a POST is
+            // sent only once): inconclusive. Every time it was asked for, the target's doing.
+            TransportError::Malformed {
+                ref partial,
+                attempts,
+                ..
+            } if attempts >= crate::client::MALFORMED_ATTEMPTS => {
                 Finding::fail(err.to_string(), &[partial])
             }
             err => Finding::Inconclusive(err.to_string()),

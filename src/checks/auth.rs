@@ -574,7 +574,9 @@ async fn a_deleted_token_is_not_found(cx: &Cx) -> CheckResult {
         )
         .await?;
     cx.answered(&delete)?;
-    if !delete.is_success() {
+    // A DELETE sent again after an attempt that got no answer finds the token gone already.
+    let gone = delete.is_success() || (delete.status == 404 && delete.attempts > 1);
+    if !gone {
         return Err(Finding::inconclusive(format!(
             "failed to delete a fixture token: {}",
             delete.summary()

@@ -149,7 +149,7 @@ async fn send_tour(cx: &Cx) -> Result<Tour, Finding> {
                 "name": " ", "can_access_cda": true, "can_access_cda_preview": true, "can_access_cma": true } } }),
             Auth::Management,
         ),
-        // A caller whose role may not manage tokens: 403.
+        // A caller whose role may not manage tokens: refused (401 INSUFFICIENT_PERMISSIONS observed).
         cx.update_request(&id, valid.clone(), token.auth()),
         cx.update_request(&id, valid.clone(), Auth::None),
         cx.update_request(
@@ -203,19 +203,21 @@ pub(super) async fn every_error_uses_the_api_error_envelope(cx: Cx) -> CheckResu
 /// Every answer, success or error, is `application/json` (`; charset=utf-8` observed).
 pub(super) async fn every_response_is_json(cx: Cx) -> CheckResult {
     for ex in tour(&cx).await?.iter() {
-        // One Content-Type (RFC 9110 §8.3): with several, clients disagree on which one holds
-        // (the first, the last, all joined), so the answer has no one media type.
+        // One Content-Type (RFC 9110 §8.3): with several that differ, clients disagree on
+        // which one holds (the first, the last, all joined): the answer has no one media type.
         let all: Vec<&str> = ex
             .headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case("content-type"))
             .map(|(_, v)| v.as_str())
             .collect();
+        // The same value twice (a proxy that adds the header again) is one media type still.
+        let norm = |v: &str| v.to_ascii_lowercase().replace(' ', "");
         cx.ensure(
-            all.len() <= 1,
+            all.iter().all(|v| norm(v) == norm(all[0])),
             || {
                 format!(
-                    "{} came with {} Content-Type headers ({}): an answer has one media type",
+                    "{} came with {} different Content-Type headers ({}): an answer has one media type",
                     ex.summary(),
                     all.len(),
                     all.iter()
@@ -358,7 +360,11 @@ fn remaining_falls(cx: &Cx, tour: &Tour) -> CheckResult {
     let falls = seen.windows(2).any(|pair| pair[1].0 < pair[0].0);
     let values: Vec<String> = seen.iter().map(|(r, _)| r.to_string()).collect();
     let evidence: Vec<&Exchange> = seen.iter().rev().take(2).rev().map(|(_, ex)| *ex).collect();
-    cx.ensure(
+    // Observed, not asserted: a limiter that refills continuously (a token bucket of 60 per
+    // 3 s refills one every 50 ms) faster than the tour's calls reach a remote target shows
+    // the same Remaining on every call, and the documentation does not say which limiter
+    // the API uses. `--profile strict` asserts it.
+    cx.observed(
         falls,
         || {
             format!(

@@ -8,13 +8,14 @@ use super::{Cx, token_state};
 use crate::fixtures::Flags;
 use serde_json::{Value, json};
 
-use crate::client::{Auth, ResourceId};
+use crate::client::{Auth, Collection, ResourceId};
 use crate::generate::{self, Binding, Invalid, Mutation, MutationKind};
 use crate::outcome::CheckResult;
 use crate::spec::{SchemaId, Spec};
 
-/// A role id no role has (a fixed, out-of-range id: no id the run creates or lists).
-const NO_SUCH_ROLE: &str = "98000000002";
+/// Role ids no role has (fixed, out of range): the first one the target did not list at
+/// session start is sent (a run creates roles with ids of its target's own sequence).
+const NO_SUCH_ROLES: [&str; 3] = ["98000000002", "98000000003", "97999999999"];
 
 /// Each mutation of a valid body (a required member removed, a wrong JSON type, another
 /// `type`, `data` not an object, a malformed role reference, `role.data: null`, a blank name,
@@ -69,11 +70,20 @@ async fn refused_and_unchanged(cx: Cx, unknown_members: bool) -> CheckResult {
     // access_token") is tested whatever the seed and however few the cases.
     let wanted = |m: &Mutation| (m.kind == MutationKind::UnknownMember) == unknown_members;
     // Besides the schema's shape, what it describes: a role reference must name a role.
-    let dangling = (!unknown_members).then(|| Mutation {
-        pointer: "/data/relationships/role/data/id".to_owned(),
-        kind: MutationKind::UnknownReference,
-        text: NO_SUCH_ROLE.to_owned(),
-    });
+    let no_such_role = NO_SUCH_ROLES
+        .iter()
+        .find(|id| {
+            ResourceId::parse(id)
+                .is_ok_and(|id| !cx.client().existed_before(Collection::Roles, &id))
+        })
+        .copied();
+    let dangling = no_such_role
+        .filter(|_| !unknown_members)
+        .map(|id| Mutation {
+            pointer: "/data/relationships/role/data/id".to_owned(),
+            kind: MutationKind::UnknownReference,
+            text: id.to_owned(),
+        });
     if !cx.settings().budget.every_mutation {
         let covering: Vec<Mutation> =
             generate::covering_mutations(Spec::embedded(), SchemaId::UpdateRequest)

@@ -7,6 +7,20 @@
 
 use super::{Api, Client, Collection, Request, ResourceId, TransportError, ids, shown};
 
+/// The key an id is compared by: lower-cased, and for an id that starts with a digit its
+/// leading digits without leading zeros, which is what a server that parses ids as integers
+/// (Rails' `find("012")`, `find("12-x")`) takes them for. Two spellings of one resource
+/// cannot slip past the guard as two ids; two distinct resources are never the same key
+/// unless the target itself would take them for one.
+pub(crate) fn id_key(id: &str) -> String {
+    let digits: &str = &id[..id.bytes().take_while(u8::is_ascii_digit).count()];
+    if digits.is_empty() {
+        return id.to_lowercase();
+    }
+    let trimmed = digits.trim_start_matches('0');
+    if trimmed.is_empty() { "0" } else { trimmed }.to_owned()
+}
+
 /// Shared by every clone of a client: the management token's id (learned at session start)
 /// and the ids the run's fixtures hold now.
 #[derive(Debug, Default)]
@@ -16,6 +30,9 @@ pub(super) struct Guard {
     /// What the target listed at session start, lower-cased (the guard compares paths that
     /// way), with whether it is a factory token (`hardcoded_type` a non-empty string).
     existing: std::sync::Mutex<std::collections::BTreeMap<(Collection, String), bool>>,
+    /// The collections whose listing at session start failed: for them a create answer
+    /// naming an existing resource cannot be caught (every fixture check says so).
+    unlisted: std::sync::Mutex<Vec<Collection>>,
 }
 impl Client {
     /// The management token's id: no write will be sent to it from now on.
@@ -61,10 +78,16 @@ impl Client {
     /// written to. A listing that fails or names nothing usable leaves the other guards.
     pub async fn learn_existing(&self) {
         for collection in [Collection::AccessTokens, Collection::Roles] {
+            let unlisted = || {
+                if let Ok(mut unlisted) = self.guard.unlisted.lock() {
+                    unlisted.push(collection);
+                }
+            };
             let Ok(list) = self
                 .send(&Request::cma(reqwest::Method::GET, collection.path()))
                 .await
             else {
+                unlisted();
                 continue;
             };
             let Some(items) = list
@@ -72,6 +95,7 @@ impl Client {
                 .filter(|_| list.is_success())
                 .and_then(serde_json::Value::as_array)
             else {
+                unlisted();
                 continue;
             };
             let found: Vec<((Collection, String), bool)> = items
@@ -83,13 +107,27 @@ impl Client {
                             .pointer("/attributes/hardcoded_type")
                             .and_then(serde_json::Value::as_str)
                             .is_some_and(|t| !t.is_empty());
-                    Some(((collection, id.to_lowercase()), factory))
+                    Some(((collection, id_key(&id)), factory))
                 })
                 .collect();
             if let Ok(mut existing) = self.guard.existing.lock() {
-                existing.extend(found);
+                // An id listed twice is a factory token only if every entry says so.
+                for (key, factory) in found {
+                    existing
+                        .entry(key)
+                        .and_modify(|f| *f &= factory)
+                        .or_insert(factory);
+                }
             }
         }
+    }
+
+    /// Whether listing `collection` failed at session start (see [`Client::learn_existing`]).
+    pub fn unlisted(&self, collection: Collection) -> bool {
+        self.guard
+            .unlisted
+            .lock()
+            .is_ok_and(|u| u.contains(&collection))
     }
 
     /// Whether the target listed `id` before the run created anything.
@@ -97,7 +135,7 @@ impl Client {
         self.guard
             .existing
             .lock()
-            .is_ok_and(|e| e.contains_key(&(collection, id.to_lowercase())))
+            .is_ok_and(|e| e.contains_key(&(collection, id_key(id))))
     }
 
     /// Claim `id` for a new fixture of the run; `false` when another live fixture holds it,
@@ -137,7 +175,7 @@ impl Client {
         if let Some(id) = self.management_id()
             && below.len() >= 2
             && below[0] == "access_tokens"
-            && below[1] == id.to_lowercase()
+            && id_key(&below[1]) == id_key(&id)
         {
             return Err(refuse(
                 "it would reach the management token the run authenticates with".to_owned(),
@@ -154,7 +192,7 @@ impl Client {
                 .existing
                 .lock()
                 .ok()
-                .and_then(|e| e.get(&(collection, id.clone())).copied());
+                .and_then(|e| e.get(&(collection, id_key(id))).copied());
             if factory == Some(false) {
                 return Err(refuse(format!(
                     "it would reach a {} that existed before the run: the run writes only to \
@@ -164,5 +202,20 @@ impl Client {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::id_key;
+
+    #[test]
+    fn spellings_a_server_takes_for_one_id_have_one_key() {
+        for (a, b) in [("12", "012"), ("12", "12-x"), ("12", "12_a"), ("0", "000"), ("Ab", "aB")] {
+            assert_eq!(id_key(a), id_key(b), "{a} {b}");
+        }
+        for (a, b) in [("12", "120"), ("12", "1"), ("a12", "12"), ("x-1", "x-2")] {
+            assert_ne!(id_key(a), id_key(b), "{a} {b}");
+        }
     }
 }
