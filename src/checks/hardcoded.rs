@@ -16,7 +16,8 @@ const NON_EDITABLE: &str = "NON_EDITABLE_ACCESS_TOKEN";
 /// The token the run authenticates with is never among them, even when it is a factory
 /// token (the legacy "Full-access API token" often is): the run never touches its own token.
 /// The `readonly` one comes first, so destructive checks pick it over an `admin` one.
-/// A factory token listed with an unsafe id is a failure: no request is built from it.
+/// A factory token listed with an unsafe id is a failure: no request is built from it. A
+/// token that was not a factory token when the run listed the tokens at its start is none.
 async fn factory_tokens(cx: &Cx) -> Result<Vec<(ResourceId, Value)>, Finding> {
     let me = cx.send(Request::cma(Method::GET, "/users/me")).await?;
     cx.answered(&me)?;
@@ -58,6 +59,9 @@ async fn factory_tokens(cx: &Cx) -> Result<Vec<(ResourceId, Value)>, Finding> {
             )),
         })
         .collect::<Result<Vec<_>, Finding>>()?;
+    // Only what was a factory token when the run started (when it could list the tokens
+    // then): a listing that now calls another token a factory one does not make it a target.
+    tokens.retain(|(id, _)| cx.client().factory_at_start(id) != Some(false));
     tokens.sort_by_key(|(_, t)| {
         t.pointer("/attributes/hardcoded_type")
             .and_then(Value::as_str)

@@ -130,6 +130,16 @@ impl Client {
             .is_ok_and(|u| u.contains(&collection))
     }
 
+    /// Whether the target listed `id` as a factory token before the run created anything:
+    /// `None` when the tokens could not be listed then (nothing known).
+    pub fn factory_at_start(&self, id: &ResourceId) -> Option<bool> {
+        if self.unlisted(Collection::AccessTokens) {
+            return None;
+        }
+        let existing = self.guard.existing.lock().ok()?;
+        Some(existing.get(&(Collection::AccessTokens, id_key(id))) == Some(&true))
+    }
+
     /// Whether the target listed `id` before the run created anything.
     pub fn existed_before(&self, collection: Collection, id: &ResourceId) -> bool {
         self.guard
@@ -211,7 +221,13 @@ mod tests {
 
     #[test]
     fn spellings_a_server_takes_for_one_id_have_one_key() {
-        for (a, b) in [("12", "012"), ("12", "12-x"), ("12", "12_a"), ("0", "000"), ("Ab", "aB")] {
+        for (a, b) in [
+            ("12", "012"),
+            ("12", "12-x"),
+            ("12", "12_a"),
+            ("0", "000"),
+            ("Ab", "aB"),
+        ] {
             assert_eq!(id_key(a), id_key(b), "{a} {b}");
         }
         for (a, b) in [("12", "120"), ("12", "1"), ("a12", "12"), ("x-1", "x-2")] {
