@@ -126,30 +126,11 @@ fn under_the_staging_profile_covering_cases_kill_what_one_generated_case_misses(
         Fault::StaleDecisionWindow,
         Fault::CdaGrantCached,
     ];
-    let results = common::runtime().block_on(mutants::run_all_under(
-        &faults,
-        11,
-        mutants::Suite::Staging { max_requests: 400 },
-        3,
-        false,
-        |_, _, _| {},
-    ));
-    for r in &results {
-        assert_eq!(
-            r.verdict,
-            Verdict::Killed,
-            "{}: failing {:?} {}",
-            r.fault,
-            r.failed_clauses,
-            r.note
-        );
-        let detected = r.requests_to_detection.unwrap();
-        assert!(detected <= 400, "{}: {detected} requests", r.fault);
-    }
+    killed_under_staging_within_400(&faults);
 }
 
 #[test]
-fn under_the_staging_profile_the_faults_a_blind_review_found_are_killed_within_400_requests() {
+fn under_the_staging_profile_the_faults_the_blind_reviews_found_are_killed_within_400_requests() {
     // Bugs the suite once missed: a body id that selects the token, a deleted token still
     // updatable, a mass-assigned secret, drafts refused to a preview-only token, a frozen
     // X-RateLimit-Remaining, a self-demotion shown with the old role, the factory guard run
@@ -165,27 +146,14 @@ fn under_the_staging_profile_the_faults_a_blind_review_found_are_killed_within_4
         Fault::HardcodedGuardAfterValidation,
         Fault::NameNfcNormalised,
         Fault::NameHtmlEscaped,
+        // And the next review's: an escalation by self-update, a permission checked after the
+        // write, a second Content-Type, a role reference nobody looks up.
+        Fault::SelfUpdateUnguarded,
+        Fault::PermissionCheckedAfterWrite,
+        Fault::ContentTypeAppended,
+        Fault::RoleReferenceUnchecked,
     ];
-    let results = common::runtime().block_on(mutants::run_all_under(
-        &faults,
-        11,
-        mutants::Suite::Staging { max_requests: 400 },
-        3,
-        false,
-        |_, _, _| {},
-    ));
-    for r in &results {
-        assert_eq!(
-            r.verdict,
-            Verdict::Killed,
-            "{}: failing {:?} {}",
-            r.fault,
-            r.failed_clauses,
-            r.note
-        );
-        let detected = r.requests_to_detection.unwrap();
-        assert!(detected <= 400, "{}: {detected} requests", r.fault);
-    }
+    killed_under_staging_within_400(&faults);
 }
 
 #[test]
@@ -222,4 +190,29 @@ fn a_fault_runs_only_its_declared_clauses_unless_all_checks_is_asked() {
         whole.requests,
         declared.requests
     );
+}
+
+/// Each of `faults` is killed by its declared clause under the staging profile (against a
+/// server with the documented rate limit), within 400 requests.
+fn killed_under_staging_within_400(faults: &[Fault]) {
+    let results = common::runtime().block_on(mutants::run_all_under(
+        faults,
+        11,
+        mutants::Suite::Staging { max_requests: 400 },
+        3,
+        false,
+        |_, _, _| {},
+    ));
+    for r in &results {
+        assert_eq!(
+            r.verdict,
+            Verdict::Killed,
+            "{}: failing {:?} {}",
+            r.fault,
+            r.failed_clauses,
+            r.note
+        );
+        let detected = r.requests_to_detection.unwrap();
+        assert!(detected <= 400, "{}: {detected} requests", r.fault);
+    }
 }
