@@ -84,26 +84,8 @@ fn under_the_staging_profile_the_covering_set_kills_validation_faults_within_400
         Fault::StringTrueCoerced,
         Fault::NumericBodyIdAccepted,
     ];
-    let results = common::runtime().block_on(mutants::run_all_under(
-        &faults,
-        11,
-        mutants::Suite::Staging { max_requests: 400 },
-        2,
-        false,
-        |_, _, _| {},
-    ));
-    for r in &results {
+    for r in killed_under_staging_within_400(&faults, 2) {
         assert_eq!(r.profile, Profile::Staging, "{}", r.fault);
-        assert_eq!(
-            r.verdict,
-            Verdict::Killed,
-            "{}: failing {:?} {}",
-            r.fault,
-            r.failed_clauses,
-            r.note
-        );
-        let detected = r.requests_to_detection.unwrap();
-        assert!(detected <= 400, "{}: {detected} requests", r.fault);
     }
 }
 
@@ -126,7 +108,7 @@ fn under_the_staging_profile_covering_cases_kill_what_one_generated_case_misses(
         Fault::StaleDecisionWindow,
         Fault::CdaGrantCached,
     ];
-    killed_under_staging_within_400(&faults);
+    killed_under_staging_within_400(&faults, 3);
 }
 
 #[test]
@@ -153,7 +135,7 @@ fn under_the_staging_profile_the_faults_the_blind_reviews_found_are_killed_withi
         Fault::ContentTypeAppended,
         Fault::RoleReferenceUnchecked,
     ];
-    killed_under_staging_within_400(&faults);
+    killed_under_staging_within_400(&faults, 3);
 }
 
 #[test]
@@ -193,13 +175,16 @@ fn a_fault_runs_only_its_declared_clauses_unless_all_checks_is_asked() {
 }
 
 /// Each of `faults` is killed by its declared clause under the staging profile (against a
-/// server with the documented rate limit), within 400 requests.
-fn killed_under_staging_within_400(faults: &[Fault]) {
+/// server with the documented rate limit, `parallel` servers at once), within 400 requests.
+fn killed_under_staging_within_400(
+    faults: &[Fault],
+    parallel: usize,
+) -> Vec<mutants::MutantResult> {
     let results = common::runtime().block_on(mutants::run_all_under(
         faults,
         11,
         mutants::Suite::Staging { max_requests: 400 },
-        3,
+        parallel,
         false,
         |_, _, _| {},
     ));
@@ -215,4 +200,5 @@ fn killed_under_staging_within_400(faults: &[Fault]) {
         let detected = r.requests_to_detection.unwrap();
         assert!(detected <= 400, "{}: {detected} requests", r.fault);
     }
+    results
 }
