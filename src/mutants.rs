@@ -60,6 +60,8 @@ pub struct MutantResult {
     pub time_to_detection: Option<Duration>,
     /// Requests of the whole run.
     pub requests: u64,
+    /// Of those, cleanup requests sent past the request cap (a resend after a 429).
+    pub requests_past_cap: u64,
     /// What became of it.
     pub verdict: Verdict,
     /// Why, for an error.
@@ -182,6 +184,7 @@ async fn run_with(
         requests_to_detection: None,
         time_to_detection: None,
         requests: 0,
+        requests_past_cap: 0,
         verdict,
         note,
     };
@@ -250,6 +253,7 @@ async fn run_with(
         requests_to_detection: first.map(|(r, _)| r),
         time_to_detection: first.map(|(_, t)| t),
         requests: report.requests,
+        requests_past_cap: report.requests_past_cap,
         verdict,
         note: inconclusive.join("; "),
     }
@@ -355,6 +359,7 @@ pub async fn run_all_under(
                     requests_to_detection: None,
                     time_to_detection: None,
                     requests: 0,
+                    requests_past_cap: 0,
                     verdict: Verdict::Error,
                     note: "the run's task failed (a bug in token-conformance)".to_owned(),
                 },
@@ -457,6 +462,7 @@ pub fn to_json(results: &[MutantResult], seed: u64, cases: u32) -> Value {
             "failed_clauses": r.failed_clauses,
             "failed_checks": r.failed_checks,
             "requests_to_detection": r.requests_to_detection,
+            "requests_past_cap": r.requests_past_cap,
             "ms_to_detection": r.time_to_detection.map(|t| t.as_millis() as u64),
             "requests": r.requests,
             "note": r.note,

@@ -5,8 +5,12 @@
 //! ended, what it did not spend goes back to the pool. So what a clause gets does not depend
 //! on when it is scheduled, nor on how loaded the machine is.
 //!
-//! Cleanup is exempt: it takes what it can like any request of its clause, and when nothing
-//! is left it is sent all the same (an overdraft, so that a fixture is never left behind).
+//! Cleanup is paid for up front: before a fixture is created, one slot for deleting it is
+//! taken like any request of its clause and set aside (the cleanup reserve), so that under
+//! the cap every fixture's deletion is already paid and a run stays within it. Cleanup is
+//! exempt as well: what it sends beyond the reserve (a resend after a 429, the lookup of a
+//! create that got no answer) is sent all the same, an overdraft, so that a fixture is never
+//! left behind.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,6 +24,8 @@ pub enum Slot {
     Reserved,
     /// The shared pool.
     Pool,
+    /// The cleanup reserve (an exempt request: cleanup).
+    Cleanup,
     /// Nothing was left, and the request is exempt (cleanup): sent past the cap.
     Overdraft,
 }
@@ -39,6 +45,8 @@ struct State {
     cap: Option<u64>,
     /// Slots no reservation holds.
     pool: u64,
+    /// Slots set aside for deleting the fixtures that exist (see [`Ledger::hold_for_cleanup`]).
+    cleanup: u64,
     accounts: HashMap<String, Account>,
 }
 
@@ -63,6 +71,7 @@ impl Ledger {
         self.with_state(|s| {
             s.cap = cap;
             s.pool = cap.map_or(0, |cap| cap.saturating_sub(taken));
+            s.cleanup = 0;
             s.accounts.clear();
         });
     }
@@ -96,22 +105,66 @@ impl Ledger {
             let Some(cap) = s.cap else {
                 return Ok(Slot::Uncapped);
             };
-            if let Some(entry) = account.and_then(|a| s.accounts.get_mut(a))
-                && entry.left > 0
-            {
-                entry.left -= 1;
-                return Ok(Slot::Reserved);
+            if exempt && s.cleanup > 0 {
+                s.cleanup -= 1;
+                return Ok(Slot::Cleanup);
             }
-            if s.pool > 0 {
-                s.pool -= 1;
-                return Ok(Slot::Pool);
-            }
-            if exempt {
-                Ok(Slot::Overdraft)
-            } else {
-                Err(cap)
-            }
+            Self::take_slot(s, account, exempt, cap)
         })
+    }
+
+    /// Before a fixture is created: take one slot as a request of `account` would, and set it
+    /// aside for deleting that fixture (an exempt request takes it first). `Err` holds the cap
+    /// when nothing is left: the fixture is then not created, as its deletion could not be
+    /// paid. Under no cap nothing is held.
+    pub fn hold_for_cleanup(&self, account: Option<&str>) -> Result<(), u64> {
+        self.with_state(|s| {
+            let Some(cap) = s.cap else {
+                return Ok(());
+            };
+            Self::take_slot(s, account, false, cap)?;
+            s.cleanup += 1;
+            Ok(())
+        })
+    }
+
+    /// A slot held for a cleanup that will not be needed (the create made nothing) goes back
+    /// to the pool.
+    pub fn unhold_cleanup(&self) {
+        self.with_state(|s| {
+            if s.cleanup > 0 {
+                s.cleanup -= 1;
+                s.pool += 1;
+            }
+        });
+    }
+
+    /// Slots held for cleanup now.
+    pub fn held_for_cleanup(&self) -> u64 {
+        self.with_state(|s| s.cleanup)
+    }
+
+    fn take_slot(
+        s: &mut State,
+        account: Option<&str>,
+        exempt: bool,
+        cap: u64,
+    ) -> Result<Slot, u64> {
+        if let Some(entry) = account.and_then(|a| s.accounts.get_mut(a))
+            && entry.left > 0
+        {
+            entry.left -= 1;
+            return Ok(Slot::Reserved);
+        }
+        if s.pool > 0 {
+            s.pool -= 1;
+            return Ok(Slot::Pool);
+        }
+        if exempt {
+            Ok(Slot::Overdraft)
+        } else {
+            Err(cap)
+        }
     }
 
     /// One check of `account` has ended; once all of them have, what the reservation still
@@ -196,6 +249,35 @@ mod tests {
         ledger.release("a");
         ledger.release("never-reserved");
         assert_eq!(ledger.pool(), Some(19));
+    }
+
+    #[test]
+    fn a_fixture_deletion_is_paid_before_the_fixture_is_created() {
+        let ledger = Ledger::default();
+        ledger.set_cap(Some(5), 0);
+        assert_eq!(ledger.reserve("a", 3, 1), 3);
+        // Two fixtures: each create holds a slot for its deletion, then takes its own.
+        for _ in 0..2 {
+            ledger.hold_for_cleanup(Some("a")).unwrap();
+            ledger.take(Some("a"), false).unwrap();
+        }
+        assert_eq!((ledger.reserved("a"), ledger.pool()), (Some(0), Some(1)));
+        assert_eq!(ledger.held_for_cleanup(), 2);
+        // A third: its deletion is held from the pool, then nothing is left for the create.
+        ledger.hold_for_cleanup(Some("a")).unwrap();
+        assert_eq!(ledger.take(Some("a"), false), Err(5));
+        ledger.unhold_cleanup();
+        assert_eq!(ledger.hold_for_cleanup(Some("a")), Ok(()));
+        ledger.unhold_cleanup();
+        // The deletions come out of what was held: the cap is never overdrawn.
+        assert_eq!(ledger.take(Some("a"), true), Ok(Slot::Cleanup));
+        assert_eq!(ledger.take(Some("a"), true), Ok(Slot::Cleanup));
+        assert_eq!(ledger.take(Some("a"), true), Ok(Slot::Pool));
+        assert_eq!(ledger.take(Some("a"), true), Ok(Slot::Overdraft));
+        // Under no cap nothing is held.
+        let free = Ledger::default();
+        free.hold_for_cleanup(None).unwrap();
+        assert_eq!(free.held_for_cleanup(), 0);
     }
 
     #[test]

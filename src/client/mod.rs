@@ -141,6 +141,9 @@ pub struct Stats {
     pub rate_limit_wait_ms: AtomicU64,
     /// Retries after a 429 or a transient failure.
     pub retries: AtomicU64,
+    /// Cleanup requests sent past the request cap (beyond what was held for them: a resend
+    /// after a 429, the lookup of a create that got no answer).
+    pub past_cap: AtomicU64,
     /// Every request sent, redacted, in the order sent, but only while [`Stats::record`] is
     /// on (tests switch it on; a run keeps nothing per request that nobody reads).
     pub sent: std::sync::Mutex<Vec<SentRequest>>,
@@ -379,6 +382,27 @@ impl Client {
     pub fn set_request_cap(&self, max: Option<u64>) {
         let taken = self.stats.requests.load(Ordering::Relaxed);
         self.stats.ledger.set_cap(max, taken);
+    }
+
+    /// Before creating a fixture: set one slot aside for deleting it (see [`Ledger`]), taken
+    /// from this handle's clause share or the pool. Under a cap with nothing left this is
+    /// [`TransportError::Budget`], and the fixture must not be created.
+    pub fn hold_cleanup_slot(&self) -> Result<(), TransportError> {
+        if !self.capped {
+            return Ok(());
+        }
+        self.stats
+            .ledger
+            .hold_for_cleanup(self.account.as_deref())
+            .map_err(TransportError::Budget)
+    }
+
+    /// The create for which [`hold_cleanup_slot`](Self::hold_cleanup_slot) was called made
+    /// nothing to delete: the slot goes back to the pool.
+    pub fn unhold_cleanup_slot(&self) {
+        if self.capped {
+            self.stats.ledger.unhold_cleanup();
+        }
     }
 
     /// A handle whose requests take from `clause`'s reservation first (see [`Ledger`]); its

@@ -19,6 +19,9 @@ pub(super) struct Gate {
     blocked_until: Instant,
     /// Requests of this caller sent and not answered yet: each will take one of `remaining`.
     in_flight: u64,
+    /// 429s in a row for this caller (without an answer that was not one): a window the
+    /// target does not announce (`X-RateLimit-Reset` missing) is waited out 1, 2, 4, 8 s.
+    strikes: u32,
 }
 
 impl Gate {
@@ -27,6 +30,7 @@ impl Gate {
             remaining: u64::MAX,
             blocked_until: Instant::now(),
             in_flight: 0,
+            strikes: 0,
         }
     }
 }
@@ -297,18 +301,33 @@ impl Client {
             return;
         };
         let gate = gates.entry(key.to_owned()).or_insert_with(Gate::fresh);
-        if let Some(remaining) = remaining {
-            gate.remaining = remaining;
-        }
-        if ex.status == 429 {
-            // Everyone calling as this token holds back until the window resets.
-            let until = Instant::now()
-                .checked_add(rate_limit_wait(ex, 1))
-                .unwrap_or_else(Instant::now);
-            gate.blocked_until = gate.blocked_until.max(until);
-            gate.remaining = u64::MAX;
-        }
+        note_answer(
+            gate,
+            ex.status,
+            remaining,
+            rate_limit_wait(ex, gate.strikes + 1),
+        );
     }
+}
+
+/// What one answer (`status`, its `X-RateLimit-Remaining`) tells `gate`. After a 429 the
+/// caller waits `wait` (the window's reset, or 1, 2, 4, 8 s for 429s in a row without one),
+/// then sends one request alone: the others hold until its answer shows a fresh window.
+/// Were they all let go at once, a window that had not reset yet would refuse every one of
+/// them, each a request of the run's budget spent on nothing.
+fn note_answer(gate: &mut Gate, status: u16, remaining: Option<u64>, wait: Duration) {
+    if status == 429 {
+        gate.strikes = gate.strikes.saturating_add(1);
+        let until = Instant::now()
+            .checked_add(wait)
+            .unwrap_or_else(Instant::now);
+        gate.blocked_until = gate.blocked_until.max(until);
+        gate.remaining = 0;
+        return;
+    }
+    gate.strikes = 0;
+    // No count given: nothing to pace on (a target without the headers is not held back).
+    gate.remaining = remaining.unwrap_or(u64::MAX);
 }
 
 /// Whether a request of a caller whose gate is `gate` goes now; when it does, it is counted
@@ -391,6 +410,38 @@ mod tests {
         gate.blocked_until = now + Duration::from_secs(2);
         assert!(matches!(decide(&mut gate, now), Pace::Blocked(w) if w <= Duration::from_secs(2)));
         assert_eq!(gate.in_flight, 0, "a blocked request is not in flight");
+    }
+
+    #[test]
+    fn after_a_429_one_request_goes_alone_and_429s_in_a_row_wait_longer() {
+        let mut gate = Gate::fresh();
+        gate.remaining = 40;
+        note_answer(&mut gate, 429, Some(0), Duration::ZERO);
+        assert_eq!(gate.strikes, 1);
+        let now = Instant::now();
+        // The wait is over: one request finds out whether the window reset; the rest hold.
+        assert!(matches!(decide(&mut gate, now), Pace::Go));
+        assert!(matches!(decide(&mut gate, now), Pace::Hold));
+        assert!(matches!(decide(&mut gate, now), Pace::Hold));
+        // Refused again: the strikes count (the next wait, without X-RateLimit-Reset, is
+        // `rate_limit_wait` of strikes + 1: 2 s).
+        gate.in_flight = 0;
+        note_answer(&mut gate, 429, Some(0), Duration::from_secs(2));
+        assert_eq!(gate.strikes, 2);
+        assert!(matches!(
+            decide(&mut gate, Instant::now()),
+            Pace::Blocked(_)
+        ));
+        // A fresh window: its count is what paces, and the strikes are forgotten.
+        gate.blocked_until = Instant::now();
+        note_answer(&mut gate, 200, Some(59), Duration::ZERO);
+        assert_eq!((gate.strikes, gate.remaining), (0, 59));
+        for _ in 0..8 {
+            assert!(matches!(decide(&mut gate, Instant::now()), Pace::Go));
+        }
+        // An answer without the header leaves nothing to pace on.
+        note_answer(&mut gate, 200, None, Duration::ZERO);
+        assert_eq!(gate.remaining, u64::MAX);
     }
 
     #[test]

@@ -88,12 +88,16 @@ impl Client {
         }
         // Take a slot from the ledger (the clause's reservation, then the pool) under its
         // lock, so that concurrent checks cannot overshoot the cap; cleanup is never refused.
-        if let Err(cap) = self
+        match self
             .stats
             .ledger
             .take(self.account.as_deref(), !self.capped)
         {
-            return Err(TransportError::Budget(cap));
+            Err(cap) => return Err(TransportError::Budget(cap)),
+            Ok(super::ledger::Slot::Overdraft) => {
+                self.stats.past_cap.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(_) => {}
         }
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         self.local.fetch_add(1, Ordering::Relaxed);

@@ -106,9 +106,17 @@ impl RunReport {
         let (pass, fail, inconclusive, skipped) = self.counts();
         let _ = writeln!(
             out,
-            "\n{} clauses: {pass} pass, {fail} fail, {inconclusive} inconclusive, {skipped} skipped · {} requests in {:.1} s{}",
+            "\n{} clauses: {pass} pass, {fail} fail, {inconclusive} inconclusive, {skipped} skipped · {} requests{} in {:.1} s{}",
             self.clauses.len(),
             self.requests,
+            if self.requests_past_cap > 0 {
+                format!(
+                    " ({} of them cleanup past the request cap)",
+                    self.requests_past_cap
+                )
+            } else {
+                String::new()
+            },
             self.duration_ms as f64 / 1000.0,
             if self.rate_limit_wait_ms > 0 {
                 format!(

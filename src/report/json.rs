@@ -135,6 +135,7 @@ impl RunReport {
                     "reproducer": k.reproducer, "script": k.script, "replay_id": k.replay_id })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "requests": self.requests,
+            "requests_past_cap": self.requests_past_cap,
             "duration_ms": self.duration_ms,
             "started_at": self.started_at,
             "findings": findings,

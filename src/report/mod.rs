@@ -124,6 +124,8 @@ pub struct RunReport {
     pub clauses: Vec<ClauseReport>,
     /// Requests sent in all.
     pub requests: u64,
+    /// Of those, cleanup requests sent past the request cap (see `client::ledger`).
+    pub requests_past_cap: u64,
     /// Time spent waiting on rate limits.
     pub rate_limit_wait_ms: u64,
     /// Wall time.
@@ -422,6 +424,7 @@ pub fn run_report(facts: RunFacts<'_>, checks: Vec<CheckReport>) -> RunReport {
         profile,
         clauses,
         requests: stats.requests.load(std::sync::atomic::Ordering::Relaxed),
+        requests_past_cap: stats.past_cap.load(std::sync::atomic::Ordering::Relaxed),
         rate_limit_wait_ms: stats
             .rate_limit_wait_ms
             .load(std::sync::atomic::Ordering::Relaxed),

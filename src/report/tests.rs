@@ -215,6 +215,7 @@ fn hostile_run() -> RunReport {
             checks: vec![check],
         }],
         requests: 1,
+        requests_past_cap: 0,
         rate_limit_wait_ms: 0,
         duration_ms: 1,
         started_at: "2026-12-02T01:37:53Z".to_owned(),

@@ -189,6 +189,7 @@ fn markup_quotes_and_control_characters_keep_the_document_well_formed() {
             ],
         }],
         requests: 6,
+        requests_past_cap: 0,
         rate_limit_wait_ms: 0,
         duration_ms: 5,
         started_at: "2026-12-02T01:37:53Z".to_owned(),
