@@ -140,6 +140,7 @@ impl Ledger {
     }
 
     /// Slots held for cleanup now.
+    #[cfg(test)]
     pub fn held_for_cleanup(&self) -> u64 {
         self.with_state(|s| s.cleanup)
     }

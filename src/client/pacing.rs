@@ -301,22 +301,20 @@ impl Client {
             return;
         };
         let gate = gates.entry(key.to_owned()).or_insert_with(Gate::fresh);
-        note_answer(
-            gate,
-            ex.status,
-            remaining,
-            rate_limit_wait(ex, gate.strikes + 1),
-        );
+        // Only a 429 needs its wait worked out.
+        let refused = (ex.status == 429).then(|| rate_limit_wait(ex, gate.strikes + 1));
+        note_answer(gate, remaining, refused);
     }
 }
 
-/// What one answer (`status`, its `X-RateLimit-Remaining`) tells `gate`. After a 429 the
-/// caller waits `wait` (the window's reset, or 1, 2, 4, 8 s for 429s in a row without one),
+/// What one answer (its `X-RateLimit-Remaining`; `refused`: a 429, and how long to wait) tells
+/// `gate`. After a 429 the caller waits (the window's reset, or 1, 2, 4, 8 s for 429s in a
+/// row without one),
 /// then sends one request alone: the others hold until its answer shows a fresh window.
 /// Were they all let go at once, a window that had not reset yet would refuse every one of
 /// them, each a request of the run's budget spent on nothing.
-fn note_answer(gate: &mut Gate, status: u16, remaining: Option<u64>, wait: Duration) {
-    if status == 429 {
+fn note_answer(gate: &mut Gate, remaining: Option<u64>, refused: Option<Duration>) {
+    if let Some(wait) = refused {
         gate.strikes = gate.strikes.saturating_add(1);
         let until = Instant::now()
             .checked_add(wait)
@@ -416,7 +414,7 @@ mod tests {
     fn after_a_429_one_request_goes_alone_and_429s_in_a_row_wait_longer() {
         let mut gate = Gate::fresh();
         gate.remaining = 40;
-        note_answer(&mut gate, 429, Some(0), Duration::ZERO);
+        note_answer(&mut gate, Some(0), Some(Duration::ZERO));
         assert_eq!(gate.strikes, 1);
         let now = Instant::now();
         // The wait is over: one request finds out whether the window reset; the rest hold.
@@ -426,7 +424,7 @@ mod tests {
         // Refused again: the strikes count (the next wait, without X-RateLimit-Reset, is
         // `rate_limit_wait` of strikes + 1: 2 s).
         gate.in_flight = 0;
-        note_answer(&mut gate, 429, Some(0), Duration::from_secs(2));
+        note_answer(&mut gate, Some(0), Some(Duration::from_secs(2)));
         assert_eq!(gate.strikes, 2);
         assert!(matches!(
             decide(&mut gate, Instant::now()),
@@ -434,13 +432,13 @@ mod tests {
         ));
         // A fresh window: its count is what paces, and the strikes are forgotten.
         gate.blocked_until = Instant::now();
-        note_answer(&mut gate, 200, Some(59), Duration::ZERO);
+        note_answer(&mut gate, Some(59), None);
         assert_eq!((gate.strikes, gate.remaining), (0, 59));
         for _ in 0..8 {
             assert!(matches!(decide(&mut gate, Instant::now()), Pace::Go));
         }
         // An answer without the header leaves nothing to pace on.
-        note_answer(&mut gate, 200, None, Duration::ZERO);
+        note_answer(&mut gate, None, None);
         assert_eq!(gate.remaining, u64::MAX);
     }
 
