@@ -297,3 +297,89 @@ fn partition_splits_by_key() {
     assert_eq!(parts[&true].len(), 2);
     assert_eq!(parts[&false].len(), 1);
 }
+
+/// A counter: reads answer the value, writes set it, increments add one and answer the new
+/// value (a call whose effect depends on the state, unlike a write).
+struct Counter;
+
+#[derive(Debug, Clone, Copy)]
+enum CounterCall {
+    Read,
+    Write(i64),
+    Incr,
+}
+
+impl SequentialSpec for Counter {
+    type State = i64;
+    type Call = CounterCall;
+    type Answer = i64;
+    fn init(&self) -> i64 {
+        0
+    }
+    fn step(&self, state: &i64, call: &CounterCall, answer: &i64) -> Option<i64> {
+        match call {
+            CounterCall::Read => (answer == state).then_some(*state),
+            CounterCall::Write(v) => Some(*v),
+            CounterCall::Incr => (*answer == state + 1).then_some(state + 1),
+        }
+    }
+    fn is_read(&self, call: &CounterCall) -> bool {
+        matches!(call, CounterCall::Read)
+    }
+    fn overwrites(&self, call: &CounterCall) -> bool {
+        matches!(call, CounterCall::Write(_))
+    }
+}
+
+/// Every order of `h`, tried one by one: the definition, for small histories.
+fn brute_force<S: SequentialSpec>(spec: &S, h: &[Operation<S::Call, S::Answer>]) -> bool {
+    fn go<S: SequentialSpec>(
+        spec: &S,
+        h: &[Operation<S::Call, S::Answer>],
+        order: &mut Vec<usize>,
+    ) -> bool {
+        if order.len() == h.len() {
+            return is_legal_order(spec, h, order);
+        }
+        for i in 0..h.len() {
+            if !order.contains(&i) {
+                order.push(i);
+                if go(spec, h, order) {
+                    return true;
+                }
+                order.pop();
+            }
+        }
+        false
+    }
+    go(spec, h, &mut Vec::new())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+    /// The search (with its shortcut for reads) agrees with trying every order, on small
+    /// histories of overlapping reads, writes and state-dependent increments.
+    #[test]
+    fn the_search_agrees_with_trying_every_order(
+        raw in proptest::collection::vec((0u64..12, 0u64..6, 0u8..3, 0i64..3), 1..7)
+    ) {
+        let h: Vec<_> = raw
+            .iter()
+            .enumerate()
+            .map(|(client, &(start, len, kind, value))| {
+                let call = match kind {
+                    0 => CounterCall::Read,
+                    1 => CounterCall::Write(value),
+                    _ => CounterCall::Incr,
+                };
+                op(client, start, start + len, call, value)
+            })
+            .collect();
+        let found = check(&Counter, &h).unwrap();
+        proptest::prop_assert_eq!(found.is_some(), brute_force(&Counter, &h), "{:?}", h);
+        if let Some(order) = found {
+            proptest::prop_assert!(is_legal_order(&Counter, &h, &order.order));
+        }
+    }
+}
