@@ -418,7 +418,8 @@ impl Session {
     /// Run every check the plan selects, as many at a time as it says, calling `progress`
     /// after each.
     /// Destructive checks run last, so that a factory token they delete on a shared target
-    /// is not one another check is still looking at.
+    /// is not one another check is still looking at; under the staging budget's
+    /// reservations, the strict-only checks with them.
     pub async fn run_all(
         self: &Arc<Self>,
         progress: impl FnMut(&CheckReport, usize, usize),
@@ -447,10 +448,14 @@ impl Session {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = shared;
         let catalog = Spec::embedded().catalog();
-        let (last, first): (Vec<_>, Vec<_>) = defs
-            .into_iter()
-            .enumerate()
-            .partition(|(_, def)| catalog.clause(def.clause).is_some_and(|c| c.destructive));
+        // Under the staging budget's reservations the strict-only checks, which have no
+        // reservation of their own (`checks::staging::STRICT_PLAN`), run last too: by then the
+        // other clauses have given back what they did not spend, and a strict-only check can
+        // no longer drain the pool that another clause's checks still count on.
+        let capped = self.settings.budget.staging && self.client.stats().ledger.cap().is_some();
+        let (last, first): (Vec<_>, Vec<_>) = defs.into_iter().enumerate().partition(|(_, def)| {
+            catalog.clause(def.clause).is_some_and(|c| c.destructive) || (capped && def.strict_only)
+        });
         let limit = Arc::new(tokio::sync::Semaphore::new(self.plan.concurrency.max(1)));
         let mut reports: Vec<(usize, CheckReport)> = Vec::with_capacity(total);
         let mut stop = self.client.stop_watch();
