@@ -19,6 +19,7 @@ mod openapi;
 mod output_safety;
 #[cfg(unix)]
 mod progress;
+mod readme;
 mod redaction;
 mod reference;
 mod replay;
