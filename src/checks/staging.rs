@@ -263,7 +263,8 @@ pub fn render(cases: u32, max_requests: u64, strict: bool) -> String {
     if strict {
         for p in STRICT_PLAN {
             out.push_str(&format!(
-                "--strict: {} more for {} ({}), from the pool\n",
+                "--strict: {} more for {} ({}), from the pool: the strict-only checks run after the \
+                 others, on what they did not spend\n",
                 p.requests,
                 p.clause.id(),
                 p.why

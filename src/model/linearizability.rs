@@ -228,14 +228,7 @@ impl<S: SequentialSpec> Search<'_, S> {
             }
         }
         if let Some(i) = unchanged {
-            let mut with = done;
-            with.flip(i);
-            self.order.push(i);
-            if self.run(with, state)? {
-                return Ok(true);
-            }
-            self.order.pop();
-            return Ok(false);
+            return self.take(done, i, state);
         }
         for k in 0..self.by_start.len() {
             let i = self.by_start[k];
@@ -246,16 +239,25 @@ impl<S: SequentialSpec> Search<'_, S> {
             if op.start > first_end {
                 break;
             }
-            if let Some(next) = self.spec.step(&state, &op.call, &op.answer) {
-                let mut with = done;
-                with.flip(i);
-                self.order.push(i);
-                if self.run(with, next)? {
-                    return Ok(true);
-                }
-                self.order.pop();
+            if let Some(next) = self.spec.step(&state, &op.call, &op.answer)
+                && self.take(done, i, next)?
+            {
+                return Ok(true);
             }
         }
+        Ok(false)
+    }
+
+    /// Order operation `i` next, leading to `next`, and search on from there; on failure the
+    /// order is as it was.
+    fn take(&mut self, done: Bits, i: usize, next: S::State) -> Result<bool, LinError> {
+        let mut with = done;
+        with.flip(i);
+        self.order.push(i);
+        if self.run(with, next)? {
+            return Ok(true);
+        }
+        self.order.pop();
         Ok(false)
     }
 }
