@@ -236,6 +236,27 @@ faults! {
         "Names are stored NFC-normalised: a letter followed by a combining mark is stored as the precomposed letter.";
     NameHtmlEscaped = "name-html-escaped", [UpdateApplies], false,
         "Names are stored HTML-escaped: & < > \" ' become &amp; &lt; &gt; &quot; &#39;.";
+    FalseFlagsCompacted = "false-flags-compacted", [UpdateApplies], false,
+        "The attributes are passed through a compact_blank before assignment: a flag sent as false is dropped as blank, so the stored value stays (true stays true).";
+    PreviewScopeStale = "preview-scope-stale", [UpdateEffectCdaPreview], false,
+        "The CDA decides drafts from a denormalised scope column that an update recomputes only when can_access_cda changes: a change of can_access_cda_preview alone does not reach the CDA.";
+    CmaRegrantIgnored = "cma-regrant-ignored", [UpdateEffectCma], false,
+        "Revoking can_access_cma puts the token on the gateway's CMA deny list; granting it again does not take it off (only a rotation does).";
+    HardcodedRoleReassignable = "hardcoded-role-reassignable", [UpdateHardcodedRejected], false,
+        "An update of a factory token that sends relationships.role goes through the role-reassignment path, which lacks the factory guard: 200 and the role is changed.";
+    VisibilityFromUpdatedTokenRole = "visibility-from-updated-token-role", [UpdateTokenVisibility], false,
+        "The update response decides whether to show the secret from the updated token's role instead of the caller's: a manager updating a token whose role lacks can_manage_access_tokens gets token: null.";
+    RoleUpgradeRefused = "role-upgrade-refused", [UpdateRoleReassigned], false,
+        "An escalation guard compares the new role with the edited token's current role instead of the caller's: a role with a permission the token's role lacks is refused with INSUFFICIENT_PERMISSIONS.";
+    VndContentTypeEchoed = "vnd-content-type-echoed", [HeadersContentType], false,
+        "A success answering a request sent as application/vnd.api+json is sent as application/vnd.api+json (the responder negotiates from the request's Content-Type).";
+    NoOpUpdate204 = "no-op-update-204", [UpdateResponseSchema], false,
+        "An update that changes nothing (same name, flags and role) answers 204 No Content with an empty body.";
+    NumericNameAsNumber = "numeric-name-as-number", [UpdateResponseSchema], false,
+        "The update serializer turns numeric-looking strings into numbers (a JSON_NUMERIC_CHECK): a name of digits comes back as a JSON number.";
+    ThrottleBodyNotEnvelope = "throttle-body-not-envelope", [ErrorsEnvelope], false,
+        needs: ServerSetting::RateLimit { requests: 100, window: Duration::from_millis(400) },
+        "A 429 is rendered by the throttling middleware's own responder: {\"error\": \"Retry later\"} instead of the api_error envelope (the server runs with a 100 per 400 ms limit).";
 }
 
 impl std::fmt::Display for Fault {

@@ -183,7 +183,10 @@ pub(crate) fn authenticate_cma(
     } else {
         surfaces.cma
     };
-    if !can_access_cma {
+    // Fault cma-regrant-ignored: the gateway's deny list is read before the flag.
+    let denied =
+        state.faults.has(Fault::CmaRegrantIgnored) && state.memory.cma_denied.contains(&token_id);
+    if !can_access_cma || denied {
         return Err(ApiError::invalid_authorization_header(
             "this API token cannot access the Content Management API",
         ));
@@ -221,6 +224,12 @@ pub(crate) fn sees_secrets(state: &State, caller: &Caller) -> bool {
         || role_allows(state, &caller.token_id, MANAGE_ACCESS_TOKENS)
 }
 
+/// Whether the role of token `token_id` itself may manage tokens (fault
+/// visibility-from-updated-token-role takes this for the caller's).
+pub(crate) fn token_role_manages_tokens(state: &State, token_id: &str) -> bool {
+    live_role(state, token_id).is_some_and(|role| role.allows(MANAGE_ACCESS_TOKENS))
+}
+
 /// A CDA request: any token with `can_access_cda` or `can_access_cda_preview` reads published
 /// content; drafts need `can_access_cda_preview`. The CDA ignores roles: it only reads. Every
 /// refusal is `INVALID_AUTHORIZATION_HEADER` with a `details.message`.
@@ -249,6 +258,15 @@ pub(crate) fn authenticate_cda(
             // Fault preview-requires-cda: drafts are taken as published content plus more, so
             // the published-content flag is required first.
             surfaces.cda && surfaces.cda_preview
+        } else if state.faults.has(Fault::PreviewScopeStale) {
+            // Fault preview-scope-stale: drafts are decided from the scope column, which an
+            // update recomputes only when can_access_cda changes.
+            state
+                .memory
+                .draft_scopes
+                .get(&token_id)
+                .copied()
+                .unwrap_or(surfaces.cda_preview)
         } else {
             surfaces.cda_preview
         }

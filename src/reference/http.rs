@@ -57,6 +57,18 @@ pub(crate) async fn edge(State(edge): State<Arc<Edge>>, request: Request, next: 
     if trouble == Trouble::Unavailable {
         return ApiError::service_unavailable().into_response();
     }
+    // Fault vnd-content-type-echoed: the responder picks the request's media type.
+    let echoed = edge.cma
+        && edge.faults.has(Fault::VndContentTypeEchoed)
+        && request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/vnd.api+json")
+            });
     let mut response = next.run(request).await;
     if trouble == Trouble::DropAfter {
         // The request was handled, but its answer never arrives: the body fails mid-way, so
@@ -72,6 +84,19 @@ pub(crate) async fn edge(State(edge): State<Arc<Edge>>, request: Request, next: 
     if let Some(error) = response.extensions().get::<ApiError>() {
         let body = error.to_body(&edge.faults).to_string();
         *response.body_mut() = Body::from(body);
+    }
+    // Fault throttle-body-not-envelope: the throttling middleware renders its own body.
+    if response.status() == StatusCode::TOO_MANY_REQUESTS
+        && edge.faults.has(Fault::ThrottleBodyNotEnvelope)
+    {
+        *response.body_mut() = Body::from(r#"{"error":"Retry later"}"#);
+        response.headers_mut().remove(CONTENT_LENGTH);
+    }
+    if echoed && response.status().is_success() {
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/vnd.api+json"),
+        );
     }
     let is_error = response.status().is_client_error() || response.status().is_server_error();
     let content_type = if edge.cma && is_error && edge.faults.has(Fault::HtmlContentType) {

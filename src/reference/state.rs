@@ -105,6 +105,11 @@ pub(crate) struct FaultMemory {
     pub(crate) rotated_away: HashMap<String, String>,
     /// `role-change-half-applied`: the role each token's permission decisions still use.
     pub(crate) decision_roles: HashMap<String, Option<String>>,
+    /// `preview-scope-stale`: the draft scope each token's denormalised column still holds,
+    /// when it differs from a recompute (no entry: the live flag).
+    pub(crate) draft_scopes: HashMap<String, bool>,
+    /// `cma-regrant-ignored`: the tokens on the gateway's CMA deny list.
+    pub(crate) cma_denied: HashSet<String>,
 }
 
 /// A remembered value still fresh at `now`.

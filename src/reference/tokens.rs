@@ -148,6 +148,18 @@ pub(crate) async fn update(
     {
         auth::authorize(&state, &caller, Action::UpdateToken)?;
     }
+    // Fault hardcoded-role-reassignable: a body with relationships.role takes the
+    // role-reassignment path, which has no factory-token guard.
+    if token.hardcoded_type.is_some()
+        && state.faults.has(Fault::HardcodedRoleReassignable)
+        && let Some(relationships) = &input.relationships
+    {
+        let role = validate_role(&state, relationships.role.data.as_ref())?;
+        if let Some(token) = state.token_mut(&token_id) {
+            token.role = role;
+        }
+        return respond_with(&state, &caller, &token_id);
+    }
     // Fault hardcoded-accepts-updates: the factory-token guard is missing.
     let guarded = !state.faults.has(Fault::HardcodedAcceptsUpdates);
     if token.hardcoded_type.is_some() && guarded {
@@ -176,6 +188,31 @@ pub(crate) async fn update(
         flags[0] |= flags[1];
     }
     let before = state.token(&token_id).cloned();
+    // Fault false-flags-compacted: `compact_blank` drops the flags sent as false, so they keep
+    // their stored value.
+    if state.faults.has(Fault::FalseFlagsCompacted)
+        && let Some(stored) = &before
+    {
+        let kept = [
+            stored.can_access_cda,
+            stored.can_access_cda_preview,
+            stored.can_access_cma,
+        ];
+        for (flag, kept) in flags.iter_mut().zip(kept) {
+            *flag |= kept;
+        }
+    }
+    // Fault no-op-update-204: an update that changes nothing is answered "No Content".
+    if state.faults.has(Fault::NoOpUpdate204)
+        && before
+            .as_ref()
+            .is_some_and(|t| changes_nothing(t, &name, flags, new_role.as_ref()))
+    {
+        let mut response = Response::new(axum::body::Body::empty());
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        return Ok(response);
+    }
+    remember_surface_columns(&mut state, before.as_ref(), flags);
     let omitted = new_role.is_none();
     let view = View {
         omitted,
@@ -265,6 +302,47 @@ fn update_soft_deleted(
     row.can_access_cda_preview = input.attributes.can_access_cda_preview;
     row.can_access_cma = input.attributes.can_access_cma;
     Some(Ok(success(StatusCode::OK, row.to_resource(show))))
+}
+
+/// Whether an update to `name`, `[cda, cda_preview, cma]` and `new_role` (when sent) leaves
+/// `token` as it is (fault no-op-update-204).
+fn changes_nothing(
+    token: &Token,
+    name: &str,
+    [cda, cda_preview, cma]: [bool; 3],
+    new_role: Option<&Option<String>>,
+) -> bool {
+    token.name == name
+        && [
+            token.can_access_cda,
+            token.can_access_cda_preview,
+            token.can_access_cma,
+        ] == [cda, cda_preview, cma]
+        && new_role.is_none_or(|role| *role == token.role)
+}
+
+/// What the denormalised columns of two faults keep when an update writes `[cda, cda_preview,
+/// cma]` over `before`: the draft scope, recomputed only when `can_access_cda` changes
+/// (preview-scope-stale), and the gateway's CMA deny list, added to on a revoke and never
+/// taken off by a grant (cma-regrant-ignored).
+fn remember_surface_columns(state: &mut Data, before: Option<&Token>, [cda, _, cma]: [bool; 3]) {
+    let Some(before) = before else {
+        return;
+    };
+    if state.faults.has(Fault::PreviewScopeStale) {
+        if before.can_access_cda == cda {
+            state
+                .memory
+                .draft_scopes
+                .entry(before.id.clone())
+                .or_insert(before.can_access_cda_preview);
+        } else {
+            state.memory.draft_scopes.remove(&before.id);
+        }
+    }
+    if state.faults.has(Fault::CmaRegrantIgnored) && before.can_access_cma && !cma {
+        state.memory.cma_denied.insert(before.id.clone());
+    }
 }
 
 /// Fault rename-skipped-when-flags-unchanged: a dirty check that looks at the flags and the
@@ -439,6 +517,10 @@ pub(crate) async fn rotate(
     }
     // The new secret authenticates again (fault old-secret-refused-after-update).
     state.memory.broken_secrets.remove(&token_id);
+    // A rotation re-saves the token's credential row: its draft scope is recomputed (fault
+    // preview-scope-stale) and it leaves the CMA deny list (fault cma-regrant-ignored).
+    state.memory.draft_scopes.remove(&token_id);
+    state.memory.cma_denied.remove(&token_id);
     respond_with(&state, &caller, &token_id)
 }
 
@@ -606,11 +688,37 @@ fn validate_update(
         return Ok(None);
     };
     let role = validate_role(state, relationships.role.data.as_ref())?;
+    // Fault role-upgrade-refused: the escalation guard measures the new role against the
+    // edited token's role, not the caller's.
+    if state.faults.has(Fault::RoleUpgradeRefused)
+        && let Some(permission) = role
+            .as_deref()
+            .and_then(|id| gained_permission(state, token_id, id))
+    {
+        return Err(ApiError::insufficient_permissions(&permission));
+    }
     // Fault role-reassigned-wrong: an off-by-one in the role lookup.
     if state.faults.has(Fault::RoleReassignedWrong) {
         return Ok(Some(role.map(|id| neighbour_role(state, id))));
     }
     Ok(Some(role))
+}
+
+/// A permission role `new_role` has and the current role of token `token_id` lacks (fault
+/// role-upgrade-refused); a token without a role lacks them all.
+fn gained_permission(state: &Data, token_id: &str, new_role: &str) -> Option<String> {
+    let new_role = state.role(new_role)?;
+    let current = state
+        .token(token_id)
+        .and_then(|t| t.role.as_deref())
+        .and_then(|id| state.role(id));
+    new_role
+        .attributes
+        .iter()
+        .filter(|(_, value)| value.as_bool() == Some(true))
+        .map(|(permission, _)| permission)
+        .find(|permission| !current.is_some_and(|role| role.allows(permission)))
+        .cloned()
 }
 
 /// The role created just before `id` (the next one for the first role).
@@ -690,13 +798,18 @@ fn update_response(
         omitted,
         visibility,
     } = view;
-    let show = visibility.unwrap_or_else(|| auth::sees_secrets(state, caller));
+    let faults = &state.faults;
+    let show = if faults.has(Fault::VisibilityFromUpdatedTokenRole) {
+        // Fault visibility-from-updated-token-role: the serializer asks the record's role.
+        faults.has(Fault::TokenShownToEveryone) || auth::token_role_manages_tokens(state, token_id)
+    } else {
+        visibility.unwrap_or_else(|| auth::sees_secrets(state, caller))
+    };
     let token = match shown {
         Some(token) => token,
         None => lookup(state, Some(token_id.to_owned()))?,
     };
     let mut resource = token.to_resource(show);
-    let faults = &state.faults;
     // Fault response-role-from-request: the serializer takes relationships from the request.
     if omitted
         && faults.has(Fault::ResponseRoleFromRequest)
@@ -722,6 +835,15 @@ fn update_response(
         if faults.has(Fault::AttributeMissing) {
             attributes.remove("last_cda_access");
         }
+        // Fault numeric-name-as-number: the serializer's numeric check.
+        if faults.has(Fault::NumericNameAsNumber)
+            && let Some(number) = attributes
+                .get("name")
+                .and_then(Value::as_str)
+                .and_then(numeric)
+        {
+            attributes.insert("name".to_owned(), number);
+        }
         // Fault boolean-as-string: one flag is serialized from its text column.
         if faults.has(Fault::BooleanAsString)
             && let Some(flag) = attributes.get_mut("can_access_cma")
@@ -730,6 +852,25 @@ fn update_response(
         }
     }
     Ok(success(StatusCode::OK, resource))
+}
+
+/// `text` as a JSON number when it reads as one, as PHP's `JSON_NUMERIC_CHECK` does (fault
+/// numeric-name-as-number): digits, with an optional sign, fraction and exponent.
+fn numeric(text: &str) -> Option<Value> {
+    let looks_numeric = text.chars().any(|c| c.is_ascii_digit())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | 'e' | 'E'));
+    if !looks_numeric {
+        return None;
+    }
+    if let Ok(integer) = text.parse::<i64>() {
+        return Some(Value::from(integer));
+    }
+    text.parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map(Value::Number)
 }
 
 /// The schema's verdict on an update body, minus the violations that faults let through; what

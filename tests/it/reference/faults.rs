@@ -12,7 +12,9 @@ use token_conformance::reference::{
     ADMIN_ROLE_NAME, READ_ONLY_ROLE_NAME, READ_ONLY_TOKEN_NAME, RateLimit, ServerConfig,
 };
 
-use super::harness::{ALL, Api, CMA_ONLY, Flags, Resp, bare, update_body, update_with_role};
+use super::harness::{
+    ALL, Api, CMA_ONLY, Flags, Resp, bare, put as put_request, update_body, update_with_role,
+};
 
 fn role_of(data: &Value) -> Option<&str> {
     data.pointer("/relationships/role/data/id")
@@ -927,4 +929,130 @@ async fn update_semantics_faults_show_only_when_on() {
         assert!(!shows(&[], fault).await, "{fault} shows without the fault");
         assert!(shows(&[fault], fault).await, "{fault} does not show");
     }
+}
+
+/// An update of `id` as the management token, its answer read raw (a 204 has no JSON body).
+async fn raw_put(api: &Api, id: &str, body: &Value) -> (u16, Vec<u8>) {
+    use tower::ServiceExt;
+    let request = axum::http::Request::builder()
+        .method(Method::PUT)
+        .uri(format!("/access_tokens/{id}"))
+        .header("authorization", format!("Bearer {}", api.admin))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap();
+    let response = api.cma.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, bytes.to_vec())
+}
+
+#[tokio::test]
+async fn blind_faults_show_only_when_on() {
+    /// Whether `fault`'s effect shows in a short scenario against a server with `faults`.
+    async fn shows(faults: &[Fault], fault: Fault) -> bool {
+        let api = Api::faulty(faults);
+        let a = api.create_role("a", &["can_manage_access_tokens"]).await;
+        let b = api.create_role("b", &[]).await;
+        let (id, secret) = api.create_token("t", &a, ALL).await;
+        let renamed = update_body(&id, "renamed", ALL);
+        match fault {
+            Fault::FalseFlagsCompacted => {
+                let off = Flags { cma: false, ..ALL };
+                api.put(&id, &update_body(&id, "t", off)).await.ok(200);
+                api.token(&id).await["attributes"]["can_access_cma"] == true
+            }
+            Fault::PreviewScopeStale => {
+                assert_eq!(api.cda_status(&secret, true).await, 200);
+                let no_preview = Flags {
+                    preview: false,
+                    ..ALL
+                };
+                api.put(&id, &update_body(&id, "t", no_preview))
+                    .await
+                    .ok(200);
+                api.cda_status(&secret, true).await == 200
+            }
+            Fault::CmaRegrantIgnored => {
+                let off = Flags { cma: false, ..ALL };
+                api.put(&id, &update_body(&id, "t", off)).await.ok(200);
+                assert_eq!(api.site(&secret).await, 401);
+                api.put(&id, &update_body(&id, "t", ALL)).await.ok(200);
+                api.site(&secret).await == 401
+            }
+            Fault::HardcodedRoleReassignable => {
+                let factory = api.token_named(READ_ONLY_TOKEN_NAME).await;
+                let factory_id = factory["id"].as_str().unwrap_or_default().to_owned();
+                let flags = Flags {
+                    cda: true,
+                    preview: false,
+                    cma: false,
+                };
+                let body = update_with_role(&factory_id, READ_ONLY_TOKEN_NAME, flags, &b);
+                let answer = api.put(&factory_id, &body).await;
+                answer.status == 200 && role_of(&api.token(&factory_id).await) == Some(b.as_str())
+            }
+            Fault::VisibilityFromUpdatedTokenRole => {
+                let (plain, plain_secret) = api.create_token("p", &b, ALL).await;
+                let answer = api.put(&plain, &update_body(&plain, "p2", ALL)).await;
+                answer.ok(200)["attributes"]["token"] != json!(plain_secret)
+            }
+            Fault::RoleUpgradeRefused => {
+                let (plain, _) = api.create_token("p", &b, ALL).await;
+                let answer = api
+                    .put(&plain, &update_with_role(&plain, "p", ALL, &a))
+                    .await;
+                answer.status == 401 && answer.code() == "INSUFFICIENT_PERMISSIONS"
+            }
+            Fault::VndContentTypeEchoed => {
+                let uri = format!("/access_tokens/{id}");
+                let answer = api.admin(put_request(&uri).json(&renamed)).await;
+                answer.status == 200
+                    && answer.header("content-type") == Some("application/vnd.api+json")
+            }
+            Fault::NoOpUpdate204 => {
+                let (status, body) = raw_put(&api, &id, &update_body(&id, "t", ALL)).await;
+                status == 204 && body.is_empty()
+            }
+            Fault::NumericNameAsNumber => {
+                let answer = api.put(&id, &update_body(&id, "2024", ALL)).await;
+                answer.ok(200)["attributes"]["name"] == json!(2024)
+            }
+            other => panic!("no scenario for {other}"),
+        }
+    }
+    for fault in [
+        Fault::FalseFlagsCompacted,
+        Fault::PreviewScopeStale,
+        Fault::CmaRegrantIgnored,
+        Fault::HardcodedRoleReassignable,
+        Fault::VisibilityFromUpdatedTokenRole,
+        Fault::RoleUpgradeRefused,
+        Fault::VndContentTypeEchoed,
+        Fault::NoOpUpdate204,
+        Fault::NumericNameAsNumber,
+    ] {
+        assert!(!shows(&[], fault).await, "{fault} shows without the fault");
+        assert!(shows(&[fault], fault).await, "{fault} does not show");
+    }
+
+    /// The second request in a window of one.
+    async fn limited(faults: &[Fault]) -> Resp {
+        let api = Api::with(ServerConfig {
+            rate_limit: Some(RateLimit {
+                requests: 1,
+                window: std::time::Duration::from_secs(60),
+            }),
+            faults: FaultSet::of(faults.iter().copied()),
+            ..ServerConfig::default()
+        });
+        assert_eq!(api.get("/site").await.status, 200);
+        api.get("/site").await
+    }
+    assert_eq!(limited(&[]).await.code(), "RATE_LIMIT_EXCEEDED");
+    let throttled = limited(&[Fault::ThrottleBodyNotEnvelope]).await;
+    assert_eq!(throttled.status, 429);
+    assert_eq!(throttled.body, json!({"error": "Retry later"}));
 }
