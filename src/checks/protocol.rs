@@ -27,6 +27,10 @@ pub const TOUR_CLAUSES: [ClauseId; 3] = [
 #[derive(Debug)]
 pub struct RunShared {
     tour: tokio::sync::OnceCell<Arc<Tour>>,
+    /// The 429 a burst of a fixture token's own forced (`None`: the burst met no 429), once
+    /// per run: `errors.envelope` holds its body to the envelope, `headers.rate_limit` its
+    /// headers.
+    forced_429: tokio::sync::OnceCell<Option<Exchange>>,
     /// The owner while it has not tried to send the tour yet; `None` after.
     owner: tokio::sync::watch::Sender<Option<ClauseId>>,
 }
@@ -41,6 +45,7 @@ impl RunShared {
     fn owned_by(owner: Option<ClauseId>) -> RunShared {
         RunShared {
             tour: tokio::sync::OnceCell::new(),
+            forced_429: tokio::sync::OnceCell::new(),
             owner: tokio::sync::watch::Sender::new(owner),
         }
     }
@@ -86,6 +91,23 @@ impl RunShared {
             .cloned();
         self.check_ended(clause);
         result
+    }
+
+    /// A 429 forced once per run where the tour showed a limit small enough to exhaust
+    /// (at most [`MAX_LIMIT_TO_EXHAUST`]) and the budget allows it; see [`force_429`].
+    async fn forced_429(&self, cx: &Cx, tour: &Tour) -> Result<Option<Exchange>, Finding> {
+        let limit = tour
+            .iter()
+            .filter_map(|ex| header_number(ex, "x-ratelimit-limit"))
+            .last();
+        let exhaust = cx.settings().budget.exhaust_rate_limit;
+        let Some(limit) = limit.filter(|l| exhaust && *l <= MAX_LIMIT_TO_EXHAUST) else {
+            return Ok(None);
+        };
+        self.forced_429
+            .get_or_try_init(|| force_429(cx, limit))
+            .await
+            .cloned()
     }
 }
 
@@ -176,26 +198,42 @@ async fn send_tour(cx: &Cx) -> Result<Tour, Finding> {
     })
 }
 
-/// Every error answer is a non-empty `data` array of `api_error` objects with a `code`.
+/// Every error answer is a non-empty `data` array of `api_error` objects with a `code`: the
+/// tour's, the first 429 the run met so far, and where the limit is small (and the budget
+/// allows), a 429 a fixture token of the run's own forces (a throttle answers from its own
+/// middleware, which may render errors its own way).
 pub(super) async fn every_error_uses_the_api_error_envelope(cx: Cx) -> CheckResult {
-    for ex in tour(&cx).await?.iter().filter(|ex| !ex.is_success()) {
-        let Some(json) = &ex.json else {
-            return Err(Finding::fail(
-                format!("an error answer is not JSON: {}", ex.summary()),
-                &[ex],
-            ));
-        };
-        if let Err(violations) = cx.spec().schemas().validate(SchemaId::Error, json) {
-            let list: Vec<String> = violations.iter().take(5).map(ToString::to_string).collect();
-            return Err(Finding::fail(
-                format!(
-                    "an error answer ({}) breaks the api_error envelope:\n  {}",
-                    ex.summary(),
-                    list.join("\n  ")
-                ),
-                &[ex],
-            ));
-        }
+    let tour = tour(&cx).await?;
+    for ex in tour.iter().filter(|ex| !ex.is_success()) {
+        in_the_envelope(&cx, ex)?;
+    }
+    if let Some(ex) = cx.client().stats().first_429.get() {
+        in_the_envelope(&cx, ex)?;
+    }
+    if let Some(ex) = cx.shared().forced_429(&cx, &tour).await? {
+        in_the_envelope(&cx, &ex)?;
+    }
+    Ok(())
+}
+
+/// `ex`, an error answer, is in the `api_error` envelope.
+fn in_the_envelope(cx: &Cx, ex: &Exchange) -> CheckResult {
+    let Some(json) = &ex.json else {
+        return Err(Finding::fail(
+            format!("an error answer is not JSON: {}", ex.summary()),
+            &[ex],
+        ));
+    };
+    if let Err(violations) = cx.spec().schemas().validate(SchemaId::Error, json) {
+        let list: Vec<String> = violations.iter().take(5).map(ToString::to_string).collect();
+        return Err(Finding::fail(
+            format!(
+                "an error answer ({}) breaks the api_error envelope:\n  {}",
+                ex.summary(),
+                list.join("\n  ")
+            ),
+            &[ex],
+        ));
     }
     Ok(())
 }
@@ -265,7 +303,6 @@ fn header_number(ex: &Exchange, name: &str) -> Option<u64> {
 /// token of the check's own forces.
 pub(super) async fn every_response_carries_rate_limit_headers(cx: Cx) -> CheckResult {
     let exchanges = tour(&cx).await?;
-    let mut limit_seen = None;
     for ex in exchanges.iter() {
         let limit = header_number(ex, "x-ratelimit-limit");
         let remaining = header_number(ex, "x-ratelimit-remaining");
@@ -302,7 +339,6 @@ pub(super) async fn every_response_carries_rate_limit_headers(cx: Cx) -> CheckRe
             },
             &[ex],
         )?;
-        limit_seen = Some(limit);
     }
     remaining_falls(&cx, &exchanges)?;
     // A 429 any request of the run got so far (under a budget that forces none, the run's
@@ -310,10 +346,15 @@ pub(super) async fn every_response_carries_rate_limit_headers(cx: Cx) -> CheckRe
     if let Some(ex) = cx.client().stats().first_429.get() {
         reset_is_given(&cx, ex)?;
     }
-    let exhaust = cx.settings().budget.exhaust_rate_limit;
-    let Some(limit) = limit_seen.filter(|l| exhaust && *l <= MAX_LIMIT_TO_EXHAUST) else {
-        return Ok(());
-    };
+    match cx.shared().forced_429(&cx, &exchanges).await? {
+        Some(ex) => reset_is_given(&cx, &ex),
+        None => Ok(()),
+    }
+}
+
+/// A burst of `limit` + 6 calls at once as a fixture token of the caller's own (so the user's
+/// token keeps its budget): the first 429 it met, if any.
+async fn force_429(cx: &Cx, limit: u64) -> Result<Option<Exchange>, Finding> {
     let role = cx.role("ratelimit", &[]).await?;
     let token = cx.token("ratelimit", &role, Flags::ALL).await?;
     // All at once: sent one after the other on a loaded machine, they may spread over two
@@ -337,9 +378,9 @@ pub(super) async fn every_response_carries_rate_limit_headers(cx: Cx) -> CheckRe
         }
     }
     match (limited, failed) {
-        (Some(ex), _) => reset_is_given(&cx, &ex),
+        (Some(ex), _) => Ok(Some(ex)),
         (None, Some(err)) => Err(err.into()),
-        (None, None) => Ok(()),
+        (None, None) => Ok(None),
     }
 }
 

@@ -149,7 +149,13 @@ pub(super) async fn role_is_preserved_when_relationships_are_omitted(cx: Cx) -> 
 
 /// Sending `relationships.role` moves the token to that role, back and forth.
 pub(super) async fn role_is_reassigned_when_sent(cx: Cx) -> CheckResult {
-    let roles = [cx.role("move-a", &[]).await?, cx.role("move-b", &[]).await?];
+    // The second role holds a permission the first lacks, so the moves go both ways in
+    // privilege: an upgrade (a guard that compares the new role with the token's current
+    // one, not with the caller's, refuses it) and a downgrade.
+    let roles = [
+        cx.role("move-a", &[]).await?,
+        cx.role("move-b", &[crate::model::machine::GATE]).await?,
+    ];
     cx.distinct_ids("roles", roles.iter().map(|r| r.id.as_str()), ROLES_ALIKE)?;
     let token = cx.token("move", &roles[0], Flags::ALL).await?;
     for target in [&roles[1], &roles[0], &roles[1]] {

@@ -46,7 +46,8 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
         ClauseId::UpdateResponseSchema,
         6,
         1,
-        "fixtures (role, token), one valid update, its answer read against the schema",
+        "fixtures (role, token), an update that changes nothing and one to a name of digits, \
+         each answer read against the schema; one generated update",
     ),
     plan(
         ClauseId::UpdateRequestValidation,

@@ -139,6 +139,29 @@ fn under_the_staging_profile_the_faults_the_blind_reviews_found_are_killed_withi
 }
 
 #[test]
+fn under_the_staging_profile_the_third_blind_review_s_faults_are_killed_within_400_requests() {
+    // Written without reading the checks: a false flag dropped as blank, a drafts scope
+    // refreshed only with can_access_cda, a CMA deny list a grant does not clear, a factory
+    // token's role reassignable, the secret shown by the updated token's role, an upgrade of
+    // role refused, a success echoing the request's Content-Type, a no-op update answered 204,
+    // a name of digits answered as a number. (`throttle-body-not-envelope` is left out: under
+    // the staging budget no 429 is forced, and errors.envelope sees one only when the run met
+    // it first.)
+    let faults = [
+        Fault::FalseFlagsCompacted,
+        Fault::PreviewScopeStale,
+        Fault::CmaRegrantIgnored,
+        Fault::HardcodedRoleReassignable,
+        Fault::VisibilityFromUpdatedTokenRole,
+        Fault::RoleUpgradeRefused,
+        Fault::VndContentTypeEchoed,
+        Fault::NoOpUpdate204,
+        Fault::NumericNameAsNumber,
+    ];
+    killed_under_staging_within_400(&faults, 3);
+}
+
+#[test]
 fn a_fault_runs_only_its_declared_clauses_unless_all_checks_is_asked() {
     let rt = common::runtime();
     let fault = Fault::NameTruncated64;
