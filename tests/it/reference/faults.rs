@@ -558,19 +558,6 @@ async fn header_and_envelope_faults() {
     assert_eq!(no_headers[0].header("x-ratelimit-remaining"), None);
     assert!(no_headers[1].header("x-ratelimit-limit").is_some());
 
-    /// The second request in a window of one.
-    async fn limited(faults: &[Fault]) -> Resp {
-        let api = Api::with(ServerConfig {
-            rate_limit: Some(RateLimit {
-                requests: 1,
-                window: std::time::Duration::from_secs(60),
-            }),
-            faults: FaultSet::of(faults.iter().copied()),
-            ..ServerConfig::default()
-        });
-        assert_eq!(api.get("/site").await.status, 200);
-        api.get("/site").await
-    }
     let conformant = limited(&[]).await;
     assert_eq!(
         (conformant.status, conformant.header("x-ratelimit-reset")),
@@ -1038,21 +1025,22 @@ async fn blind_faults_show_only_when_on() {
         assert!(shows(&[fault], fault).await, "{fault} does not show");
     }
 
-    /// The second request in a window of one.
-    async fn limited(faults: &[Fault]) -> Resp {
-        let api = Api::with(ServerConfig {
-            rate_limit: Some(RateLimit {
-                requests: 1,
-                window: std::time::Duration::from_secs(60),
-            }),
-            faults: FaultSet::of(faults.iter().copied()),
-            ..ServerConfig::default()
-        });
-        assert_eq!(api.get("/site").await.status, 200);
-        api.get("/site").await
-    }
     assert_eq!(limited(&[]).await.code(), "RATE_LIMIT_EXCEEDED");
     let throttled = limited(&[Fault::ThrottleBodyNotEnvelope]).await;
     assert_eq!(throttled.status, 429);
     assert_eq!(throttled.body, json!({"error": "Retry later"}));
+}
+
+/// The second request in a window of one (a 429), on a server with `faults`.
+async fn limited(faults: &[Fault]) -> Resp {
+    let api = Api::with(ServerConfig {
+        rate_limit: Some(RateLimit {
+            requests: 1,
+            window: std::time::Duration::from_secs(60),
+        }),
+        faults: FaultSet::of(faults.iter().copied()),
+        ..ServerConfig::default()
+    });
+    assert_eq!(api.get("/site").await.status, 200);
+    api.get("/site").await
 }
