@@ -68,7 +68,7 @@ pub const STAGING_PLAN: &[ClausePlan] = &[
     ),
     plan(
         ClauseId::UpdateIsolation,
-        43,
+        41,
         0,
         "fixtures (a target and bystanders), an update and the bystanders read, an update whose \
          body's data.id names a bystander and the bystanders read, the roles read after; generated sequences of at most 3 steps checked against the model",
