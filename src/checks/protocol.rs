@@ -299,8 +299,8 @@ fn header_number(ex: &Exchange, name: &str) -> Option<u64> {
 
 /// Every answer carries `X-RateLimit-Limit` and `X-RateLimit-Remaining` (integers, remaining
 /// ≤ limit); a 429 carries `X-RateLimit-Reset` > 0: the first 429 the run met before the
-/// check ends, and where the limit is small (and the budget allows), one that a fixture
-/// token of the check's own forces.
+/// check ends, and where the limit is small (and the budget allows), the one a fixture
+/// token's burst forces once per run ([`RunShared::forced_429`], read by `errors.envelope` too).
 pub(super) async fn every_response_carries_rate_limit_headers(cx: Cx) -> CheckResult {
     let exchanges = tour(&cx).await?;
     for ex in exchanges.iter() {

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::Cx;
 use super::isolation::{entry, list_tokens, update_body};
-use crate::client::{Action, Auth, Collection, Exchange, Request, ResourceId};
+use crate::client::{Action, Auth, Collection, Exchange, Request};
 use crate::fixtures::{Flags, RoleFx, TokenFx, truncate};
 use crate::model::machine::{GATE, Machine, ROLES, START_GATES, START_ROLES, Step, TOKENS, World};
 use crate::model::{Model, Prediction, Probe};
@@ -50,11 +50,6 @@ struct Line {
 }
 
 impl Rig {
-    fn token_id(&self, label: &str) -> Option<&ResourceId> {
-        let i = TOKENS.iter().position(|t| *t == label)?;
-        self.tokens.get(i).map(|t| &t.id)
-    }
-
     fn role(&self, label: &str) -> Option<&RoleFx> {
         let i = ROLES.iter().position(|r| *r == label)?;
         self.roles.get(i)
@@ -73,7 +68,6 @@ impl Rig {
         }
     }
 
-    /// The model's ids and names turned into the target's.
     /// The real name of model name `name` of token `i`: the model starts every token under its
     /// label, which is the name the fixture was created with, so that the first case starts
     /// where the fixtures are and resets nothing; a rename (the label and a suffix) carries
@@ -85,9 +79,10 @@ impl Rig {
         }
     }
 
+    /// The model's ids and names turned into the target's.
     fn real_update(&self, label: &str, update: &crate::model::Update) -> Option<Value> {
-        let id = self.token_id(label)?;
         let i = TOKENS.iter().position(|t| *t == label)?;
+        let id = &self.tokens.get(i)?.id;
         let mut real = update.clone();
         real.name = self.real_name(i, &update.name);
         real.role = match &update.role {

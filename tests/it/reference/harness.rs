@@ -403,7 +403,12 @@ pub(crate) async fn send(router: &Router, req: Req, checked: bool) -> Resp {
         );
     }
 
-    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    // An empty body (a 204) reads as null.
+    let body: Value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
     if checked && !status.is_success() {
         assert_envelope(&body);
     }
