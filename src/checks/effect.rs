@@ -4,13 +4,17 @@
 //! Each check runs in two steps. First a fixed script, cheap and easy to read: warm (the same
 //! probes answered right before the change, so a cache holds an answer), flip, then the
 //! very next call, a sequential burst and a concurrent burst of probes. Then the main check, a
-//! concurrent history: several clients probe the token without pause while the permission
-//! changes, every call's interval is recorded on one clock, and the linearizability checker
+//! concurrent history: several clients probe the token on a dense schedule (about one probe a
+//! millisecond each under the full budget, so that a stale decision lasting a few milliseconds
+//! lands among them) while the permission changes, every call's interval is recorded on one
+//! clock, and the linearizability checker
 //! ([`crate::model::linearizability`]) decides whether some order of the calls is legal, in
 //! which every call that began after an update's answer sees the update (calls that overlap it
 //! may see either). A history with no legal order fails the check, shown as the smallest
 //! sub-history that cannot be ordered, with its timeline.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -259,6 +263,14 @@ async fn holds_on_the_next_call(
 /// window: the history is cut short rather than the token's budget exhausted.
 const HISTORY_RATE_RESERVE: u64 = 10;
 
+/// Probes per change at the sparse pace: while an update is in flight (calls that overlap it
+/// may see either side, so they say little, and each one adds to the checker's work), and on
+/// a target whose announced rate limit would not last through the dense pace.
+const SPARSE_PROBES: usize = 8;
+
+/// A target that announces fewer requests than this per window is probed at the sparse pace.
+const DENSE_LIMIT: u64 = 10_000;
+
 /// One recorded call of a history.
 #[derive(Debug, Clone)]
 struct Recorded {
@@ -302,13 +314,10 @@ async fn history_holds(
     let budget = cx.settings().budget;
     let clients = budget.history_clients.max(1);
     let rounds = budget.history_rounds.max(1);
-    let per_round = budget.history_probes.max(1);
-    let pace = budget.history_hold / u32::try_from(per_round).unwrap_or(u32::MAX);
-    // Room for every update (at most two a round, and the anchor) within the checker's cap.
-    let room = lin::MAX_OPS.saturating_sub(2 * rounds + 1) / clients;
-    let max_probes = (rounds * per_round).min(room);
+    let schedule = Schedule::new(&budget);
     let epoch = Instant::now();
     let mut calls = vec![timed_update(cx, &set, &perms, true, what, epoch, 0).await?];
+    let in_flight = Arc::new(AtomicBool::new(false));
     let mut probers = tokio::task::JoinSet::new();
     for client in 1..=clients {
         probers.spawn(prober(
@@ -316,8 +325,8 @@ async fn history_holds(
             token.auth(),
             probes.to_vec(),
             epoch,
-            pace,
-            max_probes,
+            schedule,
+            in_flight.clone(),
             client,
         ));
     }
@@ -325,9 +334,12 @@ async fn history_holds(
     for round in 0..rounds {
         let on = round % 2 == 1;
         // A seeded lead, so that runs differ in where the change falls among the probes.
-        let lead = pace.mul_f64((cx.seed.rotate_left(round as u32) % 97) as f64 / 97.0);
+        let lead = schedule
+            .sparse
+            .mul_f64((cx.seed.rotate_left(round as u32) % 97) as f64 / 97.0);
         tokio::time::sleep(lead).await;
         let contended = rounds > 3 && round == 2;
+        in_flight.store(true, Ordering::Relaxed);
         let result = if contended {
             let (a, b) = tokio::join!(
                 timed_update(cx, &set, &perms, on, what, epoch, 0),
@@ -339,6 +351,7 @@ async fn history_holds(
                 .await
                 .map(|a| vec![a])
         };
+        in_flight.store(false, Ordering::Relaxed);
         match result {
             Ok(mut done) => calls.append(&mut done),
             Err(finding) => {
@@ -477,28 +490,73 @@ async fn timed_update(
     })
 }
 
-/// One client of a history: `max` probes one after the other, `pace` apart (fewer if the rate
-/// limit runs low). A count rather than a deadline, so that a seed always sends the same
-/// requests; `max` probes at that pace outlast the updates. Answers that are neither a grant nor a
-/// refusal are left out of the history (a probe changes nothing, so the rest can still be
-/// ordered), and the first is returned as a note.
+/// When a history's clients probe.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    /// The dense pace: `history_probes` per change, each client.
+    dense: Duration,
+    /// The sparse pace: [`SPARSE_PROBES`] per change (or `history_probes` if fewer).
+    sparse: Duration,
+    /// How many probes each client makes at the dense pace.
+    dense_count: usize,
+    /// How many at the sparse pace, once the target's rate limit asks for it.
+    sparse_count: usize,
+}
+
+impl Schedule {
+    fn new(budget: &super::Budget) -> Schedule {
+        let rounds = budget.history_rounds.max(1);
+        let per_round = budget.history_probes.max(1);
+        let sparse_per_round = per_round.min(SPARSE_PROBES);
+        let pace = |n: usize| budget.history_hold / u32::try_from(n).unwrap_or(u32::MAX);
+        // Room for every update (at most two a round, and the anchor) within the checker's cap.
+        let room = lin::MAX_OPS.saturating_sub(2 * rounds + 1) / budget.history_clients.max(1);
+        Schedule {
+            dense: pace(per_round),
+            sparse: pace(sparse_per_round),
+            dense_count: (rounds * per_round).min(room),
+            sparse_count: (rounds * sparse_per_round).min(room),
+        }
+    }
+}
+
+/// One client of a history: probes on a schedule (the n-th due `n` paces after the first;
+/// one that falls behind catches up without pause), a count rather than a deadline, so that a
+/// seed always sends the same requests, and the count at the dense pace outlasts the updates.
+/// While an update is in flight the client keeps to the sparse pace, and resumes the dense one
+/// (catching up at once) when the update's answer is in: the calls right after a change are
+/// the ones that show a stale decision. Against a target whose rate limit would not last, it
+/// switches to the sparse pace and count (and it stops if the limit runs low all the same).
+/// Answers that are neither a grant nor a refusal are left out of the history (a probe changes
+/// nothing, so the rest can still be ordered), and the first is returned as a note.
 async fn prober(
     cx: Cx,
     auth: Auth,
     probes: Vec<Probing>,
     epoch: Instant,
-    pace: Duration,
-    max: usize,
+    schedule: Schedule,
+    in_flight: Arc<AtomicBool>,
     client: usize,
 ) -> (Vec<Recorded>, Option<Finding>) {
     let mut recorded = Vec::new();
     let mut note = None;
-    for n in 0..max {
-        if probes.is_empty() {
-            break;
+    if probes.is_empty() {
+        return (recorded, note);
+    }
+    let (mut pace, mut count) = (schedule.dense, schedule.dense_count);
+    let mut due = tokio::time::Instant::now();
+    let mut last: Option<Instant> = None;
+    let mut n = 0;
+    while n < count {
+        if in_flight.load(Ordering::Relaxed) && last.is_some_and(|t| t.elapsed() < schedule.sparse)
+        {
+            tokio::time::sleep(schedule.dense).await;
+            continue;
         }
         let probing = &probes[(n + client) % probes.len()];
+        n += 1;
         let start = epoch.elapsed();
+        last = Some(Instant::now());
         let exchange = match cx.send(probing.probe.request(auth.clone())).await {
             Ok(exchange) => exchange,
             Err(finding) => {
@@ -507,6 +565,12 @@ async fn prober(
             }
         };
         let end = epoch.elapsed();
+        let header = |name: &str| {
+            exchange
+                .header(name)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let (remaining, limit) = (header("x-ratelimit-remaining"), header("x-ratelimit-limit"));
         match allowed(&exchange) {
             Ok(granted) => recorded.push(Recorded {
                 op: Operation {
@@ -517,17 +581,18 @@ async fn prober(
                     answer: PermAnswer::Probe(granted),
                 },
                 label: probing.label.clone(),
-                exchange: exchange.clone(),
+                exchange,
             }),
             Err(finding) => note = note.or(Some(finding)),
         }
-        let remaining = exchange
-            .header("x-ratelimit-remaining")
-            .and_then(|v| v.trim().parse::<u64>().ok());
         if remaining.is_some_and(|r| r <= HISTORY_RATE_RESERVE) {
             break;
         }
-        tokio::time::sleep(pace).await;
+        if pace < schedule.sparse && limit.is_some_and(|l| l < DENSE_LIMIT) {
+            (pace, count) = (schedule.sparse, schedule.sparse_count.max(n));
+        }
+        due += pace;
+        tokio::time::sleep_until(due).await;
     }
     (recorded, note)
 }

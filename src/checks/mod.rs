@@ -76,8 +76,9 @@ pub struct Budget {
     pub history_clients: usize,
     /// `update.effect.*` histories: permission changes (each followed by a hold of probes).
     pub history_rounds: usize,
-    /// `update.effect.*` histories: probes each client makes per change, at most (fewer when
-    /// `X-RateLimit-Remaining` runs low).
+    /// `update.effect.*` histories: probes each client makes per change, at most, on a dense
+    /// schedule (at most 8, the sparse pace, while a change is in flight or on a target whose
+    /// rate limit would not last; fewer when `X-RateLimit-Remaining` runs low).
     pub history_probes: usize,
     /// `update.effect.*` histories: how long the clients keep probing after each change.
     pub history_hold: std::time::Duration,
@@ -111,7 +112,7 @@ impl Budget {
             rounds: 2,
             history_clients: 3,
             history_rounds: 4,
-            history_probes: 8,
+            history_probes: 150,
             history_hold: std::time::Duration::from_millis(160),
             every_mutation: true,
             exhaust_rate_limit: true,

@@ -272,6 +272,14 @@ fn limits_are_errors_not_verdicts() {
         .collect();
     assert_eq!(check(&SPEC, &long), Err(LinError::TooLong(MAX_OPS + 1)));
     assert!(check(&SPEC, &long[..MAX_OPS]).unwrap().is_some());
+    // A change that more reads overlap than a cluster may hold.
+    let dense: Vec<_> = std::iter::once(update(0, 0, 1000, Perms::ALL))
+        .chain((0..MAX_CLUSTER as u64).map(|t| site(1, t, t + 1, true)))
+        .collect();
+    assert_eq!(
+        check(&SPEC, &dense),
+        Err(LinError::TooDense(MAX_CLUSTER + 1))
+    );
     let backwards = vec![site(0, 5, 4, true)];
     assert_eq!(check(&SPEC, &backwards), Err(LinError::BadInterval(0)));
     // Every operation overlapping every other, and no order legal: the search must give up
@@ -378,6 +386,155 @@ proptest::proptest! {
             .collect();
         let found = check(&Counter, &h).unwrap();
         proptest::prop_assert_eq!(found.is_some(), brute_force(&Counter, &h), "{:?}", h);
+        if let Some(order) = found {
+            proptest::prop_assert!(is_legal_order(&Counter, &h, &order.order));
+        }
+    }
+}
+
+/// The whole history searched at once, without cutting it into clusters and gaps.
+fn whole_search<S: SequentialSpec>(spec: &S, h: &[Operation<S::Call, S::Answer>]) -> bool {
+    let all: Vec<usize> = (0..h.len()).collect();
+    !search_cluster(spec, h, &all, &spec.init(), Goal::AllEnds, MAX_STEPS)
+        .unwrap()
+        .ends
+        .is_empty()
+}
+
+fn counter_history(raw: &[(u64, u64, u8, i64)]) -> Vec<Operation<CounterCall, i64>> {
+    raw.iter()
+        .enumerate()
+        .map(|(client, &(start, len, kind, value))| {
+            let call = match kind {
+                0 | 1 => CounterCall::Read,
+                2 => CounterCall::Write(value),
+                _ => CounterCall::Incr,
+            };
+            op(client, start, start + len, call, value)
+        })
+        .collect()
+}
+
+#[test]
+fn a_history_is_cut_at_its_changes() {
+    // Reads before, a cluster of two overlapping writes and the reads that overlap them, a gap,
+    // a single write, a gap: the second write's reads are not the first's.
+    let h = vec![
+        op(0, 0, 1, None, 0),
+        op(1, 2, 5, Some(1), 0),
+        op(2, 4, 7, Some(2), 0),
+        op(3, 6, 8, None, 2),
+        op(0, 9, 10, None, 2),
+        op(1, 11, 12, Some(3), 0),
+        op(0, 13, 14, None, 3),
+    ];
+    let shape: Vec<(bool, Vec<usize>)> = pieces(&Register, &h)
+        .into_iter()
+        .map(|p| match p {
+            Piece::Gap(ops) => (false, ops),
+            Piece::Cluster(ops) => (true, ops),
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            (false, vec![0]),
+            (true, vec![1, 2, 3]),
+            (false, vec![4]),
+            (true, vec![5]),
+            (false, vec![6]),
+        ]
+    );
+    let order = check(&Register, &h).unwrap().unwrap().order;
+    assert!(is_legal_order(&Register, &h, &order));
+    // The read in the last gap sees the single write, not an older value.
+    let mut stale = h.clone();
+    stale[6].answer = 2;
+    assert_eq!(check(&Register, &stale), Ok(None));
+}
+
+#[test]
+fn a_read_that_joins_two_writes_makes_them_one_cluster() {
+    // The long read overlaps both writes: it may see 1 only if it is ordered between them.
+    let h = vec![
+        op(0, 0, 2, Some(1), 0),
+        op(1, 1, 10, None, 1),
+        op(0, 5, 6, Some(2), 0),
+        op(2, 7, 8, None, 2),
+    ];
+    let pieces = pieces(&Register, &h);
+    assert_eq!(pieces.len(), 2);
+    assert!(matches!(&pieces[0], Piece::Cluster(ops) if ops == &[0, 1, 2]));
+    assert!(check(&Register, &h).unwrap().is_some());
+    // Without the read, the writes are two clusters.
+    let apart = [h[0].clone(), h[2].clone(), h[3].clone()];
+    assert_eq!(super::pieces(&Register, &apart).len(), 3);
+}
+
+#[test]
+fn thousands_of_probes_are_checked_and_a_stale_one_is_found() {
+    // Three clients probing back to back while a revoke and a grant alternate, 40 changes.
+    let mut h = Vec::new();
+    let mut perms = Perms::ALL;
+    for change in 0..40u64 {
+        let at = change * 1000;
+        perms.cma = change % 2 == 1;
+        h.push(update(0, at, at + 7, perms));
+        for client in 1..=3u64 {
+            for k in 0..100u64 {
+                // The first probes overlap the change: they see it, as they may.
+                let start = at + client + 10 * k;
+                h.push(site(client as usize, start, start + 3, perms.cma));
+            }
+        }
+    }
+    assert!(h.len() > 12_000);
+    let order = check(&SPEC, &h).unwrap().expect("a legal history");
+    assert!(is_legal_order(&SPEC, &h, &order.order));
+    // One probe long after a revoke (the 21st change) sees the grant.
+    let late = h
+        .iter()
+        .position(|o| o.start == Duration::from_millis(20_501))
+        .unwrap();
+    h[late].answer = PermAnswer::Probe(true);
+    assert_eq!(check(&SPEC, &h), Ok(None));
+    let keep = minimal_violation(&SPEC, &h).unwrap().unwrap();
+    assert!(keep.contains(&late), "{keep:?}");
+    assert!(keep.len() <= 3, "{keep:?}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+    /// Cut into clusters and gaps, a register's history gets the definition's verdict.
+    #[test]
+    fn cutting_agrees_with_trying_every_order(
+        raw in proptest::collection::vec((0u64..30, 0u64..8, 0u8..3, 0i64..3), 1..7)
+    ) {
+        let h: Vec<_> = raw
+            .iter()
+            .enumerate()
+            .map(|(client, &(start, len, kind, value))| {
+                let call = (kind == 0).then_some(value);
+                op(client, start, start + len, call, value)
+            })
+            .collect();
+        let found = check(&Register, &h).unwrap();
+        proptest::prop_assert_eq!(found.is_some(), brute_force(&Register, &h), "{:?}", h);
+        if let Some(order) = found {
+            proptest::prop_assert!(is_legal_order(&Register, &h, &order.order));
+        }
+    }
+
+    /// On longer histories, too long to try every order, cutting agrees with searching the
+    /// whole history at once, for writes and for increments whose effect depends on the state.
+    #[test]
+    fn cutting_agrees_with_searching_the_whole_history(
+        raw in proptest::collection::vec((0u64..200, 0u64..12, 0u8..4, 0i64..3), 1..60)
+    ) {
+        let h = counter_history(&raw);
+        let found = check(&Counter, &h).unwrap();
+        proptest::prop_assert_eq!(found.is_some(), whole_search(&Counter, &h), "{:?}", h);
         if let Some(order) = found {
             proptest::prop_assert!(is_legal_order(&Counter, &h, &order.order));
         }
