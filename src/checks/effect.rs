@@ -14,7 +14,7 @@
 //! sub-history that cannot be ordered, with its timeline.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -271,6 +271,15 @@ const SPARSE_PROBES: usize = 8;
 /// A target that announces fewer requests than this per window is probed at the sparse pace.
 const DENSE_LIMIT: u64 = 10_000;
 
+/// The most body bytes a history keeps of its probes' answers (for the evidence of a
+/// violation); past it a probe's answer is kept without its body. A documented answer to a
+/// probe is a small document, but a target may send bodies up to the client's cap.
+const HISTORY_BODY_BYTES: usize = 8 << 20;
+
+/// A prober stops after this many probes in a row got no answer (the target is down, or
+/// every call times out): the history is cut short rather than the run kept waiting.
+const LOST_IN_A_ROW: usize = 3;
+
 /// One recorded call of a history.
 #[derive(Debug, Clone)]
 struct Recorded {
@@ -317,7 +326,7 @@ async fn history_holds(
     let schedule = Schedule::new(&budget);
     let epoch = Instant::now();
     let mut calls = vec![timed_update(cx, &set, &perms, true, what, epoch, 0).await?];
-    let in_flight = Arc::new(AtomicBool::new(false));
+    let shared = Arc::new(Shared::default());
     let mut probers = tokio::task::JoinSet::new();
     for client in 1..=clients {
         probers.spawn(prober(
@@ -326,7 +335,7 @@ async fn history_holds(
             probes.to_vec(),
             epoch,
             schedule,
-            in_flight.clone(),
+            shared.clone(),
             client,
         ));
     }
@@ -339,7 +348,7 @@ async fn history_holds(
             .mul_f64((cx.seed.rotate_left(round as u32) % 97) as f64 / 97.0);
         tokio::time::sleep(lead).await;
         let contended = rounds > 3 && round == 2;
-        in_flight.store(true, Ordering::Relaxed);
+        shared.in_flight.store(true, Ordering::Relaxed);
         let result = if contended {
             let (a, b) = tokio::join!(
                 timed_update(cx, &set, &perms, on, what, epoch, 0),
@@ -351,7 +360,7 @@ async fn history_holds(
                 .await
                 .map(|a| vec![a])
         };
-        in_flight.store(false, Ordering::Relaxed);
+        shared.in_flight.store(false, Ordering::Relaxed);
         match result {
             Ok(mut done) => calls.append(&mut done),
             Err(finding) => {
@@ -490,6 +499,15 @@ async fn timed_update(
     })
 }
 
+/// What a history's clients share with its updater.
+#[derive(Debug, Default)]
+struct Shared {
+    /// An update is in flight.
+    in_flight: AtomicBool,
+    /// Body bytes the history keeps so far.
+    kept: AtomicUsize,
+}
+
 /// When a history's clients probe.
 #[derive(Debug, Clone, Copy)]
 struct Schedule {
@@ -527,15 +545,16 @@ impl Schedule {
 /// (catching up at once) when the update's answer is in: the calls right after a change are
 /// the ones that show a stale decision. Against a target whose rate limit would not last, it
 /// switches to the sparse pace and count (and it stops if the limit runs low all the same).
-/// Answers that are neither a grant nor a refusal are left out of the history (a probe changes
-/// nothing, so the rest can still be ordered), and the first is returned as a note.
+/// Answers that are neither a grant nor a refusal, and probes that got no answer, are left out
+/// of the history (a probe changes nothing, so the rest can still be ordered), and the first
+/// is returned as a note.
 async fn prober(
     cx: Cx,
     auth: Auth,
     probes: Vec<Probing>,
     epoch: Instant,
     schedule: Schedule,
-    in_flight: Arc<AtomicBool>,
+    shared: Arc<Shared>,
     client: usize,
 ) -> (Vec<Recorded>, Option<Finding>) {
     let mut recorded = Vec::new();
@@ -546,9 +565,10 @@ async fn prober(
     let (mut pace, mut count) = (schedule.dense, schedule.dense_count);
     let mut due = tokio::time::Instant::now();
     let mut last: Option<Instant> = None;
-    let mut n = 0;
+    let (mut n, mut lost) = (0, 0);
     while n < count {
-        if in_flight.load(Ordering::Relaxed) && last.is_some_and(|t| t.elapsed() < schedule.sparse)
+        if shared.in_flight.load(Ordering::Relaxed)
+            && last.is_some_and(|t| t.elapsed() < schedule.sparse)
         {
             tokio::time::sleep(schedule.dense).await;
             continue;
@@ -557,13 +577,25 @@ async fn prober(
         n += 1;
         let start = epoch.elapsed();
         last = Some(Instant::now());
-        let exchange = match cx.send(probing.probe.request(auth.clone())).await {
+        // Sent once: a probe lost to the network is left out of the history (it changes
+        // nothing), rather than retried at the expense of the run's retry budget.
+        let exchange = match cx
+            .send(probing.probe.request(auth.clone()).sent_once())
+            .await
+        {
             Ok(exchange) => exchange,
             Err(finding) => {
                 note = note.or(Some(finding));
-                break;
+                lost += 1;
+                if lost >= LOST_IN_A_ROW {
+                    break;
+                }
+                due += pace;
+                tokio::time::sleep_until(due).await;
+                continue;
             }
         };
+        lost = 0;
         let end = epoch.elapsed();
         let header = |name: &str| {
             exchange
@@ -571,7 +603,15 @@ async fn prober(
                 .and_then(|v| v.trim().parse::<u64>().ok())
         };
         let (remaining, limit) = (header("x-ratelimit-remaining"), header("x-ratelimit-limit"));
-        match allowed(&exchange) {
+        let verdict = allowed(&exchange);
+        let size = exchange.body_len();
+        let exchange = if shared.kept.fetch_add(size, Ordering::Relaxed) + size > HISTORY_BODY_BYTES
+        {
+            exchange.without_body("the history keeps at most 8 MiB of its probes' bodies")
+        } else {
+            exchange
+        };
+        match verdict {
             Ok(granted) => recorded.push(Recorded {
                 op: Operation {
                     client,

@@ -112,7 +112,7 @@ impl Budget {
             rounds: 2,
             history_clients: 3,
             history_rounds: 4,
-            history_probes: 150,
+            history_probes: 250,
             history_hold: std::time::Duration::from_millis(160),
             every_mutation: true,
             exhaust_rate_limit: true,

@@ -169,7 +169,7 @@ impl Client {
                     let _ = self.stats.first_429.set(ex.clone());
                 }
                 if is_transient_4xx(ex) {
-                    if attempt > 1 || !idempotent || !self.take_retry() {
+                    if attempt > 1 || !idempotent || req.once || !self.take_retry() {
                         return result;
                     }
                     self.note_resend();
@@ -199,6 +199,9 @@ impl Client {
                 Err(_) => (None, false),
             };
             let Some(wait) = wait else { return result };
+            if transient && req.once {
+                return result;
+            }
             let budget_left = !transient || self.take_retry();
             if attempt > MAX_RETRIES || wait > MAX_RATE_LIMIT_WAIT || !budget_left {
                 // Malformed every time it was sent: the target's answer, not an accident.

@@ -62,6 +62,10 @@ pub struct Request {
     pub body: Option<Value>,
     /// Header overrides: `(name, Some(value))` replaces, `(name, None)` removes.
     pub headers: Vec<(String, Option<String>)>,
+    /// Sent once: a transient failure (a 5xx, a lost connection, a timeout) is returned as it
+    /// is, not retried, and takes nothing from the run's retry budget (a 429 is still waited
+    /// out). For calls whose loss costs nothing, such as one probe of many.
+    pub once: bool,
 }
 
 impl Request {
@@ -74,6 +78,7 @@ impl Request {
             auth: Auth::Management,
             body: None,
             headers: Vec::new(),
+            once: false,
         }
     }
 
@@ -97,12 +102,19 @@ impl Request {
             auth,
             body: Some(serde_json::json!({ "query": query })),
             headers: Vec::new(),
+            once: false,
         }
     }
 
     /// The same request with a JSON body.
     pub fn json(mut self, body: Value) -> Request {
         self.body = Some(body);
+        self
+    }
+
+    /// The same request, sent once ([`Request::once`]).
+    pub fn sent_once(mut self) -> Request {
+        self.once = true;
         self
     }
 
@@ -304,6 +316,23 @@ pub struct Exchange {
 }
 
 impl Exchange {
+    /// The size of the body as it came (bytes read, before redaction).
+    pub fn body_len(&self) -> usize {
+        match &self.body_text.raw {
+            Some(raw) => raw.bytes.len(),
+            None => self.body_text.len(),
+        }
+    }
+
+    /// The same exchange without its body (nor the body's JSON): a note that says so stands
+    /// in for it. For exchanges kept by the thousand, whose bodies a target could make large.
+    pub fn without_body(mut self, why: &str) -> Exchange {
+        let note = format!("(a body of {} bytes, not kept: {why})", self.body_len());
+        self.body_text = BodyText::from(note);
+        self.json = None;
+        self
+    }
+
     /// The first value of a response header.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -541,3 +541,65 @@ async fn an_amplifying_json_body_is_shown_as_text_with_a_note_not_parsed() {
         crate::text::truncate(&ex.body_text, 300)
     );
 }
+
+#[tokio::test]
+async fn a_request_sent_once_is_not_retried_and_spends_no_retry() {
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = Arc::clone(&count);
+    let url = serve(move |mut stream| {
+        seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            let body = "{\"data\":[]}";
+            let head = format!(
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        }
+    })
+    .await;
+    let client = client(&url, Duration::from_secs(5));
+    let budget = || {
+        client
+            .stats()
+            .retry_budget
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let before = budget();
+    let once = client.send(&get().sent_once()).await.unwrap();
+    assert_eq!(once.status, 503);
+    assert_eq!(once.attempts, 1);
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(budget(), before, "a request sent once spends no retry");
+    // The same request as usual is retried, and its retries come out of the budget.
+    let _ = client.send(&get()).await;
+    assert!(count.load(std::sync::atomic::Ordering::SeqCst) > 2);
+    assert!(budget() < before);
+}
+
+#[tokio::test]
+async fn an_exchange_without_its_body_keeps_the_rest_and_says_how_big_the_body_was() {
+    let body = format!("{{\"data\":\"{}\"}}", "x".repeat(5000));
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let url = answers(answer.into_bytes()).await;
+    let ex = client(&url, Duration::from_secs(5))
+        .send(&get())
+        .await
+        .unwrap();
+    assert_eq!(ex.body_len(), body.len());
+    assert!(ex.json.is_some());
+    let slim = ex.without_body("a test");
+    assert_eq!(slim.status, 200);
+    assert_eq!(slim.header("content-type"), Some("application/json"));
+    assert!(slim.json.is_none());
+    assert_eq!(
+        &*slim.body_text,
+        format!("(a body of {} bytes, not kept: a test)", body.len())
+    );
+}
