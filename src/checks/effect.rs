@@ -4,9 +4,9 @@
 //! Each check runs in two steps. First a fixed script, cheap and easy to read: warm (the same
 //! probes answered right before the change, so a cache holds an answer), flip, then the
 //! very next call, a sequential burst and a concurrent burst of probes. Then the main check, a
-//! concurrent history: several clients probe the token on a dense schedule (about one probe a
-//! millisecond each under the full budget, so that a stale decision lasting a few milliseconds
-//! lands among them) while the permission changes, every call's interval is recorded on one
+//! concurrent history: several clients probe the token on a dense schedule (250 probes per
+//! change of 160 ms each under the full budget, so that a stale decision lasting a fraction of
+//! a millisecond, at any moment of the hold, lands among them) while the permission changes, every call's interval is recorded on one
 //! clock, and the linearizability checker
 //! ([`crate::model::linearizability`]) decides whether some order of the calls is legal, in
 //! which every call that began after an update's answer sees the update (calls that overlap it

@@ -181,38 +181,10 @@ pub fn check_within<S: SequentialSpec>(
         return Err(LinError::BadInterval(bad));
     }
     let pieces = pieces(spec, history);
-    // Forward: for each piece, the states it can end in, each with a state it can start from.
-    let mut reach: Vec<Vec<(S::State, S::State)>> = Vec::with_capacity(pieces.len());
-    let mut states = vec![spec.init()];
-    for piece in &pieces {
-        let mut next: Vec<(S::State, S::State)> = Vec::new();
-        for from in &states {
-            let ends: Vec<S::State> = match piece {
-                Piece::Gap(reads) => reads
-                    .iter()
-                    .all(|&i| {
-                        spec.step(from, &history[i].call, &history[i].answer)
-                            .is_some()
-                    })
-                    .then(|| from.clone())
-                    .into_iter()
-                    .collect(),
-                Piece::Cluster(ops) => {
-                    search_cluster(spec, history, ops, from, Goal::AllEnds, max_steps)?.ends
-                }
-            };
-            for end in ends {
-                if !next.iter().any(|(e, _)| *e == end) {
-                    next.push((end, from.clone()));
-                }
-            }
-        }
-        if next.is_empty() {
-            return Ok(None);
-        }
-        states = next.iter().map(|(end, _)| end.clone()).collect();
-        reach.push(next);
-    }
+    let reach = match forward(spec, history, &pieces, max_steps)? {
+        Forward::Reach(reach) => reach,
+        Forward::FailsAt(_) => return Ok(None),
+    };
     // Backward: one chain of states, then each cluster's order along it.
     let mut chain = Vec::with_capacity(pieces.len());
     let mut want: Option<S::State> = None;
@@ -238,6 +210,54 @@ pub fn check_within<S: SequentialSpec>(
         }
     }
     Ok(Some(Linearization { order }))
+}
+
+/// What the forward pass over a history's pieces found.
+enum Forward<State> {
+    /// For each piece, the states it can end in, each with a state it can start from.
+    Reach(Vec<Vec<(State, State)>>),
+    /// The first piece no state the pieces before it leave can go through.
+    FailsAt(usize),
+}
+
+fn forward<S: SequentialSpec>(
+    spec: &S,
+    history: &[Operation<S::Call, S::Answer>],
+    pieces: &[Piece],
+    max_steps: u64,
+) -> Result<Forward<S::State>, LinError> {
+    let mut reach: Vec<Vec<(S::State, S::State)>> = Vec::with_capacity(pieces.len());
+    let mut states = vec![spec.init()];
+    for (k, piece) in pieces.iter().enumerate() {
+        let mut next: Vec<(S::State, S::State)> = Vec::new();
+        for from in &states {
+            let ends: Vec<S::State> = match piece {
+                Piece::Gap(reads) => reads
+                    .iter()
+                    .all(|&i| {
+                        spec.step(from, &history[i].call, &history[i].answer)
+                            .is_some()
+                    })
+                    .then(|| from.clone())
+                    .into_iter()
+                    .collect(),
+                Piece::Cluster(ops) => {
+                    search_cluster(spec, history, ops, from, Goal::AllEnds, max_steps)?.ends
+                }
+            };
+            for end in ends {
+                if !next.iter().any(|(e, _)| *e == end) {
+                    next.push((end, from.clone()));
+                }
+            }
+        }
+        if next.is_empty() {
+            return Ok(Forward::FailsAt(k));
+        }
+        states = next.iter().map(|(end, _)| end.clone()).collect();
+        reach.push(next);
+    }
+    Ok(Forward::Reach(reach))
 }
 
 /// A stretch of a history: reads in a gap between clusters (in order of start), or a cluster.
@@ -484,9 +504,25 @@ pub fn minimal_violation<S: SequentialSpec>(
         let sub: Vec<_> = keep.iter().map(|&i| history[i].clone()).collect();
         Ok(check(spec, &sub)?.is_none())
     };
-    let mut keep: Vec<usize> = (0..history.len()).collect();
-    if !violates(&keep)? {
+    if history.len() > MAX_OPS {
+        return Err(LinError::TooLong(history.len()));
+    }
+    // The pieces up to the first that cannot be gone through already violate (what follows
+    // them does not change how they are cut, nor what they allow): the rest is dropped first.
+    let pieces = pieces(spec, history);
+    let Forward::FailsAt(failing) = forward(spec, history, &pieces, MAX_STEPS)? else {
         return Ok(None);
+    };
+    let mut keep: Vec<usize> = pieces[..=failing]
+        .iter()
+        .flat_map(|piece| match piece {
+            Piece::Gap(ops) | Piece::Cluster(ops) => ops.iter().copied(),
+        })
+        .collect();
+    keep.sort_unstable();
+    if !violates(&keep)? {
+        // Cannot happen (see above); the whole history is the witness then.
+        keep = (0..history.len()).collect();
     }
     // Each pass removes at least one operation or ends the loop.
     for _ in 0..=history.len() {
