@@ -370,6 +370,7 @@ async fn history_holds(
         }
         tokio::time::sleep(budget.history_hold).await;
     }
+    shared.done.store(true, Ordering::Relaxed);
     let mut unanswered: Option<Finding> = None;
     while let Some(joined) = probers.join_next().await {
         match joined {
@@ -504,6 +505,8 @@ async fn timed_update(
 struct Shared {
     /// An update is in flight.
     in_flight: AtomicBool,
+    /// The updates and their holds are over.
+    done: AtomicBool,
     /// Body bytes the history keeps so far.
     kept: AtomicUsize,
 }
@@ -539,8 +542,10 @@ impl Schedule {
 }
 
 /// One client of a history: probes on a schedule (the n-th due `n` paces after the first;
-/// one that falls behind catches up without pause), a count rather than a deadline, so that a
-/// seed always sends the same requests, and the count at the dense pace outlasts the updates.
+/// one that falls behind catches up without pause). At the sparse pace a count, so that a seed
+/// always sends the same requests (and the count outlasts the updates); at the dense pace the
+/// count is a cap, and the client stops when the last hold ends, so that a slow target or a
+/// loaded machine gets fewer probes, not a longer run.
 /// While an update is in flight the client keeps to the sparse pace, and resumes the dense one
 /// (catching up at once) when the update's answer is in: the calls right after a change are
 /// the ones that show a stale decision. Against a target whose rate limit would not last, it
@@ -566,7 +571,9 @@ async fn prober(
     let mut due = tokio::time::Instant::now();
     let mut last: Option<Instant> = None;
     let (mut n, mut lost) = (0, 0);
-    while n < count {
+    // At the dense pace the count is a cap and the holds the bound: a client that cannot keep
+    // up (a slow target, a loaded machine) stops with the last hold rather than run on.
+    while n < count && !(pace < schedule.sparse && shared.done.load(Ordering::Relaxed)) {
         if shared.in_flight.load(Ordering::Relaxed)
             && last.is_some_and(|t| t.elapsed() < schedule.sparse)
         {

@@ -28,7 +28,8 @@ pub(crate) struct RunArgs {
     /// Sent as X-Environment on CMA calls (default: the primary environment).
     #[arg(long, env = "CONFORMANCE_ENVIRONMENT", value_name = "NAME")]
     environment: Option<String>,
-    /// Seed of the generated requests: the same seed sends the same requests. Random by default (printed).
+    /// Seed of the generated requests: the same seed sends the same requests (the full profile's
+    /// permission histories probe as often as their holds allow). Random by default (printed).
     #[arg(long, env = "CONFORMANCE_SEED")]
     seed: Option<u64>,
     /// Generated cases per property, 1 to 10000 [default: 32; with the staging budget, sized
