@@ -1,5 +1,5 @@
 //! How long the linearizability checker takes on permission histories of growing size (the
-//! suite's own, under the full budget, hold about 3,000 calls). `cargo run --example lincheck_bench` (debug, as the tests run; `--release` is
+//! suite's own, under the full budget, hold up to 3,000 calls). `cargo run --example lincheck_bench` (debug, as the tests run; `--release` is
 //! faster) prints one line per size: the slowest of several random histories, linearizable
 //! ones and ones with one stale probe (checked, then shrunk to a minimal violation). A
 //! measurement, not a test: timings depend on the machine.

@@ -370,20 +370,9 @@ proptest::proptest! {
     /// histories of overlapping reads, writes and state-dependent increments.
     #[test]
     fn the_search_agrees_with_trying_every_order(
-        raw in proptest::collection::vec((0u64..12, 0u64..6, 0u8..3, 0i64..3), 1..7)
+        raw in proptest::collection::vec((0u64..12, 0u64..6, 1u8..4, 0i64..3), 1..7)
     ) {
-        let h: Vec<_> = raw
-            .iter()
-            .enumerate()
-            .map(|(client, &(start, len, kind, value))| {
-                let call = match kind {
-                    0 => CounterCall::Read,
-                    1 => CounterCall::Write(value),
-                    _ => CounterCall::Incr,
-                };
-                op(client, start, start + len, call, value)
-            })
-            .collect();
+        let h = counter_history(&raw);
         let found = check(&Counter, &h).unwrap();
         proptest::prop_assert_eq!(found.is_some(), brute_force(&Counter, &h), "{:?}", h);
         if let Some(order) = found {
@@ -401,6 +390,8 @@ fn whole_search<S: SequentialSpec>(spec: &S, h: &[Operation<S::Call, S::Answer>]
         .is_empty()
 }
 
+/// A counter's history from `(start, length, kind, value)`: kinds 0 and 1 read, 2 writes
+/// `value`, 3 increments; the answer is `value`.
 fn counter_history(raw: &[(u64, u64, u8, i64)]) -> Vec<Operation<CounterCall, i64>> {
     raw.iter()
         .enumerate()
