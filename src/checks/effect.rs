@@ -541,9 +541,10 @@ impl Schedule {
     }
 }
 
-/// One client of a history: probes on a schedule (the n-th due `n` paces after the first;
-/// one that falls behind catches up without pause). At the sparse pace a count, so that a seed
-/// always sends the same requests (and the count outlasts the updates); at the dense pace the
+/// One client of a history. At the dense pace it probes on a schedule (the n-th due `n` paces
+/// after the first; one that falls behind catches up without pause); at the sparse pace a pace
+/// after each answer, a count, so that a seed always sends the same requests (and the count
+/// outlasts the updates, however long each call takes); at the dense pace the
 /// count is a cap, and the client stops when the last hold ends, so that a slow target or a
 /// loaded machine gets fewer probes, not a longer run.
 /// While an update is in flight the client keeps to the sparse pace, and resumes the dense one
@@ -597,8 +598,7 @@ async fn prober(
                 if lost >= LOST_IN_A_ROW {
                     break;
                 }
-                due += pace;
-                tokio::time::sleep_until(due).await;
+                wait_for_next(&mut due, pace, schedule.sparse).await;
                 continue;
             }
         };
@@ -636,12 +636,25 @@ async fn prober(
             break;
         }
         if pace < schedule.sparse && limit.is_some_and(|l| l < DENSE_LIMIT) {
-            (pace, count) = (schedule.sparse, schedule.sparse_count.max(n));
+            // A fresh sparse count from here, so that the probes still outlast the updates.
+            (pace, count) = (schedule.sparse, n + schedule.sparse_count);
         }
-        due += pace;
-        tokio::time::sleep_until(due).await;
+        wait_for_next(&mut due, pace, schedule.sparse).await;
     }
     (recorded, note)
+}
+
+/// Wait for the next probe. At the dense pace on the schedule (`due`, one pace later; a client
+/// behind it goes at once); at the sparse pace one pace after the answer, as a count of sparse
+/// probes must outlast the updates however long each call takes (a distant or rate-limited
+/// target): a schedule would end before the last change is probed.
+async fn wait_for_next(due: &mut tokio::time::Instant, pace: Duration, sparse: Duration) {
+    *due += pace;
+    if pace < sparse {
+        tokio::time::sleep_until(*due).await;
+    } else {
+        tokio::time::sleep(pace).await;
+    }
 }
 
 fn flags_body(token: &TokenFx, flags: Flags) -> Value {

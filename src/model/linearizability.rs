@@ -364,7 +364,14 @@ fn search_cluster<S: SequentialSpec>(
         goal,
         ends: Vec::new(),
     };
-    search.run(Bits::default(), from.clone())?;
+    let met = search.run(Bits::default(), from.clone())?;
+    if let Goal::End(_) = search.goal
+        && !met
+    {
+        // Cannot happen: the end was found by the forward pass, whose search this one
+        // retraces. Never a verdict, should it happen all the same.
+        return Err(LinError::TooCostly(max_steps));
+    }
     Ok(Found {
         ends: search.ends,
         order: search.order,
@@ -506,6 +513,9 @@ pub fn minimal_violation<S: SequentialSpec>(
     };
     if history.len() > MAX_OPS {
         return Err(LinError::TooLong(history.len()));
+    }
+    if let Some(bad) = history.iter().position(|op| op.end < op.start) {
+        return Err(LinError::BadInterval(bad));
     }
     // The pieces up to the first that cannot be gone through already violate (what follows
     // them does not change how they are cut, nor what they allow): the rest is dropped first.
