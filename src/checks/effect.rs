@@ -6,8 +6,8 @@
 //! very next call, a sequential burst and a concurrent burst of probes. Then the main check, a
 //! concurrent history: several clients probe the token on a dense schedule (250 probes per
 //! change of 160 ms each under the full budget, so that a stale decision lasting a fraction of
-//! a millisecond, at any moment of the hold, lands among them) while the permission changes, every call's interval is recorded on one
-//! clock, and the linearizability checker
+//! a millisecond, at any moment of the hold, lands among them) while the permission changes,
+//! every call's interval is recorded on one clock, and the linearizability checker
 //! ([`crate::model::linearizability`]) decides whether some order of the calls is legal, in
 //! which every call that began after an update's answer sees the update (calls that overlap it
 //! may see either). A history with no legal order fails the check, shown as the smallest
@@ -541,16 +541,21 @@ impl Schedule {
     }
 }
 
-/// One client of a history. At the dense pace it probes on a schedule (the n-th due `n` paces
-/// after the first; one that falls behind catches up without pause); at the sparse pace a pace
-/// after each answer, a count, so that a seed always sends the same requests (and the count
-/// outlasts the updates, however long each call takes); at the dense pace the
-/// count is a cap, and the client stops when the last hold ends, so that a slow target or a
-/// loaded machine gets fewer probes, not a longer run.
-/// While an update is in flight the client keeps to the sparse pace, and resumes the dense one
-/// (catching up at once) when the update's answer is in: the calls right after a change are
-/// the ones that show a stale decision. Against a target whose rate limit would not last, it
-/// switches to the sparse pace and count (and it stops if the limit runs low all the same).
+/// One client of a history.
+///
+/// At the dense pace it probes on a schedule (the n-th due `n` paces after the first; one that
+/// falls behind catches up without pause); the count is a cap, and the client stops when the
+/// last hold ends, so that a slow target or a loaded machine gets fewer probes, not a longer
+/// run. While an update is in flight it keeps to the sparse pace, and resumes the dense one
+/// (catching up at once) when the update's answer is in: the calls right after a change are the
+/// ones that show a stale decision.
+///
+/// At the sparse pace (a staging budget, or a target whose rate limit would not last the dense
+/// one: it switches on the first answer that says so) it waits a pace after each answer and
+/// makes a count of probes, so that a seed always sends the same requests and the count
+/// outlasts the updates however long each call takes. Either way it stops if the rate limit
+/// runs low.
+///
 /// Answers that are neither a grant nor a refusal, and probes that got no answer, are left out
 /// of the history (a probe changes nothing, so the rest can still be ordered), and the first
 /// is returned as a note.
@@ -614,7 +619,10 @@ async fn prober(
         let size = exchange.body_len();
         let exchange = if shared.kept.fetch_add(size, Ordering::Relaxed) + size > HISTORY_BODY_BYTES
         {
-            exchange.without_body("the history keeps at most 8 MiB of its probes' bodies")
+            exchange.without_body(&format!(
+                "the history keeps at most {} MiB of its probes' bodies",
+                HISTORY_BODY_BYTES >> 20
+            ))
         } else {
             exchange
         };

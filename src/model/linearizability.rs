@@ -174,12 +174,7 @@ pub fn check_within<S: SequentialSpec>(
     history: &[Operation<S::Call, S::Answer>],
     max_steps: u64,
 ) -> Result<Option<Linearization>, LinError> {
-    if history.len() > MAX_OPS {
-        return Err(LinError::TooLong(history.len()));
-    }
-    if let Some(bad) = history.iter().position(|op| op.end < op.start) {
-        return Err(LinError::BadInterval(bad));
-    }
+    validate(history)?;
     let pieces = pieces(spec, history);
     let reach = match forward(spec, history, &pieces, max_steps)? {
         Forward::Reach(reach) => reach,
@@ -210,6 +205,17 @@ pub fn check_within<S: SequentialSpec>(
         }
     }
     Ok(Some(Linearization { order }))
+}
+
+/// A history the checker takes: at most [`MAX_OPS`] operations, none ending before it begins.
+fn validate<C, A>(history: &[Operation<C, A>]) -> Result<(), LinError> {
+    if history.len() > MAX_OPS {
+        return Err(LinError::TooLong(history.len()));
+    }
+    match history.iter().position(|op| op.end < op.start) {
+        Some(bad) => Err(LinError::BadInterval(bad)),
+        None => Ok(()),
+    }
 }
 
 /// What the forward pass over a history's pieces found.
@@ -511,12 +517,7 @@ pub fn minimal_violation<S: SequentialSpec>(
         let sub: Vec<_> = keep.iter().map(|&i| history[i].clone()).collect();
         Ok(check(spec, &sub)?.is_none())
     };
-    if history.len() > MAX_OPS {
-        return Err(LinError::TooLong(history.len()));
-    }
-    if let Some(bad) = history.iter().position(|op| op.end < op.start) {
-        return Err(LinError::BadInterval(bad));
-    }
+    validate(history)?;
     // The pieces up to the first that cannot be gone through already violate (what follows
     // them does not change how they are cut, nor what they allow): the rest is dropped first.
     let pieces = pieces(spec, history);

@@ -147,18 +147,7 @@ fn under_the_staging_profile_the_third_blind_review_s_faults_are_killed_within_4
     // a name of digits answered as a number. (`throttle-body-not-envelope` is left out: under
     // the staging budget no 429 is forced, and errors.envelope sees one only when the run met
     // it first.)
-    let faults = [
-        Fault::FalseFlagsCompacted,
-        Fault::PreviewScopeStale,
-        Fault::CmaRegrantIgnored,
-        Fault::HardcodedRoleReassignable,
-        Fault::VisibilityFromUpdatedTokenRole,
-        Fault::RoleUpgradeRefused,
-        Fault::VndContentTypeEchoed,
-        Fault::NoOpUpdate204,
-        Fault::NumericNameAsNumber,
-    ];
-    killed_under_staging_within_400(&faults, 3);
+    killed_under_staging_within_400(&common::THIRD_BLIND_REVIEW, 3);
 }
 
 #[test]

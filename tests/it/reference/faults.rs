@@ -992,17 +992,7 @@ async fn blind_faults_show_only_when_on() {
             other => panic!("no scenario for {other}"),
         }
     }
-    for fault in [
-        Fault::FalseFlagsCompacted,
-        Fault::PreviewScopeStale,
-        Fault::CmaRegrantIgnored,
-        Fault::HardcodedRoleReassignable,
-        Fault::VisibilityFromUpdatedTokenRole,
-        Fault::RoleUpgradeRefused,
-        Fault::VndContentTypeEchoed,
-        Fault::NoOpUpdate204,
-        Fault::NumericNameAsNumber,
-    ] {
+    for fault in crate::common::THIRD_BLIND_REVIEW {
         assert!(!shows(&[], fault).await, "{fault} shows without the fault");
         assert!(shows(&[fault], fault).await, "{fault} does not show");
     }
